@@ -1,0 +1,158 @@
+"""The SCIM error hierarchy (RFC 7644 §3.12).
+
+Every layer below the HTTP edge raises one of these; exactly one middleware turns them into
+``urn:ietf:params:scim:api:messages:2.0:Error`` bodies. ``detail`` is written for the client and must
+never carry internals (tracebacks, driver messages, secrets).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    """A SCIM protocol error with an HTTP status and an optional ``scimType``."""
+
+    status: ClassVar[int] = 400
+    scim_type: ClassVar[str | None] = None
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def to_body(self) -> dict[str, Any]:
+        """Render the RFC 7644 §3.12 error body; ``status`` is a string there."""
+        body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(self.status)}
+        if self.scim_type is not None:
+            body["scimType"] = self.scim_type
+        body["detail"] = self.detail
+        return body
+
+
+class InvalidFilterError(ScimError):
+    """The filter syntax was invalid or the filter names an unknown attribute (§3.4.2.2)."""
+
+    scim_type = "invalidFilter"
+
+
+class TooManyError(ScimError):
+    """The filter yields, or would cost, more than the server is willing to process."""
+
+    scim_type = "tooMany"
+
+
+class UniquenessError(ScimError):
+    """One or more unique attribute values are already in use (§3.3, 409)."""
+
+    status = 409
+    scim_type = "uniqueness"
+
+
+class MutabilityError(ScimError):
+    """The request tried to modify an immutable or read-only attribute."""
+
+    scim_type = "mutability"
+
+
+class InvalidSyntaxError(ScimError):
+    """The request body was not parsable or did not follow the request schema."""
+
+    scim_type = "invalidSyntax"
+
+
+class InvalidPathError(ScimError):
+    """The PATCH ``path`` was invalid or named an unknown attribute (§3.5.2)."""
+
+    scim_type = "invalidPath"
+
+
+class NoTargetError(ScimError):
+    """The PATCH path's value filter matched no element (§3.5.2)."""
+
+    scim_type = "noTarget"
+
+
+class InvalidValueError(ScimError):
+    """A required value was missing, or a value was of the wrong type or form."""
+
+    scim_type = "invalidValue"
+
+
+class InvalidVersionError(ScimError):
+    """The SCIM protocol version is not supported."""
+
+    scim_type = "invalidVersion"
+
+
+class SensitiveError(ScimError):
+    """The request would carry sensitive data in the URI."""
+
+    scim_type = "sensitive"
+
+
+class UnauthorizedError(ScimError):
+    """Authentication is missing or failed (401, answered with ``WWW-Authenticate: Bearer``)."""
+
+    status = 401
+
+
+class ForbiddenError(ScimError):
+    """The credentials are valid but do not allow this operation."""
+
+    status = 403
+
+
+class NotFoundError(ScimError):
+    """The resource or endpoint does not exist (within the caller's organization)."""
+
+    status = 404
+
+
+class MethodNotAllowedError(ScimError):
+    """The endpoint exists but not for this HTTP method."""
+
+    status = 405
+
+
+class ConflictError(ScimError):
+    """The request conflicts with the resource's state, without a ``uniqueness`` cause."""
+
+    status = 409
+
+
+class PreconditionFailedError(ScimError):
+    """``If-Match`` named a version other than the current one (§3.14)."""
+
+    status = 412
+
+
+class PayloadTooLargeError(ScimError):
+    """The request body exceeds the configured maximum (advertised as ``bulk.maxPayloadSize``)."""
+
+    status = 413
+
+
+class UnsupportedMediaTypeError(ScimError):
+    """The request body is not ``application/scim+json`` or ``application/json``."""
+
+    status = 415
+
+
+class TooManyRequestsError(ScimError):
+    """The organization exceeded its request rate."""
+
+    status = 429
+
+
+class NotImplementedScimError(ScimError):
+    """The service provider does not support the requested operation (§3.12: 501)."""
+
+    status = 501
+
+
+class ServiceUnavailableError(ScimError):
+    """The backing store cannot be reached right now."""
+
+    status = 503

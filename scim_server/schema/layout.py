@@ -1,0 +1,78 @@
+"""Where each attribute lives in a stored document (pure naming rules, no I/O).
+
+Documents are near-native SCIM resources. The differences, all derived from the catalog:
+
+* ``id`` is stored as ``_id``; ``meta`` keeps only ``created``, ``lastModified`` (datetimes) and
+  ``version`` (an integer); resourceType and location are derived when rendering.
+* An extension's attributes live under :attr:`SchemaExtension.storage_key` (the URN without dots).
+* Every object that holds case-insensitive strings (``caseExact: false``) carries a ``_lc`` object with
+  the lower-cased copies: ``_lc.userName`` at the root, ``name._lc.givenName`` in a complex value and
+  ``emails[]._lc.value`` in each element of a multi-valued one. Equality, prefix, sorting and unique
+  indexes use these shadows, so they stay index-backed and need no collation (which mongomock lacks).
+
+Keys beginning with ``_`` are internal and never rendered. Mongo field paths are built only from
+catalog names, never from request text.
+"""
+
+from __future__ import annotations
+
+from scim_server.schema.attributes import Attribute
+from scim_server.schema.catalog import ID, META, ResolvedAttribute
+
+SHADOW = "_lc"
+ID_FIELD = "_id"
+VERSION_FIELD = "meta.version"
+CREATED_FIELD = "meta.created"
+LAST_MODIFIED_FIELD = "meta.lastModified"
+
+# meta sub-attributes that are stored; the others are derived at render time.
+STORED_META = frozenset({"created", "lastModified", "version"})
+
+
+def container_path(resolved: ResolvedAttribute) -> str:
+    """The document path of the object holding the resolved top-level attribute ('' for the root)."""
+    return resolved.extension.storage_key if resolved.extension is not None else ""
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def field_path(resolved: ResolvedAttribute) -> str:
+    """The path of the stored value itself (``emails.value``, ``urn:…:2_0:User.department``)."""
+    if resolved.attribute is ID:
+        return ID_FIELD
+    sub = resolved.sub_attribute.name if resolved.sub_attribute is not None else ""
+    return _join(container_path(resolved), resolved.attribute.name, sub)
+
+
+def shadow_path(resolved: ResolvedAttribute) -> str | None:
+    """The path of the lower-cased shadow, or ``None`` when the attribute is compared exactly."""
+    if not resolved.leaf.folds_case or resolved.attribute is META:
+        return None
+    if resolved.sub_attribute is None:
+        return _join(container_path(resolved), SHADOW, resolved.attribute.name)
+    return _join(container_path(resolved), resolved.attribute.name, SHADOW, resolved.sub_attribute.name)
+
+
+def query_path(resolved: ResolvedAttribute) -> str:
+    """The path a comparison on this attribute must use: the shadow when case folds, else the value."""
+    shadow = shadow_path(resolved)
+    return shadow if shadow is not None else field_path(resolved)
+
+
+def element_query_path(sub_attribute: Attribute) -> str:
+    """The path of a sub-attribute relative to one element of a multi-valued complex attribute.
+
+    Used inside ``$elemMatch``, where paths are relative to the element.
+    """
+    if sub_attribute.folds_case:
+        return _join(SHADOW, sub_attribute.name)
+    return sub_attribute.name
+
+
+def is_stored(resolved: ResolvedAttribute) -> bool:
+    """False for attributes that have no stored field (``meta.resourceType``, ``meta.location``)."""
+    if resolved.attribute is META:
+        return resolved.sub_attribute is not None and resolved.sub_attribute.name in STORED_META
+    return True
