@@ -217,7 +217,7 @@ USER_SCHEMA = Schema(
             multi_valued=True,
             description="A physical mailing address for this User.",
             sub_attributes=(
-                _s("formatted", "The full mailing address, formatted for display or use with a mailing label."),
+                _s("formatted", "The full mailing address, formatted for display or for a mailing label."),
                 _s("streetAddress", "The full street address component."),
                 _s("locality", "The city or locality component."),
                 _s("region", "The state or region component."),
