@@ -1,0 +1,421 @@
+"""Compile a filter AST into a MongoDB query document (RFC 7644 §3.4.2.2).
+
+Pure: the output depends only on the AST and the resource type, so the same filter always yields the
+same dict (callers may cache it). Field names come only from the catalog and the layout rules of
+:mod:`scim_server.schema.layout`; text from the request appears only in value positions, and regex
+operands are escaped, so no filter can inject a Mongo operator or pattern.
+
+Nothing in a filter is silently dropped: an unknown attribute, URN or sub-attribute, a value of the
+wrong type and an operator that makes no sense for the attribute's type all raise
+:class:`~scim_server.errors.InvalidFilterError` (400 ``invalidFilter``).
+
+Decisions beyond the RFC text:
+
+* ``attr eq null`` means "not present" and ``attr ne null`` means "present" (RFC 7643 §2.5 treats
+  null, an empty string and an empty array as unassigned), so they compile to ``not (attr pr)`` and
+  ``attr pr``. Other operators with ``null`` are errors.
+* A complex attribute used without a sub-attribute is compared through its ``value`` sub-attribute
+  (RFC 7644 §3.4.2.2, for multi-valued ones; the same is done for the enterprise ``manager``, which
+  Entra compares as ``manager eq "<id>"``). A complex attribute without ``value`` is an error.
+* ``schemas`` is not stored: the core URN matches every resource, an extension URN matches the
+  resources holding a non-empty extension object, any other URN matches none.
+* ``meta.resourceType`` is constant per collection; ``meta.location`` and ``meta.version`` are
+  rendered (a URL, an ETag) rather than stored in that form, so filtering on them is an error.
+* Strings never compare with numbers or booleans (``userName gt 5`` is an error); booleans also
+  accept the strings ``"true"``/``"false"`` in any case, as Entra sends ``roles[primary eq "True"]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scim_server.compiler.values import parse_datetime
+from scim_server.errors import InvalidFilterError
+from scim_server.filters.ast import (
+    And,
+    AttrPath,
+    Compare,
+    CompareOp,
+    CompValue,
+    Filter,
+    Not,
+    Or,
+    Present,
+    ValuePath,
+)
+from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
+from scim_server.schema.catalog import META, ResolvedAttribute, ResourceType, SchemaExtension
+from scim_server.schema.layout import element_query_path, field_path, query_path
+
+Query = dict[str, Any]
+
+
+def match_all() -> Query:
+    """A query matching every document: an explicit predicate rather than ``{}``, valid in any position."""
+    return {"_id": {"$exists": True}}
+
+
+def match_none() -> Query:
+    """A query matching no document."""
+    return {"_id": {"$exists": False}}
+
+
+_EQ, _NE = CompareOp.EQ, CompareOp.NE
+_SUBSTRING_OPS = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
+_ORDERING_OPS = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
+
+# One row per SCIM operator: how the (already typed and case-folded) value becomes a Mongo condition.
+_OPERATORS: dict[CompareOp, Callable[[Any], Any]] = {
+    CompareOp.EQ: lambda v: v,
+    CompareOp.NE: lambda v: {"$ne": v},
+    CompareOp.CO: lambda v: {"$regex": re.escape(v)},
+    CompareOp.SW: lambda v: {"$regex": "^" + re.escape(v)},
+    CompareOp.EW: lambda v: {"$regex": re.escape(v) + "$"},
+    CompareOp.GT: lambda v: {"$gt": v},
+    CompareOp.GE: lambda v: {"$gte": v},
+    CompareOp.LT: lambda v: {"$lt": v},
+    CompareOp.LE: lambda v: {"$lte": v},
+}
+
+# Which operators each attribute type allows (RFC 7644 §3.4.2.2: gt/ge/lt/le on boolean or binary
+# SHALL fail; substring operators only make sense on strings).
+_ALLOWED_OPS: dict[AttributeType, frozenset[CompareOp]] = {
+    AttributeType.STRING: frozenset(CompareOp),
+    AttributeType.REFERENCE: frozenset(CompareOp),
+    AttributeType.BINARY: frozenset({_EQ, _NE, *_SUBSTRING_OPS}),
+    AttributeType.BOOLEAN: frozenset({_EQ, _NE}),
+    AttributeType.DATETIME: frozenset({_EQ, _NE, *_ORDERING_OPS}),
+    AttributeType.INTEGER: frozenset({_EQ, _NE, *_ORDERING_OPS}),
+    AttributeType.DECIMAL: frozenset({_EQ, _NE, *_ORDERING_OPS}),
+    AttributeType.COMPLEX: frozenset(),
+}
+
+
+def compile_filter(filter: Filter, resource_type: ResourceType) -> Query:
+    """Compile a parsed SCIM filter into a MongoDB query for ``resource_type``'s collection.
+
+    RFC 7644 §3.4.2.2. Raises :class:`InvalidFilterError` naming the offending attribute as written.
+    """
+    return _Compiler(resource_type).compile(filter, None)
+
+
+def with_value_sub_attribute(resolved: ResolvedAttribute) -> ResolvedAttribute | None:
+    """A complex attribute named without a sub-attribute stands for its ``value`` sub-attribute.
+
+    Returns ``resolved`` unchanged when it already names a simple attribute, and ``None`` for a
+    complex attribute that has no ``value`` (``name``, ``addresses``, ``meta``).
+    """
+    if resolved.sub_attribute is not None or not resolved.attribute.is_complex:
+        return resolved
+    value = resolved.attribute.sub_attribute("value")
+    if value is None:
+        return None
+    return ResolvedAttribute(resolved.extension, resolved.attribute, value)
+
+
+def is_hidden(resolved: ResolvedAttribute) -> bool:
+    """True for attributes a client can never read back (``password``), which must not be probed."""
+    return any(
+        a.returned is Returned.NEVER or a.mutability is Mutability.WRITE_ONLY
+        for a in (resolved.attribute, resolved.sub_attribute)
+        if a is not None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """A resolved attribute path and where its values are, at the root or inside one element."""
+
+    resolved: ResolvedAttribute
+    text: str
+    # True inside ``$elemMatch``: paths are relative to one element of ``resolved.attribute``.
+    in_element: bool
+
+    @property
+    def attribute(self) -> Attribute:
+        return self.resolved.leaf
+
+    def value_path(self) -> str:
+        if self.in_element:
+            assert self.resolved.sub_attribute is not None
+            return self.resolved.sub_attribute.name
+        return field_path(self.resolved)
+
+    def query_path(self) -> str:
+        if self.in_element:
+            assert self.resolved.sub_attribute is not None
+            return element_query_path(self.resolved.sub_attribute)
+        return query_path(self.resolved)
+
+
+class _Compiler:
+    def __init__(self, resource_type: ResourceType) -> None:
+        self.resource_type = resource_type
+
+    def compile(self, node: Filter, element_of: AttrPath | None) -> Query:
+        """Compile ``node``; ``element_of`` is the multi-valued attribute whose element we are inside."""
+        if isinstance(node, Compare):
+            return self._compare(node, element_of)
+        if isinstance(node, Present):
+            return self._present(node.path, element_of)
+        if isinstance(node, And):
+            terms = [self.compile(t, element_of) for t in node.terms]
+            return terms[0] if len(terms) == 1 else {"$and": terms}
+        if isinstance(node, Or):
+            terms = [self.compile(t, element_of) for t in node.terms]
+            return terms[0] if len(terms) == 1 else {"$or": terms}
+        if isinstance(node, Not):
+            return {"$nor": [self.compile(node.term, element_of)]}
+        return self._value_path(node, element_of)
+
+    # -- attribute resolution -------------------------------------------------------------------
+
+    def _check_uri(self, path: AttrPath) -> None:
+        uri = path.uri
+        if (
+            uri is not None
+            and not self.resource_type.is_core_uri(uri)
+            and self.resource_type.extension(uri) is None
+        ):
+            raise InvalidFilterError(f'Unknown schema URN "{uri}" in filter attribute "{path}".')
+
+    def _is_schemas(self, path: AttrPath, element_of: AttrPath | None) -> bool:
+        return (
+            element_of is None
+            and path.attr.lower() == "schemas"
+            and (path.uri is None or self.resource_type.is_core_uri(path.uri))
+        )
+
+    def _resolve(self, path: AttrPath, element_of: AttrPath | None) -> _Leaf:
+        if element_of is None:
+            self._check_uri(path)
+            resolved = self.resource_type.resolve(path.uri, path.attr, path.sub_attr)
+            text = str(path)
+            in_element = False
+        else:
+            text = f"{element_of}[{path}]"
+            if path.uri is not None or path.sub_attr is not None:
+                raise InvalidFilterError(
+                    f'Unknown sub-attribute "{path}" of "{element_of}" in filter: inside brackets, '
+                    "name a sub-attribute of the bracketed attribute."
+                )
+            resolved = self.resource_type.resolve(element_of.uri, element_of.attr, path.attr)
+            in_element = True
+        if resolved is None:
+            raise InvalidFilterError(f'Unknown attribute "{text}" in filter.')
+        if is_hidden(resolved):
+            raise InvalidFilterError(f'Attribute "{text}" is never returned and cannot be used in a filter.')
+        return _Leaf(resolved, text, in_element)
+
+    # -- presence ---------------------------------------------------------------------------------
+
+    def _present(self, path: AttrPath, element_of: AttrPath | None) -> Query:
+        """``attr pr`` (RFC 7644 §3.4.2.2): a non-empty value, or a complex value with a non-empty node."""
+        if self._is_schemas(path, element_of) and path.sub_attr is None:
+            return match_all()
+        leaf = self._resolve(path, element_of)
+        resolved = leaf.resolved
+        if resolved.attribute is META and resolved.sub_attribute is not None:
+            name = resolved.sub_attribute.name
+            if name in ("resourceType", "location", "version"):
+                # Rendered for every resource.
+                return match_all()
+        attribute = leaf.attribute
+        if leaf.in_element:
+            return {leaf.value_path(): self._non_empty(attribute)}
+        if resolved.sub_attribute is not None and resolved.attribute.multi_valued:
+            # Some element has a non-empty sub-attribute; a dotted path with $nin would instead
+            # demand that no element lacks it.
+            return {
+                field_path(ResolvedAttribute(resolved.extension, resolved.attribute)): {
+                    "$elemMatch": {resolved.sub_attribute.name: self._non_empty(attribute)}
+                }
+            }
+        if attribute.multi_valued:
+            return {leaf.value_path() + ".0": {"$exists": True}}
+        return {leaf.value_path(): self._non_empty(attribute)}
+
+    @staticmethod
+    def _non_empty(attribute: Attribute) -> Query:
+        """Present and non-empty: RFC 7643 §2.5 treats null and "" (or {}) as unassigned."""
+        return {"$exists": True, "$nin": [None, {} if attribute.is_complex else ""]}
+
+    # -- comparison -------------------------------------------------------------------------------
+
+    def _compare(self, node: Compare, element_of: AttrPath | None) -> Query:
+        path, op, value = node.path, node.op, node.value
+        if value is None:
+            if op is _EQ:
+                return _negate(self._present(path, element_of))
+            if op is _NE:
+                return self._present(path, element_of)
+            raise InvalidFilterError(f'Operator "{op}" cannot compare "{path}" with null; use eq, ne or pr.')
+        if self._is_schemas(path, element_of):
+            return self._compare_schemas(node)
+        leaf = self._resolve(path, element_of)
+        resolved = leaf.resolved
+        if resolved.attribute is META and resolved.sub_attribute is not None:
+            special = self._compare_meta(leaf, op, value)
+            if special is not None:
+                return special
+        if resolved.leaf.is_complex:
+            redirected = with_value_sub_attribute(resolved)
+            if redirected is None:
+                raise InvalidFilterError(
+                    f'Attribute "{leaf.text}" is complex; filter on one of its sub-attributes '
+                    f'(for example "{path.attr}.<subAttribute>") or use "pr".'
+                )
+            leaf = _Leaf(redirected, leaf.text, leaf.in_element)
+        typed = _typed_value(leaf, op, value)
+        return {leaf.query_path(): _OPERATORS[op](typed)}
+
+    def _compare_meta(self, leaf: _Leaf, op: CompareOp, value: str | bool | int | float) -> Query | None:
+        assert leaf.resolved.sub_attribute is not None
+        name = leaf.resolved.sub_attribute.name
+        if name in ("location", "version"):
+            raise InvalidFilterError(f'Attribute "{leaf.text}" cannot be used in a filter.')
+        if name != "resourceType":
+            return None
+        if op not in (_EQ, _NE):
+            raise InvalidFilterError(f'Attribute "{leaf.text}" supports only the eq, ne and pr operators.')
+        if not isinstance(value, str):
+            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with a string.')
+        equal = value.lower() == self.resource_type.name.lower()
+        return match_all() if equal == (op is _EQ) else match_none()
+
+    def _compare_schemas(self, node: Compare) -> Query:
+        """``schemas`` is derived from the stored extensions (RFC 7643 §3: the schema URNs in use)."""
+        op, value = node.op, node.value
+        if op in _ORDERING_OPS:
+            raise InvalidFilterError(f'Operator "{op}" cannot be used with "{node.path}".')
+        if not isinstance(value, str):
+            raise InvalidFilterError(f'Attribute "{node.path}" must be compared with a URN string.')
+        if op is _NE:
+            return _negate(self._compare_schemas(Compare(node.path, _EQ, value)))
+        wanted = value.lower()
+
+        def hit(uri: str) -> bool:
+            low = uri.lower()
+            if op is CompareOp.CO:
+                return wanted in low
+            if op is CompareOp.SW:
+                return low.startswith(wanted)
+            if op is CompareOp.EW:
+                return low.endswith(wanted)
+            return low == wanted
+
+        if hit(self.resource_type.schema.id):
+            return match_all()
+        clauses = [
+            _extension_present(ext)
+            for ext in self.resource_type.extensions
+            if any(hit(uri) for uri in (ext.schema.id, *ext.aliases))
+        ]
+        if not clauses:
+            return match_none()
+        return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+    # -- value paths ------------------------------------------------------------------------------
+
+    def _value_path(self, node: ValuePath, element_of: AttrPath | None) -> Query:
+        """``attr[valFilter]``: one element must satisfy the whole inner filter (RFC 7644 §3.4.2.2)."""
+        path = node.path
+        if element_of is not None:
+            raise InvalidFilterError(f'Value filters cannot be nested: "{path}" inside "{element_of}[...]".')
+        if path.sub_attr is not None:
+            raise InvalidFilterError(f'A value filter must follow a complex attribute, not "{path}".')
+        leaf = self._resolve(path, None)
+        attribute = leaf.attribute
+        if not attribute.is_complex:
+            raise InvalidFilterError(
+                f'Attribute "{path}" is not complex and cannot take a value filter "[...]".'
+            )
+        if attribute.multi_valued:
+            return {leaf.value_path(): {"$elemMatch": self.compile(node.filter, path)}}
+        # A single complex value: its sub-attributes are plain dotted paths.
+        return self.compile(_qualify(node.filter, path), None)
+
+
+def _qualify(node: Filter, parent: AttrPath) -> Filter:
+    """Rewrite the relative paths inside ``parent[...]`` as ``parent.sub`` (single complex attributes)."""
+
+    def path(inner: AttrPath) -> AttrPath:
+        if inner.uri is not None or inner.sub_attr is not None:
+            raise InvalidFilterError(f'Unknown sub-attribute "{inner}" of "{parent}" in filter.')
+        return AttrPath(parent.uri, parent.attr, inner.attr)
+
+    if isinstance(node, Compare):
+        return Compare(path(node.path), node.op, node.value)
+    if isinstance(node, Present):
+        return Present(path(node.path))
+    if isinstance(node, And):
+        return And(tuple(_qualify(t, parent) for t in node.terms))
+    if isinstance(node, Or):
+        return Or(tuple(_qualify(t, parent) for t in node.terms))
+    if isinstance(node, Not):
+        return Not(_qualify(node.term, parent))
+    raise InvalidFilterError(f'Value filters cannot be nested: "{node.path}" inside "{parent}[...]".')
+
+
+def _negate(query: Query) -> Query:
+    if query == match_all():
+        return match_none()
+    if query == match_none():
+        return match_all()
+    return {"$nor": [query]}
+
+
+def _extension_present(extension: SchemaExtension) -> Query:
+    return {extension.storage_key: {"$exists": True, "$nin": [None, {}]}}
+
+
+def _typed_value(leaf: _Leaf, op: CompareOp, value: CompValue) -> Any:
+    """Check ``op`` against the attribute type and turn ``value`` into what the store holds."""
+    attribute = leaf.attribute
+    kind = attribute.type
+    if op not in _ALLOWED_OPS[kind]:
+        raise InvalidFilterError(f'Operator "{op}" cannot be used with {kind} attribute "{leaf.text}".')
+    if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
+        if not isinstance(value, str):
+            raise InvalidFilterError(
+                f'Attribute "{leaf.text}" is a {kind}; compare it with a quoted string, not {_show(value)}.'
+            )
+        return value.lower() if attribute.folds_case else value
+    if kind is AttributeType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise InvalidFilterError(f'Attribute "{leaf.text}" is a boolean; compare it with true or false.')
+    if kind is AttributeType.DATETIME:
+        if isinstance(value, str):
+            try:
+                return parse_datetime(value)
+            except ValueError:
+                pass
+        raise InvalidFilterError(
+            f'Attribute "{leaf.text}" is a dateTime; compare it with an RFC 3339 string such as '
+            f'"2011-05-13T04:42:34Z", not {_show(value)}.'
+        )
+    if kind is AttributeType.INTEGER:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise InvalidFilterError(f'Attribute "{leaf.text}" is an integer; compare it with a whole number.')
+    if kind is AttributeType.DECIMAL:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        raise InvalidFilterError(f'Attribute "{leaf.text}" is a decimal; compare it with a number.')
+    raise InvalidFilterError(f'Attribute "{leaf.text}" cannot be compared.')  # pragma: no cover
+
+
+def _show(value: CompValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
