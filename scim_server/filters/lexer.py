@@ -60,7 +60,7 @@ class Token:
         """The token as an error message shows it."""
         if self.kind is TokenKind.EOF:
             return "end of input"
-        shown = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+        shown = self.text if len(self.text) <= 100 else self.text[:97] + "..."
         return f"'{shown}'"
 
 

@@ -94,7 +94,7 @@ def parse_attr_path(text: str, *, schema_uris: Sequence[str] = ()) -> AttrPath:
 
 
 def _quote(text: str) -> str:
-    return f"'{text}'" if len(text) <= 40 else f"'{text[:37]}...'"
+    return f"'{text}'" if len(text) <= 100 else f"'{text[:97]}...'"
 
 
 def _split_attr_path(text: str, schema_uris: Sequence[str], *, whole_uri: bool) -> AttrPath | None:
