@@ -1,0 +1,390 @@
+"""Validation and coercion of client-supplied values into the canonical resource form.
+
+RFC 7643 §2 (attribute types and characteristics) and §7 (mutability), RFC 7644 §3.3 and §3.5.1
+(POST and PUT bodies). The canonical form is what the rest of the server passes around: catalog
+spellings, extension attributes nested under the extension URN (``ext.schema.id``), no ``id``,
+``meta`` or ``schemas``, and no unassigned values (RFC 7643 §2.5: null, ``""``, ``[]`` and ``{}``
+all mean "no value", so the attribute is simply absent).
+
+Identity providers are lenient writers (see the IdP behaviour notes), so this module is a lenient
+reader: keys match case-insensitively, ``"True"``/``"False"`` strings are booleans, integers sent for
+string attributes keep their digits, and the enterprise ``manager`` arrives in several shapes. What it
+stores is always the RFC form. Error details name the attribute but never echo the value, since a
+value may be a password.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from scim_server.errors import InvalidSyntaxError, InvalidValueError
+from scim_server.schema.attributes import Attribute, AttributeType, Mutability
+from scim_server.schema.catalog import COMMON_ATTRIBUTES, ResolvedAttribute, ResourceType, SchemaExtension
+
+__all__ = [
+    "MAX_STRING_LENGTH",
+    "check_resource",
+    "coerce_resource",
+    "coerce_value",
+    "is_unassigned",
+    "parse_boolean",
+    "parse_datetime",
+]
+
+# Bodies are size-limited at the HTTP edge; this bounds a single value regardless.
+MAX_STRING_LENGTH = 65_536
+
+# Mongo stores integers as int64.
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+# Other spellings of sub-attributes, per complex attribute (lower-cased). OneLogin templates send the
+# enterprise manager as {"managerId": "…"}.
+_SUB_ATTRIBUTE_ALIASES: dict[str, dict[str, str]] = {"manager": {"managerid": "value"}}
+
+# xsd:dateTime / RFC 3339, leniently: 'T', 't' or a space between date and time, optional seconds,
+# any number of fraction digits (Entra sends 7), 'Z' or a +hh:mm / +hhmm / +hh offset; a missing
+# offset, or a bare date, means UTC.
+_DATETIME = re.compile(
+    r"""
+    (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
+    (?:
+        [Tt\x20]
+        (?P<hour>\d{2}):(?P<minute>\d{2})
+        (?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?
+        (?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?
+    )?
+    """,
+    re.VERBOSE | re.ASCII,
+)
+
+
+def is_unassigned(value: Any) -> bool:
+    """True for the values RFC 7643 §2.5 treats as "no value": null, ``""``, ``[]`` and ``{}``."""
+    if value is None:
+        return True
+    if isinstance(value, str | list | tuple | Mapping):
+        return len(value) == 0
+    return False
+
+
+def parse_boolean(value: Any) -> bool:
+    """A JSON boolean, or the strings ``"true"``/``"false"`` in any case (Entra sends ``"False"``).
+
+    Raises :class:`ValueError` for anything else.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low == "true":
+            return True
+        if low == "false":
+            return False
+    raise ValueError("not a boolean")
+
+
+def parse_datetime(value: Any) -> datetime:
+    """An RFC 3339 / xsd:dateTime string (or a datetime) as an aware UTC datetime, truncated to ms.
+
+    RFC 7643 §2.3.5 sets no limit on fraction digits; the store keeps milliseconds, so more are
+    truncated. Raises :class:`ValueError` for anything else.
+    """
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    if not isinstance(value, str):
+        raise ValueError("not a dateTime string")
+    match = _DATETIME.fullmatch(value.strip())
+    if match is None:
+        raise ValueError("not an RFC 3339 dateTime")
+    fraction = match["fraction"] or ""
+    micro = int(fraction[:3].ljust(3, "0")) * 1000
+    zone = match["zone"]
+    tz = UTC
+    if zone is not None and zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+        if hours > 23 or minutes > 59:
+            raise ValueError("invalid UTC offset")
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        moment = datetime(
+            int(match["year"]),
+            int(match["month"]),
+            int(match["day"]),
+            int(match["hour"] or 0),
+            int(match["minute"] or 0),
+            int(match["second"] or 0),
+            micro,
+            tzinfo=tz,
+        )
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError("not a valid dateTime") from exc
+
+
+def attribute_path_text(extension: SchemaExtension | None, *names: str) -> str:
+    """The path text used in error details: ``emails.value``, ``urn:…:User:manager.value``."""
+    text = ".".join(names)
+    return text if extension is None else f"{extension.schema.id}:{text}"
+
+
+def _coerce_simple(attr: Attribute, value: Any, path: str) -> Any:
+    """One value of a simple (non-complex) attribute; ``None`` when unassigned."""
+    if is_unassigned(value):
+        return None
+    kind = attr.type
+    if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
+        # "Values must be stored as sent" (Entra): a phone number sent as the JSON number
+        # 55555555555 keeps its digits. Only integers: a float's text form is not what was sent.
+        if isinstance(value, int) and not isinstance(value, bool) and kind is not AttributeType.BINARY:
+            value = str(value)
+        if not isinstance(value, str):
+            raise InvalidValueError(f"Attribute '{path}' must be a string")
+        if len(value) > MAX_STRING_LENGTH:
+            raise InvalidValueError(f"Attribute '{path}' is longer than {MAX_STRING_LENGTH} characters")
+        if kind is AttributeType.BINARY:
+            try:
+                base64.b64decode("".join(value.split()), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidValueError(f"Attribute '{path}' must be base64-encoded binary") from exc
+        return value
+    if kind is AttributeType.BOOLEAN:
+        try:
+            return parse_boolean(value)
+        except ValueError as exc:
+            raise InvalidValueError(f"Attribute '{path}' must be a boolean") from exc
+    if kind is AttributeType.INTEGER:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidValueError(f"Attribute '{path}' must be an integer")
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidValueError(f"Attribute '{path}' is out of range")
+        return value
+    if kind is AttributeType.DECIMAL:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InvalidValueError(f"Attribute '{path}' must be a number")
+        try:
+            number = float(value)
+        except OverflowError as exc:
+            raise InvalidValueError(f"Attribute '{path}' is out of range") from exc
+        if not math.isfinite(number):
+            raise InvalidValueError(f"Attribute '{path}' must be a finite number")
+        return number
+    if kind is AttributeType.DATETIME:
+        try:
+            return parse_datetime(value)
+        except ValueError as exc:
+            raise InvalidValueError(f"Attribute '{path}' must be an RFC 3339 dateTime") from exc
+    raise InvalidValueError(f"Attribute '{path}' has an unsupported type")  # pragma: no cover
+
+
+def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | None:
+    """One value of a complex attribute: known, writable sub-attributes, coerced; ``None`` when empty.
+
+    A bare string or integer given for a complex attribute with a ``value`` sub-attribute is that
+    sub-attribute (Entra sends ``"manager": "271"``; members arrive as bare ids).
+    """
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        if attr.sub_attribute("value") is None:
+            raise InvalidValueError(f"Attribute '{path}' must be an object")
+        value = {"value": value}
+    if not isinstance(value, Mapping):
+        raise InvalidValueError(f"Attribute '{path}' must be an object")
+    aliases = _SUB_ATTRIBUTE_ALIASES.get(attr.name.lower(), {})
+    out: dict[str, Any] = {}
+    aliased: list[tuple[Attribute, Any]] = []
+    for key, raw in value.items():
+        if not isinstance(key, str):
+            continue
+        sub = attr.sub_attribute(key)
+        if sub is None:
+            alias = aliases.get(key.lower())
+            if alias is not None and (target := attr.sub_attribute(alias)) is not None:
+                aliased.append((target, raw))
+            continue
+        _put_sub(out, sub, raw, path)
+    for sub, raw in aliased:
+        if sub.name not in out:
+            _put_sub(out, sub, raw, path)
+    return out or None
+
+
+def _put_sub(out: dict[str, Any], sub: Attribute, raw: Any, path: str) -> None:
+    if sub.mutability is Mutability.READ_ONLY:
+        return
+    coerced = _coerce_attribute(sub, raw, f"{path}.{sub.name}")
+    if coerced is None:
+        out.pop(sub.name, None)
+    else:
+        out[sub.name] = coerced
+
+
+def _coerce_one(attr: Attribute, value: Any, path: str) -> Any:
+    if attr.is_complex:
+        return _coerce_complex(attr, value, path)
+    return _coerce_simple(attr, value, path)
+
+
+def _coerce_attribute(attr: Attribute, value: Any, path: str) -> Any:
+    """A whole attribute value: a list for multi-valued, a dict for complex, else a scalar; or None."""
+    if is_unassigned(value):
+        return None
+    if attr.multi_valued:
+        items = value if isinstance(value, list | tuple) else [value]
+        out = []
+        for item in items:
+            coerced = None if is_unassigned(item) else _coerce_one(attr, item, path)
+            if coerced is not None:
+                out.append(coerced)
+        return out or None
+    if isinstance(value, list | tuple):
+        # The enterprise manager arrives as a one-element array (Entra's documented example).
+        items = [item for item in value if not is_unassigned(item)]
+        if not attr.is_complex or len(items) > 1:
+            raise InvalidValueError(f"Attribute '{path}' is single-valued")
+        if not items:
+            return None
+        value = items[0]
+    return _coerce_one(attr, value, path)
+
+
+def coerce_value(resolved: ResolvedAttribute, value: Any) -> Any:
+    """Coerce ``value`` for the attribute a path resolved to (used by PATCH, RFC 7644 §3.5.2).
+
+    For a multi-valued attribute, a list of canonical elements (a single object or value is wrapped
+    into a list); for a complex attribute, a canonical dict (readOnly and unknown sub-attributes
+    dropped); for a simple one, the canonical scalar. ``None`` when the value is unassigned.
+    Raises :class:`InvalidValueError` naming the attribute path.
+    """
+    names = [resolved.attribute.name]
+    if resolved.sub_attribute is not None:
+        names.append(resolved.sub_attribute.name)
+    return _coerce_attribute(resolved.leaf, value, attribute_path_text(resolved.extension, *names))
+
+
+def _qualified_key(key: str, resource_type: ResourceType) -> tuple[str, str] | None:
+    """Split ``urn:…:User:attr`` into (URN, attr) for a URN the resource type knows."""
+    low = key.lower()
+    for uri in resource_type.schema_uris:  # longest first
+        if low.startswith(uri.lower() + ":") and len(key) > len(uri) + 1:
+            return uri, key[len(uri) + 1 :]
+    return None
+
+
+def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dict[str, Any]:
+    """Turn a client JSON body (POST, PUT; RFC 7644 §3.3, §3.5.1) into the canonical resource.
+
+    Keys match case-insensitively (RFC 7643 §2.1). readOnly attributes (``id``, ``meta``, ``groups``,
+    ``manager.displayName``) are silently dropped (RFC 7643 §7: "SHALL be ignored"), as are ``schemas``
+    and unknown attributes. null, ``""``, ``[]`` and ``{}`` leave the attribute absent. Extension
+    attributes are accepted nested under their URN (or an alias of it) or as fully qualified
+    top-level keys. Raises :class:`InvalidValueError` naming the attribute; does not check
+    ``required`` (see :func:`check_resource`).
+    """
+    if not isinstance(body, Mapping):
+        raise InvalidSyntaxError("The request body must be a JSON object")
+    out: dict[str, Any] = {}
+
+    def put(extension: SchemaExtension | None, attr: Attribute, raw: Any) -> None:
+        if attr.mutability is Mutability.READ_ONLY:
+            return
+        coerced = _coerce_attribute(attr, raw, attribute_path_text(extension, attr.name))
+        if coerced is None:
+            return
+        if extension is None:
+            out[attr.name] = coerced
+        else:
+            out.setdefault(extension.schema.id, {})[attr.name] = coerced
+
+    for key, raw in body.items():
+        if not isinstance(key, str):
+            continue
+        resolved = resource_type.resolve(None, key)
+        if resolved is not None:
+            put(resolved.extension, resolved.attribute, raw)
+            continue
+        extension = resource_type.extension(key)
+        if extension is not None:
+            if is_unassigned(raw):
+                continue
+            if not isinstance(raw, Mapping):
+                raise InvalidValueError(f"'{extension.schema.id}' must be an object")
+            for name, nested in raw.items():
+                if isinstance(name, str) and (attr := extension.schema.attribute(name)) is not None:
+                    put(extension, attr, nested)
+            continue
+        qualified = _qualified_key(key, resource_type)
+        if qualified is not None:
+            resolved = resource_type.resolve(*qualified)
+            if resolved is not None:
+                put(resolved.extension, resolved.attribute, raw)
+        # Anything else (schemas, unknown attributes, unknown extensions) is ignored.
+    return out
+
+
+def _check_value(attr: Attribute, value: Any, path: str) -> None:
+    """Required sub-attributes, a single primary and strict canonical values, recursively."""
+    values = value if attr.multi_valued and isinstance(value, list) else [value]
+    if attr.multi_valued and attr.is_complex:
+        primaries = sum(1 for item in values if isinstance(item, Mapping) and item.get("primary") is True)
+        if primaries > 1:
+            raise InvalidValueError(f"At most one value of '{path}' may be primary")
+    for item in values:
+        if attr.is_complex:
+            if not isinstance(item, Mapping):
+                raise InvalidValueError(f"Attribute '{path}' must be an object")
+            for sub in attr.sub_attributes:
+                sub_value = item.get(sub.name)
+                sub_path = f"{path}.{sub.name}"
+                if is_unassigned(sub_value):
+                    if sub.required and sub.mutability is not Mutability.READ_ONLY:
+                        raise InvalidValueError(f"{sub_path} is required")
+                    continue
+                _check_value(sub, sub_value, sub_path)
+        elif attr.strict_canonical and attr.canonical_values:
+            allowed = attr.canonical_values
+            ok = item in allowed if attr.case_exact else str(item).lower() in {a.lower() for a in allowed}
+            if not ok:
+                raise InvalidValueError(f"Attribute '{path}' must be one of: {', '.join(allowed)}")
+
+
+def _check_attributes(
+    container: Mapping[str, Any], attributes: tuple[Attribute, ...], extension: SchemaExtension | None
+) -> None:
+    for attr in attributes:
+        value = container.get(attr.name)
+        path = attribute_path_text(extension, attr.name)
+        if is_unassigned(value):
+            if attr.required and attr.mutability is not Mutability.READ_ONLY:
+                raise InvalidValueError(f"{path} is required")
+            continue
+        _check_value(attr, value, path)
+
+
+def check_resource(resource: Mapping[str, Any], resource_type: ResourceType) -> None:
+    """Whole-resource rules, checked after every write (RFC 7643 §2.2, §2.4, §7).
+
+    Required attributes are present (``userName``: "userName is required"), at most one element of
+    each multi-valued attribute is ``primary``, and attributes with a closed canonical set
+    (:attr:`Attribute.strict_canonical`) hold one of its values. Raises :class:`InvalidValueError`.
+    """
+    common = tuple(a for a in COMMON_ATTRIBUTES if a.mutability is not Mutability.READ_ONLY)
+    _check_attributes(resource, common + resource_type.schema.attributes, None)
+    for extension in resource_type.extensions:
+        container = resource.get(extension.schema.id)
+        if not isinstance(container, Mapping):
+            if extension.required:
+                raise InvalidValueError(f"{extension.schema.id} is required")
+            continue
+        _check_attributes(container, extension.schema.attributes, extension)
