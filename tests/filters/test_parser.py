@@ -576,7 +576,7 @@ PATH_ERRORS: list[tuple[str, str]] = [
     ("emails[type zz 1]", "unknown operator 'zz' at position 12"),
     (
         f'{ENTERPRISE}[type eq "x"]',
-        "a value filter must follow a multi-valued attribute name, not 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User' at position 0",
+        f"a value filter must follow a multi-valued attribute name, not '{ENTERPRISE}' at position 0",
     ),
     (
         f"{ENTERPRISE}:",
