@@ -186,6 +186,7 @@ class _Compiler:
         return (
             element_of is None
             and path.attr.lower() == "schemas"
+            and path.sub_attr is None
             and (path.uri is None or self.resource_type.is_core_uri(path.uri))
         )
 
@@ -214,7 +215,7 @@ class _Compiler:
 
     def _present(self, path: AttrPath, element_of: AttrPath | None) -> Query:
         """``attr pr`` (RFC 7644 §3.4.2.2): a non-empty value, or a complex value with a non-empty node."""
-        if self._is_schemas(path, element_of) and path.sub_attr is None:
+        if self._is_schemas(path, element_of):
             return match_all()
         leaf = self._resolve(path, element_of)
         resolved = leaf.resolved
