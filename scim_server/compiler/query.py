@@ -16,11 +16,13 @@ Decisions beyond the RFC text:
   ``attr pr``. Other operators with ``null`` are errors.
 * A complex attribute used without a sub-attribute is compared through its ``value`` sub-attribute
   (RFC 7644 §3.4.2.2, for multi-valued ones; the same is done for the enterprise ``manager``, which
-  Entra compares as ``manager eq "<id>"``). A complex attribute without ``value`` is an error.
+  Entra compares as ``manager eq "<id>"``). A complex attribute without ``value``, or any complex
+  attribute with ``gt``/``ge``/``lt``/``le``, is an error.
 * ``schemas`` is not stored: the core URN matches every resource, an extension URN matches the
   resources holding a non-empty extension object, any other URN matches none.
 * ``meta.resourceType`` is constant per collection; ``meta.location`` and ``meta.version`` are
-  rendered (a URL, an ETag) rather than stored in that form, so filtering on them is an error.
+  rendered (a URL, an ETag) rather than stored in that form, so comparing them is an error
+  (``pr`` on them, as on ``meta.resourceType``, matches every resource).
 * Strings never compare with numbers or booleans (``userName gt 5`` is an error); booleans also
   accept the strings ``"true"``/``"false"`` in any case, as Entra sends ``roles[primary eq "True"]``.
 """
@@ -263,6 +265,11 @@ class _Compiler:
             if special is not None:
                 return special
         if resolved.leaf.is_complex:
+            if op in _ORDERING_OPS:
+                raise InvalidFilterError(
+                    f'Operator "{op}" cannot be used with complex attribute "{leaf.text}"; '
+                    "name one of its sub-attributes."
+                )
             redirected = with_value_sub_attribute(resolved)
             if redirected is None:
                 raise InvalidFilterError(

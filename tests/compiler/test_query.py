@@ -360,6 +360,13 @@ def test_enterprise_attributes_live_under_the_storage_key() -> None:
     }
 
 
+@pytest.mark.parametrize(("op", "mongo"), [("gt", "$gt"), ("ge", "$gte"), ("lt", "$lt"), ("le", "$lte")])
+def test_complex_without_sub_attribute_cannot_be_ordered(op: str, mongo: str) -> None:
+    rejects(cmp("emails", op, "a"), "emails", op)
+    rejects(cmp("manager", op, "a"), "manager", op)
+    assert compiled(cmp("emails.value", op, "A")) == {"emails._lc.value": {mongo: "a"}}
+
+
 def test_complex_without_value_sub_attribute_is_rejected() -> None:
     rejects(cmp("name", "eq", "Jensen"), "name")
     rejects(cmp("addresses", "co", "Main"), "addresses")
