@@ -15,12 +15,14 @@ ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 class ScimError(Exception):
     """A SCIM protocol error with an HTTP status and an optional ``scimType``."""
 
-    status: ClassVar[int] = 400
+    status: int = 400
     scim_type: ClassVar[str | None] = None
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        if status is not None:
+            self.status = status
 
     def to_body(self) -> dict[str, Any]:
         """Render the RFC 7644 §3.12 error body; ``status`` is a string there."""
@@ -150,6 +152,12 @@ class NotImplementedScimError(ScimError):
     """The service provider does not support the requested operation (§3.12: 501)."""
 
     status = 501
+
+
+class InternalServerError(ScimError):
+    """An unexpected failure; the detail is always generic."""
+
+    status = 500
 
 
 class ServiceUnavailableError(ScimError):
