@@ -1,0 +1,44 @@
+"""Connecting to the document store: MongoDB through motor, or the embedded mongomock-motor store.
+
+This package is the only one that imports the driver; motor is deprecated upstream in favour of
+pymongo's ``AsyncMongoClient``, and keeping every driver import here makes that switch one package's change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mongomock_motor import AsyncMongoMockClient
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from pymongo.errors import PyMongoError
+
+from scim_server.errors import ServiceUnavailableError
+
+Database = AsyncIOMotorDatabase  # mongomock-motor's database masquerades as this class
+
+
+def connect(mongodb_uri: str, database: str) -> tuple[Any, Any]:
+    """Return ``(client, database)``; an empty URI selects the embedded in-memory store.
+
+    Datetimes come back timezone-aware (UTC) from both stores.
+    """
+    client: Any
+    if mongodb_uri:
+        client = AsyncIOMotorClient(
+            mongodb_uri, tz_aware=True, serverSelectionTimeoutMS=5000, appname="scim-server"
+        )
+    else:
+        client = AsyncMongoMockClient(tz_aware=True)
+    return client, client[database]
+
+
+async def ping(db: Any) -> None:
+    """Check that the store answers; raise :class:`ServiceUnavailableError` when it does not."""
+    try:
+        await db.command("ping")
+    except PyMongoError:
+        raise ServiceUnavailableError("the database cannot be reached") from None
+
+
+def close(client: Any) -> None:
+    client.close()
