@@ -1,0 +1,75 @@
+"""Discovery endpoints (RFC 7644 §4): ServiceProviderConfig, Schemas, ResourceTypes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from scim_server.api.keys import SETTINGS
+from scim_server.api.resources import base_url
+from scim_server.api.responses import scim_response
+from scim_server.errors import InvalidValueError, NotFoundError
+from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA, RESOURCE_TYPES
+from scim_server.schema.representation import (
+    Capabilities,
+    all_schemas,
+    render_resource_type,
+    render_schema,
+    render_service_provider_config,
+)
+
+
+def _list_response(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": len(resources),
+        "startIndex": 1,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+def _no_filter(request: web.Request) -> None:
+    # RFC 7644 §4: "filter" on discovery endpoints is not supported and must be refused, not ignored.
+    if any(key.lower() == "filter" for key in request.query):
+        raise InvalidValueError("filtering is not supported on discovery endpoints")
+
+
+async def get_service_provider_config(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    documentation = f"{request.scheme}://{request.host}/docs"
+    capabilities = Capabilities(settings.max_page_size, settings.max_body_bytes, documentation)
+    return scim_response(render_service_provider_config(capabilities, base_url(request)))
+
+
+async def list_schemas(request: web.Request) -> web.StreamResponse:
+    _no_filter(request)
+    base = base_url(request)
+    return scim_response(_list_response([render_schema(s, base) for s in all_schemas(RESOURCE_TYPES)]))
+
+
+async def get_schema(request: web.Request) -> web.StreamResponse:
+    wanted = request.match_info["id"].lower()
+    for schema in all_schemas(RESOURCE_TYPES):
+        if schema.id.lower() == wanted:
+            return scim_response(render_schema(schema, base_url(request)))
+    raise NotFoundError(f"schema {request.match_info['id'][:200]} not found")
+
+
+async def list_resource_types(request: web.Request) -> web.StreamResponse:
+    _no_filter(request)
+    base = base_url(request)
+    return scim_response(_list_response([render_resource_type(rt, base) for rt in RESOURCE_TYPES]))
+
+
+async def get_resource_type(request: web.Request) -> web.StreamResponse:
+    wanted = request.match_info["name"].lower()
+    for resource_type in RESOURCE_TYPES:
+        if resource_type.name.lower() == wanted:
+            return scim_response(render_resource_type(resource_type, base_url(request)))
+    raise NotFoundError(f"resource type {request.match_info['name'][:200]} not found")
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,30 @@
+"""Typed application and request keys: the only way process-wide and per-request objects are shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from scim_server.services.resources import ResourceService
+from scim_server.services.tokens import Principal, TokenService
+from scim_server.settings import Settings
+from scim_server.storage.repository import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+DATABASE = web.AppKey("database", object)
+CLIENT = web.AppKey("client", object)
+TOKENS = web.AppKey("tokens", TokenService)
+USERS = web.AppKey("users", ResourceService)
+DISCOVERY = web.AppKey("discovery", dict)
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def database(app: web.Application) -> Any:
+    return app[DATABASE]

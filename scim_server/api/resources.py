@@ -1,0 +1,167 @@
+"""Thin HTTP handlers for a SCIM resource endpoint (RFC 7644 §3.2 to §3.6).
+
+Handlers translate HTTP to service calls and back: headers (If-Match, If-None-Match, ETag, Location),
+query parameters and status codes. SCIM rules live in the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from scim_server.api.body import read_json
+from scim_server.api.keys import PRINCIPAL, SETTINGS
+from scim_server.api.responses import scim_response
+from scim_server.errors import NotFoundError
+from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA
+from scim_server.services.listing import SearchRequest, search_from_body, search_from_query
+from scim_server.services.render import Projection, etag, parse_projection, render_resource
+from scim_server.services.resources import ResourceService, matches_if_match
+from scim_server.storage.documents import StoredResource
+
+SCIM_BASE_PATH = "/scim/v2"
+
+
+def base_url(request: web.Request) -> str:
+    """The SCIM base URL for meta.location and $ref: the configured one, or the request's own."""
+    configured = request.app[SETTINGS].base_url
+    if configured:
+        return configured.rstrip("/") + SCIM_BASE_PATH
+    return f"{request.scheme}://{request.host}{SCIM_BASE_PATH}"
+
+
+def _query_param(request: web.Request, name: str) -> str | None:
+    """A query parameter by case-insensitive name (Entra sends ``startindex``, ``excludedattributes``)."""
+    low = name.lower()
+    for key, value in request.query.items():
+        if key.lower() == low:
+            return value
+    return None
+
+
+class ResourceEndpoints:
+    """The handlers of one resource type, bound to its service by an application key."""
+
+    def __init__(self, service_key: web.AppKey[ResourceService]) -> None:
+        self._key = service_key
+
+    def _service(self, request: web.Request) -> ResourceService:
+        return request.app[self._key]
+
+    def _projection(self, request: web.Request, search: SearchRequest | None = None) -> Projection:
+        service = self._service(request)
+        if search is not None:
+            attributes, excluded = search.attributes, search.excluded_attributes
+        else:
+            attributes = _query_param(request, "attributes")
+            excluded = _query_param(request, "excludedAttributes")
+        return parse_projection(
+            attributes,
+            excluded,
+            service.resource_type,
+            max_items=request.app[SETTINGS].max_attributes,
+        )
+
+    def _location(self, request: web.Request, resource_id: str) -> str:
+        return f"{base_url(request)}{self._service(request).resource_type.endpoint}/{resource_id}"
+
+    def _render(self, request: web.Request, stored: StoredResource, projection: Projection) -> dict[str, Any]:
+        resource_type = self._service(request).resource_type
+        return render_resource(stored, resource_type, self._location(request, stored.id), projection)
+
+    def _resource_response(
+        self,
+        request: web.Request,
+        stored: StoredResource,
+        *,
+        status: int = 200,
+        projection: Projection | None = None,
+    ) -> web.Response:
+        headers = {"ETag": etag(stored.version)}
+        if status == 201:
+            headers["Location"] = self._location(request, stored.id)
+        body = self._render(request, stored, projection or self._projection(request))
+        return scim_response(body, status=status, headers=headers)
+
+    async def _search(self, request: web.Request, search: SearchRequest) -> web.Response:
+        # Parse the projection before touching the store, so a bad parameter costs no query.
+        projection = self._projection(request, search)
+        service = self._service(request)
+        result = await service.search(request[PRINCIPAL].org_id, search)
+        resources = [self._render(request, stored, projection) for stored in result.resources]
+        body: Mapping[str, Any] = {
+            "schemas": [LIST_RESPONSE_SCHEMA],
+            "totalResults": result.total,
+            "startIndex": result.start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+        return scim_response(body)
+
+    @staticmethod
+    def _id(request: web.Request) -> str:
+        resource_id = request.match_info["id"]
+        if not resource_id or len(resource_id) > 256:
+            raise NotFoundError(f"resource {resource_id[:64]} not found")
+        return resource_id
+
+    async def _body(self, request: web.Request) -> Any:
+        return await read_json(request, request.app[SETTINGS].max_body_bytes)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        return await self._search(request, search_from_query(request.query))
+
+    async def search(self, request: web.Request) -> web.StreamResponse:
+        return await self._search(request, search_from_body(await self._body(request)))
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        projection = self._projection(request)
+        stored = await self._service(request).create(request[PRINCIPAL].org_id, body)
+        return self._resource_response(request, stored, status=201, projection=projection)
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        projection = self._projection(request)
+        stored = await self._service(request).get(request[PRINCIPAL].org_id, self._id(request))
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match is not None and matches_if_match(if_none_match, stored.version):
+            return web.Response(status=304, headers={"ETag": etag(stored.version)})
+        return self._resource_response(request, stored, projection=projection)
+
+    async def replace(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        projection = self._projection(request)
+        stored = await self._service(request).replace(
+            request[PRINCIPAL].org_id, self._id(request), body, request.headers.get("If-Match")
+        )
+        return self._resource_response(request, stored, projection=projection)
+
+    async def patch(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        projection = self._projection(request)
+        stored = await self._service(request).patch(
+            request[PRINCIPAL].org_id, self._id(request), body, request.headers.get("If-Match")
+        )
+        return self._resource_response(request, stored, projection=projection)
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        await self._service(request).delete(
+            request[PRINCIPAL].org_id, self._id(request), request.headers.get("If-Match")
+        )
+        return web.Response(status=204)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "list": self.list,
+            "search": self.search,
+            "create": self.create,
+            "get": self.get,
+            "replace": self.replace,
+            "patch": self.patch,
+            "delete": self.delete,
+        }

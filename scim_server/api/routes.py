@@ -1,0 +1,59 @@
+"""The route table: every endpoint the server answers, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from scim_server.api import discovery
+from scim_server.api.keys import USERS
+from scim_server.api.openapi import document
+from scim_server.api.resources import SCIM_BASE_PATH, ResourceEndpoints
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    name: str
+    handler: Handler
+
+
+def resource_routes(endpoint: str, resource: str, endpoints: ResourceEndpoints) -> list[Route]:
+    """The seven routes of a resource endpoint (RFC 7644 §3.2, §3.4.3)."""
+    h = endpoints.handlers()
+    base = SCIM_BASE_PATH + endpoint
+    return [
+        Route("GET", base, f"list_{resource}", h["list"]),
+        Route("POST", base, f"create_{resource}", h["create"]),
+        Route("POST", base + "/.search", f"search_{resource}", h["search"]),
+        Route("GET", base + "/{id}", f"get_{resource}", h["get"]),
+        Route("PUT", base + "/{id}", f"replace_{resource}", h["replace"]),
+        Route("PATCH", base + "/{id}", f"patch_{resource}", h["patch"]),
+        Route("DELETE", base + "/{id}", f"delete_{resource}", h["delete"]),
+    ]
+
+
+def routes() -> list[Route]:
+    scim = SCIM_BASE_PATH
+    return [
+        *resource_routes("/Users", "user", ResourceEndpoints(USERS)),
+        Route(
+            "GET",
+            scim + "/ServiceProviderConfig",
+            "get_service_provider_config",
+            discovery.get_service_provider_config,
+        ),
+        Route("GET", scim + "/Schemas", "list_schemas", discovery.list_schemas),
+        Route("GET", scim + "/Schemas/{id}", "get_schema", discovery.get_schema),
+        Route("GET", scim + "/ResourceTypes", "list_resource_types", discovery.list_resource_types),
+        Route("GET", scim + "/ResourceTypes/{name}", "get_resource_type", discovery.get_resource_type),
+        Route("GET", "/healthz", "healthz", discovery.healthz),
+    ]
+
+
+def setup_routes(app: web.Application) -> None:
+    for route in routes():
+        app.router.add_route(route.method, route.path, document(route.name, route.handler), name=route.name)
