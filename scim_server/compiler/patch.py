@@ -1,0 +1,676 @@
+"""PATCH: parse a PatchOp message and apply its operations to a canonical resource (RFC 7644 §3.5.2).
+
+Pure: no I/O, no clock. :func:`apply_patch` works on a deep copy and returns the new canonical
+resource, so a failing operation leaves nothing half-applied; the service then stores the result
+under its version guard.
+
+Beyond the letter of the RFC, the IdP behaviour notes require (and this module does):
+
+* ``op`` and member names in any case; ``schemas``, a top-level ``id`` and per-operation ``name`` ignored;
+* ``add`` on a single-valued attribute is an upsert (Entra sends ``Add`` for attributes already set);
+* a no-path value object whose keys are attribute *paths* (``name.givenName``, ``urn:…:User:employeeNumber``);
+  readOnly keys there (``id``, ``meta``, ``groups``) and ``schemas`` are ignored (Okta sends ``id``);
+* a filtered ``add``/``replace`` matching nothing, whose filter is a conjunction of ``eq`` terms, creates
+  the element from those terms (``emails[type eq "work"].value`` when there is no work email);
+* setting ``primary`` to true on one element clears it on the others;
+* ``remove`` with ``path: "emails"`` and a ``value`` removes only the listed elements, never all of them.
+
+Error choices: a malformed message is ``invalidSyntax``; ``remove`` without a path is ``noTarget``
+(RFC 7644 §3.5.2.2); ``add``/``replace`` without a ``value`` member is ``invalidValue`` ("a required value
+was missing", RFC 7644 §3.12); an unknown attribute or a filter on a non-multi-valued attribute is
+``invalidPath``; an explicit path to a readOnly attribute, or a change to a set immutable one, is
+``mutability``; a value filter matching nothing (and not creatable) is ``noTarget``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
+
+from scim_server.errors import (
+    InvalidPathError,
+    InvalidSyntaxError,
+    InvalidValueError,
+    MutabilityError,
+    NoTargetError,
+)
+from scim_server.filters.ast import (
+    And,
+    AttrPath,
+    Compare,
+    CompareOp,
+    CompValue,
+    Filter,
+    Not,
+    Or,
+    PatchPath,
+    Present,
+)
+from scim_server.filters.parser import parse_path
+from scim_server.schema.attributes import Attribute, AttributeType, Mutability
+from scim_server.schema.catalog import (
+    COMMON_ATTRIBUTES,
+    ResolvedAttribute,
+    ResourceType,
+    SchemaExtension,
+)
+from scim_server.schema.validation import (
+    check_resource,
+    coerce_value,
+    is_unassigned,
+    parse_boolean,
+    parse_datetime,
+)
+
+__all__ = ["PatchOperation", "apply_patch", "parse_patch_request"]
+
+OpName = Literal["add", "remove", "replace"]
+_OPS: dict[str, OpName] = {"add": "add", "remove": "remove", "replace": "replace"}
+
+
+@dataclass(frozen=True, slots=True)
+class PatchOperation:
+    """One PATCH operation (RFC 7644 §3.5.2): the op, its parsed path and its raw JSON value.
+
+    The value is coerced when the operation is applied, against the attribute the path names.
+    """
+
+    op: OpName
+    path: PatchPath | None
+    value: Any
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _member(obj: Mapping[Any, Any], name: str) -> tuple[bool, Any]:
+    """A JSON member matched case-insensitively ("Don't require a case-sensitive match on structural
+    elements", Entra); an exact spelling wins over another case."""
+    if name in obj:
+        return True, obj[name]
+    low = name.lower()
+    for key, value in obj.items():
+        if isinstance(key, str) and key.lower() == low:
+            return True, value
+    return False, None
+
+
+def _excerpt(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 50 else f"{text[:47]}..."
+
+
+def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> PatchOperation:
+    where = f"Operations[{index}]"
+    if not isinstance(raw, Mapping):
+        raise InvalidSyntaxError(f"{where} must be an object")
+    has_op, op_text = _member(raw, "op")
+    if not has_op:
+        raise InvalidSyntaxError(f"{where} has no 'op'")
+    op = _OPS.get(op_text.lower()) if isinstance(op_text, str) else None
+    if op is None:
+        raise InvalidSyntaxError(f"{where} has an unknown op '{_excerpt(op_text)}' (add, remove, replace)")
+    _, path_text = _member(raw, "path")
+    path: PatchPath | None = None
+    if path_text is not None:
+        if not isinstance(path_text, str):
+            raise InvalidPathError(f"{where}: 'path' must be a string")
+        if path_text.strip():
+            path = parse_path(path_text, schema_uris=resource_type.schema_uris)
+    has_value, value = _member(raw, "value")
+    if op == "remove":
+        if path is None:
+            # RFC 7644 §3.5.2.2: "If 'path' is unspecified, the operation fails with ... 'noTarget'".
+            raise NoTargetError(f"{where}: a remove operation requires a 'path'")
+    elif not has_value:
+        raise InvalidValueError(f"{where}: '{op}' requires a 'value'")
+    elif path is None and not isinstance(value, Mapping):
+        raise InvalidValueError(f"{where}: without a 'path', the 'value' must be an object of attributes")
+    return PatchOperation(op, path, value)
+
+
+def parse_patch_request(
+    body: Any, resource_type: ResourceType, *, max_operations: int = 1000
+) -> tuple[PatchOperation, ...]:
+    """Parse a PatchOp message (RFC 7644 §3.5.2) into operations, leniently.
+
+    ``schemas`` may be missing or carry extra URNs; a top-level ``id`` and per-operation ``name``
+    (Microsoft test noise) are ignored; ``op`` and the member names match in any case. Raises
+    :class:`InvalidSyntaxError` for a malformed message or an unknown op, :class:`InvalidPathError`
+    for a bad path, :class:`NoTargetError` for a remove without a path and
+    :class:`InvalidValueError` for an add or replace without a value.
+    """
+    if not isinstance(body, Mapping):
+        raise InvalidSyntaxError("The PATCH request body must be a JSON object")
+    found, operations = _member(body, "Operations")
+    if not found:
+        raise InvalidSyntaxError("The PATCH request body has no 'Operations'")
+    if not isinstance(operations, list) or not operations:
+        raise InvalidSyntaxError("'Operations' must be a non-empty array")
+    if len(operations) > max_operations:
+        raise InvalidSyntaxError(f"A PATCH request may carry at most {max_operations} operations")
+    return tuple(_parse_operation(i, raw, resource_type) for i, raw in enumerate(operations))
+
+
+# --- path rendering (for error details) ----------------------------------------------------------
+
+
+def _render_filter(node: Filter) -> str:
+    if isinstance(node, Compare):
+        return f"{node.path} {node.op.value} {json.dumps(node.value)}"
+    if isinstance(node, Present):
+        return f"{node.path} pr"
+    if isinstance(node, And):
+        return " and ".join(
+            f"({_render_filter(t)})" if isinstance(t, Or) else _render_filter(t) for t in node.terms
+        )
+    if isinstance(node, Or):
+        return " or ".join(_render_filter(t) for t in node.terms)
+    if isinstance(node, Not):
+        return f"not ({_render_filter(node.term)})"
+    return f"{node.path}[{_render_filter(node.filter)}]"
+
+
+def _render_path(path: PatchPath) -> str:
+    text = str(path.attr) if path.attr.attr else (path.attr.uri or "")
+    if path.filter is not None:
+        text += f"[{_render_filter(path.filter)}]"
+    if path.sub_attr is not None:
+        text += f".{path.sub_attr}"
+    return text if len(text) <= 200 else f"{text[:197]}..."
+
+
+# --- targets -------------------------------------------------------------------------------------
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A resolved PATCH path: the attribute (``None`` for a whole extension), filter and sub-attribute."""
+
+    text: str
+    extension: SchemaExtension | None
+    attribute: Attribute | None
+    filter: Filter | None = None
+    predicate: Predicate | None = None
+    sub: Attribute | None = None
+
+    @property
+    def attr(self) -> Attribute:
+        assert self.attribute is not None
+        return self.attribute
+
+    def resolved(self) -> ResolvedAttribute:
+        return ResolvedAttribute(self.extension, self.attr, self.sub)
+
+
+def _resolve_target(path: PatchPath, resource_type: ResourceType) -> _Target:
+    """Resolve a parsed path against the catalog; unknown names are :class:`InvalidPathError`."""
+    text = _render_path(path)
+    attr_path = path.attr
+    if not attr_path.attr:
+        extension = resource_type.extension(attr_path.uri or "")
+        if extension is None or path.filter is not None or path.sub_attr is not None:
+            raise InvalidPathError(f"Invalid path '{text}'")
+        return _Target(text, extension, None)
+    if path.filter is not None and attr_path.sub_attr is not None:
+        raise InvalidPathError(f"Invalid path '{text}'")
+    sub_name = attr_path.sub_attr if attr_path.sub_attr is not None else path.sub_attr
+    resolved = resource_type.resolve(attr_path.uri, attr_path.attr, sub_name)
+    if resolved is None:
+        raise InvalidPathError(f"Unknown attribute path '{text}'")
+    attribute = resolved.attribute
+    predicate: Predicate | None = None
+    if path.filter is not None:
+        if not (attribute.multi_valued and attribute.is_complex):
+            raise InvalidPathError(
+                f"Invalid path '{text}': a value filter needs a multi-valued complex attribute"
+            )
+        predicate = _compile_filter(path.filter, attribute, text)
+    return _Target(text, resolved.extension, attribute, path.filter, predicate, resolved.sub_attribute)
+
+
+def _is_read_only(target: _Target) -> bool:
+    if target.attribute is None:
+        return False
+    if target.attribute.mutability is Mutability.READ_ONLY:
+        return True
+    return target.sub is not None and target.sub.mutability is Mutability.READ_ONLY
+
+
+# --- value filters inside paths ------------------------------------------------------------------
+
+
+def _filter_sub_attribute(path: AttrPath, attribute: Attribute, text: str) -> Attribute:
+    sub = attribute.sub_attribute(path.attr) if path.uri is None and path.sub_attr is None else None
+    if sub is None:
+        raise InvalidPathError(f"Unknown attribute '{path}' in the filter of path '{text}'")
+    return sub
+
+
+_ORDERING = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
+_SUBSTRING = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
+
+
+def _operand(sub: Attribute, op: CompareOp, value: CompValue, text: str) -> Any:
+    """The comparison value coerced to the sub-attribute's type (Entra compares ``primary`` to "True")."""
+    bad = InvalidPathError(f"Invalid comparison '{sub.name} {op.value} {_excerpt(value)}' in path '{text}'")
+    kind = sub.type
+    if value is None:
+        if op not in (CompareOp.EQ, CompareOp.NE):
+            raise bad
+        return None
+    if kind is AttributeType.BOOLEAN:
+        if op is not CompareOp.EQ and op is not CompareOp.NE:
+            raise bad
+        try:
+            return parse_boolean(value)
+        except ValueError:
+            raise bad from None
+    if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or (kind is AttributeType.BINARY and op in _ORDERING):
+            raise bad
+        return value if sub.case_exact else value.lower()
+    if op in _SUBSTRING:
+        raise bad
+    if kind is AttributeType.DATETIME:
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            raise bad from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad
+    return value
+
+
+def _compare(actual: Any, op: CompareOp, expected: Any, sub: Attribute) -> bool:
+    if expected is None:
+        present = not is_unassigned(actual)
+        return not present if op is CompareOp.EQ else present
+    if is_unassigned(actual):
+        return op is CompareOp.NE
+    if isinstance(actual, str) and not sub.case_exact:
+        actual = actual.lower()
+    if op is CompareOp.EQ:
+        return bool(actual == expected)
+    if op is CompareOp.NE:
+        return bool(actual != expected)
+    try:
+        if op is CompareOp.CO:
+            return bool(expected in actual)
+        if op is CompareOp.SW:
+            return bool(actual.startswith(expected))
+        if op is CompareOp.EW:
+            return bool(actual.endswith(expected))
+        if op is CompareOp.GT:
+            return bool(actual > expected)
+        if op is CompareOp.GE:
+            return bool(actual >= expected)
+        if op is CompareOp.LT:
+            return bool(actual < expected)
+        return bool(actual <= expected)
+    except (TypeError, AttributeError):
+        return False
+
+
+def _compile_filter(node: Filter, attribute: Attribute, text: str) -> Predicate:
+    """A predicate over one element of ``attribute`` (RFC 7644 §3.4.2.2 operators), honouring each
+    sub-attribute's caseExact. Unknown sub-attributes and ill-typed comparisons raise
+    :class:`InvalidPathError` up front, even when there are no elements to test."""
+    if isinstance(node, Compare):
+        sub = _filter_sub_attribute(node.path, attribute, text)
+        expected = _operand(sub, node.op, node.value, text)
+        op = node.op
+        return lambda element: _compare(element.get(sub.name), op, expected, sub)
+    if isinstance(node, Present):
+        sub = _filter_sub_attribute(node.path, attribute, text)
+        return lambda element: not is_unassigned(element.get(sub.name))
+    if isinstance(node, And):
+        terms = [_compile_filter(t, attribute, text) for t in node.terms]
+        return lambda element: all(term(element) for term in terms)
+    if isinstance(node, Or):
+        terms = [_compile_filter(t, attribute, text) for t in node.terms]
+        return lambda element: any(term(element) for term in terms)
+    if isinstance(node, Not):
+        term = _compile_filter(node.term, attribute, text)
+        return lambda element: not term(element)
+    raise InvalidPathError(f"Nested value filters are not supported in path '{text}'")
+
+
+def _eq_seed(node: Filter, attribute: Attribute, text: str) -> dict[str, Any] | None:
+    """The element a conjunction of ``eq`` terms describes, or ``None`` for any other filter.
+
+    Entra issues ``emails[type eq "work"].value`` even when there is no work email, expecting it to
+    be created (ssoready PR#249, SSDK#416).
+    """
+    terms = node.terms if isinstance(node, And) else (node,)
+    seed: dict[str, Any] = {}
+    for term in terms:
+        if not isinstance(term, Compare) or term.op is not CompareOp.EQ or term.value is None:
+            return None
+        sub = _filter_sub_attribute(term.path, attribute, text)
+        value = coerce_value(ResolvedAttribute(None, attribute, sub), term.value)
+        if value is None or (sub.name in seed and seed[sub.name] != value):
+            return None
+        seed[sub.name] = value
+    return seed
+
+
+# --- applying ------------------------------------------------------------------------------------
+
+
+def _container(doc: dict[str, Any], extension: SchemaExtension | None) -> dict[str, Any]:
+    if extension is None:
+        return doc
+    existing = doc.get(extension.schema.id)
+    if not isinstance(existing, dict):
+        existing = doc[extension.schema.id] = {}
+    return existing
+
+
+def _elements(container: dict[str, Any], attribute: Attribute) -> list[Any]:
+    existing = container.get(attribute.name)
+    if not isinstance(existing, list):
+        existing = container[attribute.name] = []
+    return existing
+
+
+def _merge(current: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """Merge sub-attributes into a complex value (RFC 7644 §3.5.2.1/3: unspecified ones are kept).
+
+    ``$ref`` describes ``value``: when the value changes without a new ``$ref``, the old one is
+    dropped rather than left pointing at the previous resource.
+    """
+    if "value" in new and new["value"] != current.get("value") and "$ref" not in new:
+        current.pop("$ref", None)
+    current.update(new)
+
+
+def _set_sub(element: dict[str, Any], sub: Attribute, value: Any) -> None:
+    if value is None:
+        element.pop(sub.name, None)
+    else:
+        element[sub.name] = value
+
+
+def _make_sole_primary(attribute: Attribute, elements: list[Any], chosen: list[dict[str, Any]]) -> None:
+    """Clear ``primary`` on every element but the chosen ones (RFC 7643 §2.4: at most one primary)."""
+    if attribute.sub_attribute("primary") is None:
+        return
+    if not any(element.get("primary") is True for element in chosen):
+        return
+    for element in elements:
+        if isinstance(element, dict) and element.get("primary") is True and not _contains(chosen, element):
+            element["primary"] = False
+
+
+def _contains(items: Sequence[Any], element: Any) -> bool:
+    return any(item is element for item in items)
+
+
+def _same_element(element: Any, listed: Any, attribute: Attribute) -> bool:
+    """Whether ``element`` is the one a remove's value lists: by ``value`` when given, else equality."""
+    value_sub = attribute.sub_attribute("value")
+    if isinstance(listed, Mapping) and isinstance(element, Mapping) and value_sub and "value" in listed:
+        mine, theirs = element.get("value"), listed["value"]
+        if isinstance(mine, str) and isinstance(theirs, str) and not value_sub.case_exact:
+            return mine.lower() == theirs.lower()
+        return bool(mine == theirs)
+    return bool(element == listed)
+
+
+class _Applier:
+    """Applies operations, in order, to one working copy of a resource."""
+
+    def __init__(self, doc: dict[str, Any], resource_type: ResourceType) -> None:
+        self.doc = doc
+        self.resource_type = resource_type
+
+    def apply(self, operation: PatchOperation) -> None:
+        if operation.path is None:
+            self._apply_object(operation.op, operation.value, None)
+            return
+        target = _resolve_target(operation.path, self.resource_type)
+        if _is_read_only(target):
+            raise MutabilityError(f"Attribute '{target.text}' is readOnly")
+        self._apply_target(operation.op, target, operation.value)
+
+    def _apply_object(self, op: OpName, value: Any, extension: SchemaExtension | None) -> None:
+        """A value object whose keys are attribute paths (RFC 7644 §3.5.2.1/3 without ``path``;
+        Entra's ``{"name.givenName": …, "urn:…:User:employeeNumber": …}``). Each key is applied as its
+        own operation. Keys that name no writable attribute (``schemas``, ``id``, ``meta``, ``groups``,
+        unknown names) are ignored, as in a POST body."""
+        if not isinstance(value, Mapping):
+            raise InvalidValueError("Without a 'path', the 'value' must be an object of attributes")
+        for key, raw in value.items():
+            if not isinstance(key, str) or key.lower() == "schemas":
+                continue
+            try:
+                path = parse_path(key, schema_uris=self.resource_type.schema_uris)
+            except InvalidPathError:
+                continue
+            if extension is not None and path.attr.uri is None:
+                path = replace(path, attr=replace(path.attr, uri=extension.schema.id))
+            try:
+                target = _resolve_target(path, self.resource_type)
+            except InvalidPathError:
+                continue
+            if not _is_read_only(target):
+                self._apply_target(op, target, raw)
+
+    def _apply_target(self, op: OpName, target: _Target, raw: Any) -> None:
+        if target.attribute is None:
+            self._apply_extension(op, target, raw)
+        elif op == "remove":
+            self._remove(target, raw)
+        elif target.filter is not None:
+            self._set_filtered(op, target, raw)
+        elif target.sub is not None:
+            self._set_sub_attribute(target, raw)
+        else:
+            self._set_attribute(op, target, raw)
+
+    def _apply_extension(self, op: OpName, target: _Target, raw: Any) -> None:
+        """The whole extension object (``path`` equal to its URN)."""
+        assert target.extension is not None
+        if op == "remove" or is_unassigned(raw):
+            self.doc.pop(target.extension.schema.id, None)
+            return
+        if not isinstance(raw, Mapping):
+            raise InvalidValueError(f"The value for '{target.text}' must be an object")
+        self._apply_object(op, raw, target.extension)
+
+    def _set_attribute(self, op: OpName, target: _Target, raw: Any) -> None:
+        """add/replace on ``attr`` (RFC 7644 §3.5.2.1, §3.5.2.3)."""
+        attribute = target.attr
+        container = _container(self.doc, target.extension)
+        value = coerce_value(target.resolved(), raw)
+        if value is None:
+            # null, "", [] or {} unassign; an object whose keys were all dropped (readOnly or unknown
+            # sub-attributes, such as a manager with only displayName) changes nothing.
+            if is_unassigned(raw):
+                container.pop(attribute.name, None)
+        elif attribute.multi_valued:
+            if op == "replace":
+                container[attribute.name] = value
+                return
+            elements = _elements(container, attribute)
+            added = []
+            for element in value:
+                if element not in elements:
+                    elements.append(element)
+                    added.append(element)
+            _make_sole_primary(attribute, elements, added)
+        elif attribute.is_complex:
+            current = container.get(attribute.name)
+            merged = dict(current) if isinstance(current, dict) else {}
+            _merge(merged, value)
+            container[attribute.name] = merged
+        else:
+            container[attribute.name] = value
+
+    def _set_sub_attribute(self, target: _Target, raw: Any) -> None:
+        """add/replace on ``attr.sub`` without a filter: the complex value's sub-attribute, or that
+        sub-attribute of every element of a multi-valued attribute (one new element when empty)."""
+        attribute, sub = target.attr, target.sub
+        assert sub is not None
+        container = _container(self.doc, target.extension)
+        value = coerce_value(target.resolved(), raw)
+        if attribute.multi_valued:
+            elements = _elements(container, attribute)
+            if not elements and value is not None:
+                elements.append({sub.name: value})
+            for element in elements:
+                _set_sub(element, sub, value)
+            return
+        current = container.get(attribute.name)
+        merged = dict(current) if isinstance(current, dict) else {}
+        if sub.name == "value" and value != merged.get("value"):
+            merged.pop("$ref", None)
+        _set_sub(merged, sub, value)
+        container[attribute.name] = merged
+
+    def _set_filtered(self, op: OpName, target: _Target, raw: Any) -> None:
+        """add/replace on ``attr[filter]`` or ``attr[filter].sub`` (RFC 7644 §3.5.2.3)."""
+        attribute, sub = target.attr, target.sub
+        assert target.filter is not None
+        assert target.predicate is not None
+        container = _container(self.doc, target.extension)
+        elements = _elements(container, attribute)
+        matches = [e for e in elements if isinstance(e, dict) and target.predicate(e)]
+        if sub is None:
+            values = coerce_value(target.resolved(), raw)
+            if values is None:
+                # Unassigning the selected elements removes them.
+                container[attribute.name] = [e for e in elements if not _contains(matches, e)]
+                return
+            if len(values) != 1:
+                raise InvalidValueError(f"The value for '{target.text}' must be a single object")
+            new: dict[str, Any] = values[0]
+            for element in matches:
+                _merge(element, new)
+        else:
+            value = coerce_value(target.resolved(), raw)
+            if value is None and not matches:
+                return
+            new = {sub.name: value}
+            for element in matches:
+                _set_sub(element, sub, value)
+        if not matches:
+            seed = _eq_seed(target.filter, attribute, target.text)
+            if seed is None:
+                raise NoTargetError(f"No value matches the filter of path '{target.text}'")
+            created = {**seed, **new}
+            elements.append(created)
+            matches = [created]
+        _make_sole_primary(attribute, elements, matches)
+
+    def _remove(self, target: _Target, raw: Any) -> None:
+        """remove (RFC 7644 §3.5.2.2), with Entra's ``path: "members"`` plus ``value`` form."""
+        attribute, sub = target.attr, target.sub
+        container = _container(self.doc, target.extension)
+        if target.predicate is not None:
+            elements = _elements(container, attribute)
+            matches = [e for e in elements if isinstance(e, dict) and target.predicate(e)]
+            if not matches:
+                raise NoTargetError(f"No value matches the filter of path '{target.text}'")
+            if sub is None:
+                container[attribute.name] = [e for e in elements if not _contains(matches, e)]
+            else:
+                for element in matches:
+                    element.pop(sub.name, None)
+            return
+        current = container.get(attribute.name)
+        if sub is not None:
+            items = current if isinstance(current, list) else [current]
+            for item in items:
+                if isinstance(item, dict):
+                    item.pop(sub.name, None)
+            return
+        if attribute.multi_valued and not is_unassigned(raw) and isinstance(current, list):
+            listed = coerce_value(target.resolved(), raw) or []
+            container[attribute.name] = [
+                e for e in current if not any(_same_element(e, item, attribute) for item in listed)
+            ]
+            return
+        container.pop(attribute.name, None)
+
+
+def _prune(value: Any) -> Any:
+    """Drop unassigned values (null, "", [], {}) recursively, so the result is canonical again."""
+    if isinstance(value, dict):
+        pruned = {k: p for k, v in value.items() if (p := _prune(v)) is not None}
+        return pruned or None
+    if isinstance(value, list):
+        items = [p for v in value if (p := _prune(v)) is not None]
+        return items or None
+    if isinstance(value, str) and not value:
+        return None
+    return value
+
+
+def _immutable_pairs(resource_type: ResourceType) -> list[tuple[str | None, Attribute, Attribute | None]]:
+    pairs: list[tuple[str | None, Attribute, Attribute | None]] = []
+    groups: list[tuple[str | None, tuple[Attribute, ...]]] = [
+        (None, COMMON_ATTRIBUTES + resource_type.schema.attributes),
+        *((ext.schema.id, ext.schema.attributes) for ext in resource_type.extensions),
+    ]
+    for key, attributes in groups:
+        for attribute in attributes:
+            if attribute.mutability is Mutability.IMMUTABLE:
+                pairs.append((key, attribute, None))
+            elif attribute.is_complex and not attribute.multi_valued:
+                pairs.extend(
+                    (key, attribute, sub)
+                    for sub in attribute.sub_attributes
+                    if sub.mutability is Mutability.IMMUTABLE
+                )
+    return pairs
+
+
+def _lookup(resource: Mapping[str, Any], key: str | None, attribute: Attribute, sub: Attribute | None) -> Any:
+    container = resource if key is None else resource.get(key)
+    if not isinstance(container, Mapping):
+        return None
+    value = container.get(attribute.name)
+    if sub is None:
+        return value
+    return value.get(sub.name) if isinstance(value, Mapping) else None
+
+
+def _check_immutable(
+    before: Mapping[str, Any], after: Mapping[str, Any], resource_type: ResourceType
+) -> None:
+    """RFC 7643 §7 "immutable": may be set once, then never changed or removed."""
+    for key, attribute, sub in _immutable_pairs(resource_type):
+        old = _lookup(before, key, attribute, sub)
+        if old is not None and _lookup(after, key, attribute, sub) != old:
+            name = attribute.name if sub is None else f"{attribute.name}.{sub.name}"
+            path = name if key is None else f"{key}:{name}"
+            raise MutabilityError(f"Attribute '{path}' is immutable")
+
+
+def apply_patch(
+    resource: Mapping[str, Any], operations: Sequence[PatchOperation], resource_type: ResourceType
+) -> dict[str, Any]:
+    """Apply PATCH operations in order (RFC 7644 §3.5.2) and return the new canonical resource.
+
+    Pure: works on a deep copy, so ``resource`` is never mutated and a failing operation (any
+    :class:`ScimError`) leaves nothing partially applied ("each operation ... is atomic", §3.5.2).
+    The result is pruned of unassigned values and must pass :func:`check_resource` (a patch that
+    removes ``userName`` or leaves two primaries fails as a whole) and keep immutable values.
+    """
+    doc = copy.deepcopy(dict(resource))
+    applier = _Applier(doc, resource_type)
+    for operation in operations:
+        applier.apply(operation)
+    result = cast(dict[str, Any], _prune(doc) or {})
+    _check_immutable(resource, result, resource_type)
+    check_resource(result, resource_type)
+    return result
