@@ -844,3 +844,28 @@ def test_apply_result_is_canonical() -> None:
         {"op": "add", "path": f"{ENT}:manager", "value": ""},
     )
     assert result == {"userName": "u"}
+
+
+def test_filtered_add_of_an_object_creates_the_missing_element() -> None:
+    result = patch(
+        {"userName": "u", "addresses": [{"type": "work", "locality": "Hollywood"}]},
+        {"op": "add", "path": 'addresses[type eq "home"]', "value": {"locality": "Burbank", "primary": True}},
+    )
+    assert result == {
+        "userName": "u",
+        "addresses": [
+            {"type": "work", "locality": "Hollywood"},
+            {"type": "home", "locality": "Burbank", "primary": True},
+        ],
+    }
+
+
+def test_filtered_add_with_null_removes_the_matching_elements() -> None:
+    result = patch(bjensen(), {"op": "add", "path": 'emails[type eq "home"]', "value": None})
+    assert result == {
+        **bjensen(),
+        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
+    }
+    assert (
+        patch(bjensen(), {"op": "add", "path": 'emails[type eq "other"].value', "value": None}) == bjensen()
+    )
