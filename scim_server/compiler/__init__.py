@@ -3,13 +3,11 @@
 from scim_server.compiler.patch import PatchOperation, apply_patch, parse_patch_request
 from scim_server.compiler.query import compile_filter
 from scim_server.compiler.sort import compile_sort
-from scim_server.compiler.values import parse_datetime
 
 __all__ = [
     "PatchOperation",
     "apply_patch",
     "compile_filter",
     "compile_sort",
-    "parse_datetime",
     "parse_patch_request",
 ]

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scim_server.compiler.values import parse_datetime
 from scim_server.errors import InvalidFilterError
 from scim_server.filters.ast import (
     And,
@@ -51,6 +50,7 @@ from scim_server.filters.ast import (
 from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
 from scim_server.schema.catalog import META, ResolvedAttribute, ResourceType, SchemaExtension
 from scim_server.schema.layout import element_query_path, field_path, query_path
+from scim_server.schema.values import parse_datetime
 
 Query = dict[str, Any]
 

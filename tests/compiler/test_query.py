@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scim_server.compiler import compile_filter, parse_datetime
+from scim_server.compiler import compile_filter
 from scim_server.errors import InvalidFilterError
 from scim_server.filters import (
     And,
@@ -24,6 +24,7 @@ from scim_server.filters import (
 )
 from scim_server.schema.attributes import Attribute, AttributeType, Schema
 from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID, USER_RESOURCE_TYPE, ResourceType
+from scim_server.schema.values import parse_datetime
 
 USERS = USER_RESOURCE_TYPE
 ENT = ENTERPRISE_USER_SCHEMA_ID
