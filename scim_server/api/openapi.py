@@ -1,0 +1,392 @@
+"""OpenAPI document and Swagger UI (aiohttp-apigami, the maintained continuation of aiohttp-apispec).
+
+The document is served at ``/docs/openapi.json`` (OpenAPI 3) and the Swagger UI at ``/docs``; neither
+needs a token, since authentication guards only ``/scim/v2``. ``/docs#/scim`` opens the SCIM endpoints.
+
+The apigami decorators are used for documentation only: apigami's ``validation_middleware`` is
+deliberately NOT installed. The server parses bodies itself (strict JSON, case-insensitive attribute
+names, RFC 7644 §3.12 errors), and webargs would drop body keys the wire schemas do not declare,
+such as extension URNs and attributes an identity provider adds. The ``error_callback`` still raises
+``InvalidSyntaxError``, so that if validation were ever switched on it would answer a SCIM 400.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, NoReturn
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp_apigami import OpenApiVersion, docs, request_schema, setup_aiohttp_apispec
+from aiohttp_apigami.constants import SWAGGER_DICT
+from marshmallow import Schema, ValidationError
+
+from scim_server.api import schemas
+from scim_server.errors import InvalidSyntaxError
+
+TITLE = "scim-server"
+SPEC_PATH = "/docs/openapi.json"
+UI_PATH = "/docs"
+STATIC_PATH = "/docs/static"
+SCIM_TAG = "scim"
+OPERATIONS_TAG = "operations"
+SCIM_MEDIA_TYPE = "application/scim+json"
+JSON_MEDIA_TYPE = "application/json"
+BEARER = "bearerAuth"
+
+Parameter = dict[str, Any]
+Response = dict[str, Any]
+
+
+def _query(name: str, description: str, schema: Mapping[str, Any] | None = None) -> Parameter:
+    return {
+        "in": "query",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": dict(schema or {"type": "string"}),
+    }
+
+
+def _header(name: str, description: str) -> Parameter:
+    return {
+        "in": "header",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _path(name: str, description: str) -> Parameter:
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+ATTRIBUTES = _query(
+    "attributes",
+    "Comma-separated attribute paths to return, besides those always returned (RFC 7644 §3.4.2.5).",
+)
+EXCLUDED_ATTRIBUTES = _query(
+    "excludedAttributes",
+    "Comma-separated attribute paths not to return (RFC 7644 §3.4.2.5).",
+)
+LIST_PARAMETERS = (
+    _query("filter", 'A filter expression (RFC 7644 §3.4.2.2), for example userName eq "bjensen".'),
+    _query(
+        "startIndex",
+        "The 1-based index of the first result (RFC 7644 §3.4.2.4); values below 1 mean 1.",
+        {"type": "integer", "minimum": 1, "default": 1},
+    ),
+    _query(
+        "count",
+        "The maximum number of results on the page (RFC 7644 §3.4.2.4), capped at the server's maximum "
+        "(ServiceProviderConfig filter.maxResults); 0 returns only totalResults.",
+        {"type": "integer", "minimum": 0},
+    ),
+    _query("sortBy", "The attribute path to sort by (RFC 7644 §3.4.2.3)."),
+    _query(
+        "sortOrder",
+        "The sort direction (RFC 7644 §3.4.2.3).",
+        {"type": "string", "enum": ["ascending", "descending"], "default": "ascending"},
+    ),
+    ATTRIBUTES,
+    EXCLUDED_ATTRIBUTES,
+)
+IF_MATCH = _header(
+    "If-Match",
+    "The ETag (meta.version) the change is based on; 412 when the resource has changed since "
+    "(RFC 7644 §3.14).",
+)
+IF_NONE_MATCH = _header(
+    "If-None-Match",
+    "An ETag (meta.version) the client holds; 304 without a body when it is still current (RFC 7644 §3.14).",
+)
+ETAG_HEADER = {
+    "ETag": {"description": "The resource version, as in meta.version.", "schema": {"type": "string"}}
+}
+LOCATION_HEADER = {"Location": {"description": "The new resource's URI.", "schema": {"type": "string"}}}
+
+_ERRORS: dict[int, str] = {
+    400: "Invalid request: scimType says why (invalidFilter, invalidSyntax, invalidValue, invalidPath, "
+    "mutability, noTarget, tooMany, ...).",
+    401: "Missing or invalid bearer token.",
+    403: "The token is read-only.",
+    404: "No such resource in the token's organization.",
+    409: "A unique attribute value is already in use (scimType uniqueness).",
+    412: "If-Match names a version other than the current one.",
+    413: "The request body is larger than the server accepts (bulk.maxPayloadSize).",
+    415: "The request body is not application/scim+json or application/json.",
+}
+
+
+def _errors(*codes: int) -> dict[int, Response]:
+    return {code: {"schema": schemas.ErrorSchema, "description": _ERRORS[code]} for code in codes}
+
+
+def _ok(schema: type[Schema], description: str, headers: Mapping[str, Any] | None = None) -> Response:
+    response: Response = {"schema": schema, "description": description}
+    if headers:
+        response["headers"] = dict(headers)
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    """The documentation of one route."""
+
+    summary: str
+    description: str
+    responses: dict[int, Response]
+    parameters: tuple[Parameter, ...] = ()
+    body: type[Schema] | None = None
+    tag: str = SCIM_TAG
+    secured: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    """A resource type as the documentation names it."""
+
+    name: str
+    plural: str
+    schema: type[Schema]
+    list_schema: type[Schema]
+
+
+_RESOURCES = {"user": _Resource("User", "Users", schemas.UserSchema, schemas.UserListResponseSchema)}
+
+
+def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
+    """The seven operations of a resource endpoint (RFC 7644 §3.2 to §3.6)."""
+    one, many, schema = resource.name, resource.plural, resource.schema
+    resource_id = _path("id", f"The {one}'s id.")
+    with_etag = _ok(schema, f"The {one}.", ETAG_HEADER)
+    return {
+        "list": _Operation(
+            f"List or filter {many}",
+            f"A page of {many} matching the filter (RFC 7644 §3.4.2). Parameter names are matched "
+            "case-insensitively.",
+            {200: _ok(resource.list_schema, f"A page of {many}."), **_errors(400, 401)},
+            LIST_PARAMETERS,
+        ),
+        "create": _Operation(
+            f"Create a {one}",
+            f"Creates a {one} (RFC 7644 §3.3). readOnly attributes in the body are ignored.",
+            {
+                201: _ok(schema, f"The created {one}.", {**ETAG_HEADER, **LOCATION_HEADER}),
+                **_errors(400, 401, 403, 409, 413, 415),
+            },
+            (ATTRIBUTES, EXCLUDED_ATTRIBUTES),
+            schema,
+        ),
+        "search": _Operation(
+            f"Search {many}",
+            f"Like GET {many} with the parameters in the body, so that filters stay out of URLs and logs "
+            "(RFC 7644 §3.4.3). Allowed for read-only tokens.",
+            {200: _ok(resource.list_schema, f"A page of {many}."), **_errors(400, 401, 413, 415)},
+            body=schemas.SearchRequestSchema,
+        ),
+        "get": _Operation(
+            f"Get a {one}",
+            f"The {one} with this id (RFC 7644 §3.4.1).",
+            {
+                200: with_etag,
+                304: {"description": "Not modified: If-None-Match names the current version."},
+                **_errors(400, 401, 404),
+            },
+            (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_NONE_MATCH),
+        ),
+        "replace": _Operation(
+            f"Replace a {one}",
+            f"Replaces the {one}'s attributes (RFC 7644 §3.5.1): omitted readWrite attributes are cleared, "
+            "immutable ones must not change.",
+            {200: with_etag, **_errors(400, 401, 403, 404, 409, 412, 413, 415)},
+            (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_MATCH),
+            schema,
+        ),
+        "patch": _Operation(
+            f"Modify a {one}",
+            f"Applies PATCH operations to the {one} (RFC 7644 §3.5.2), atomically.",
+            {200: with_etag, **_errors(400, 401, 403, 404, 409, 412, 413, 415)},
+            (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_MATCH),
+            schemas.PatchOpSchema,
+        ),
+        "delete": _Operation(
+            f"Delete a {one}",
+            f"Deletes the {one} (RFC 7644 §3.6).",
+            {204: {"description": "Deleted."}, **_errors(401, 403, 404, 412)},
+            (resource_id, IF_MATCH),
+        ),
+    }
+
+
+_DISCOVERY: dict[str, _Operation] = {
+    "get_service_provider_config": _Operation(
+        "Get the service provider configuration",
+        "What this server supports: PATCH, filter, sort, ETags, limits (RFC 7644 §4, RFC 7643 §5).",
+        {200: _ok(schemas.ServiceProviderConfigSchema, "The configuration."), **_errors(401)},
+    ),
+    "list_schemas": _Operation(
+        "List the schemas",
+        "The schemas of every resource type, rendered from the attribute catalog (RFC 7644 §4). "
+        "Filtering is refused.",
+        {200: _ok(schemas.SchemaListResponseSchema, "Every schema."), **_errors(400, 401)},
+    ),
+    "get_schema": _Operation(
+        "Get a schema",
+        "One schema by its URN, matched case-insensitively (RFC 7644 §4).",
+        {200: _ok(schemas.SchemaSchema, "The schema."), **_errors(401, 404)},
+        (_path("id", "The schema URN, for example urn:ietf:params:scim:schemas:core:2.0:User."),),
+    ),
+    "list_resource_types": _Operation(
+        "List the resource types",
+        "Every resource type with its endpoint and schemas (RFC 7644 §4). Filtering is refused.",
+        {200: _ok(schemas.ResourceTypeListResponseSchema, "Every resource type."), **_errors(400, 401)},
+    ),
+    "get_resource_type": _Operation(
+        "Get a resource type",
+        "One resource type by name, matched case-insensitively (RFC 7644 §4).",
+        {200: _ok(schemas.ResourceTypeSchema, "The resource type."), **_errors(401, 404)},
+        (_path("name", "The resource type's name, for example User."),),
+    ),
+    "healthz": _Operation(
+        "Liveness probe",
+        "Answers 200 while the process serves requests; needs no token.",
+        {200: _ok(schemas.HealthSchema, "The process is up.")},
+        tag=OPERATIONS_TAG,
+        secured=False,
+    ),
+}
+
+
+def _operation(name: str) -> _Operation:
+    if name in _DISCOVERY:
+        return _DISCOVERY[name]
+    verb, _, resource = name.partition("_")
+    if resource in _RESOURCES:
+        operations = _resource_operations(_RESOURCES[resource])
+        if verb in operations:
+            return operations[verb]
+    # A route added without documentation still appears in the document, marked as such.
+    return _Operation(name.replace("_", " ").capitalize(), "Not yet documented.", _errors(401))
+
+
+def document(name: str, handler: Handler) -> Handler:
+    """Attach the OpenAPI description of route ``name`` to a new function calling ``handler``.
+
+    The wrapper is new for every route: apigami stores the description as attributes of the function,
+    and the resource handlers are bound methods shared by every resource type.
+    """
+    operation = _operation(name)
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    endpoint.__doc__ = operation.summary
+    documented = docs(
+        tags=[operation.tag],
+        summary=operation.summary,
+        description=operation.description,
+        operation_id=name,
+        parameters=[dict(p) for p in operation.parameters],
+        responses={code: dict(response) for code, response in operation.responses.items()},
+        security=[{BEARER: []}] if operation.secured else None,
+    )(endpoint)
+    if operation.body is not None:
+        documented = request_schema(operation.body, required=True)(documented)
+    return documented
+
+
+def reject_invalid_body(
+    error: ValidationError,
+    req: web.Request,
+    schema: Schema,
+    *args: Any,
+    error_status_code: int | None = None,
+    error_headers: Mapping[str, str] | None = None,
+) -> NoReturn:
+    """webargs' error callback: a body that fails a wire schema is a SCIM 400 invalidSyntax."""
+    raise InvalidSyntaxError("the request body does not follow the request schema") from error
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version(TITLE)
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _use_scim_media_types(spec: dict[str, Any]) -> None:
+    """Describe bodies as ``application/scim+json``, which the server sends and prefers (RFC 7644 §3.1).
+
+    apigami always writes ``application/json`` and the Swagger 2 ``produces`` key; the server also
+    accepts ``application/json`` request bodies, so request bodies list both, SCIM's first.
+    """
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            operation.pop("produces", None)
+            if SCIM_TAG not in operation.get("tags", ()):
+                continue
+            body = operation.get("requestBody", {}).get("content")
+            if body and JSON_MEDIA_TYPE in body:
+                media = body.pop(JSON_MEDIA_TYPE)
+                body[SCIM_MEDIA_TYPE] = media
+                body[JSON_MEDIA_TYPE] = media
+            for response in operation.get("responses", {}).values():
+                content = response.get("content")
+                if content and JSON_MEDIA_TYPE in content:
+                    content[SCIM_MEDIA_TYPE] = content.pop(JSON_MEDIA_TYPE)
+
+
+def setup_openapi(app: web.Application) -> None:
+    """Serve the OpenAPI document at /docs/openapi.json and the Swagger UI at /docs.
+
+    Call after every route is added: the document is built from the router right away.
+    """
+    # apigami 0.9 stores its document under the plain string key "swagger_dict" (kept for
+    # aiohttp-apispec compatibility), for which aiohttp emits NotAppKeyWarning; warnings are errors in
+    # the tests. in_place=True keeps that assignment inside this block instead of at startup.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        setup_aiohttp_apispec(
+            app,
+            title=TITLE,
+            version=_package_version(),
+            url=SPEC_PATH,
+            swagger_path=UI_PATH,
+            static_path=STATIC_PATH,
+            error_callback=reject_invalid_body,
+            in_place=True,
+            openapi_version=OpenApiVersion.V303,
+            # APISpec deep-merges these top-level keys into the generated document.
+            info={
+                "description": "A SCIM 2.0 service provider (RFC 7643, RFC 7644) for Users. Every /scim/v2 "
+                "request needs an organization's bearer token."
+            },
+            tags=[
+                {"name": SCIM_TAG, "description": "SCIM 2.0 protocol endpoints (RFC 7644)."},
+                {"name": OPERATIONS_TAG, "description": "Endpoints for operating the service."},
+            ],
+            components={
+                "securitySchemes": {
+                    BEARER: {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "An organization-scoped bearer token (RFC 6750).",
+                    }
+                }
+            },
+        )
+    _use_scim_media_types(app[SWAGGER_DICT])

@@ -1,0 +1,400 @@
+"""Marshmallow wire schemas that describe the SCIM messages in the OpenAPI document.
+
+They document; they do not parse. The server reads request bodies itself (strict JSON,
+case-insensitive attribute names, extension URNs as keys), because marshmallow would drop or
+reject what an identity provider legitimately sends.
+
+The User schema and its extension are generated from the attribute catalog, so the document
+describes the attributes, mutability and required flags the server actually enforces. Nested
+component names follow SCIM attribute paths (``User.name``, ``User.emails``,
+``EnterpriseUser.manager``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from marshmallow import Schema, fields, validate
+
+from scim_server.errors import ERROR_SCHEMA
+from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
+from scim_server.schema.attributes import Schema as ScimSchema
+from scim_server.schema.catalog import (
+    ENTERPRISE_USER_SCHEMA,
+    ENTERPRISE_USER_SCHEMA_ID,
+    EXTERNAL_ID,
+    ID,
+    LIST_RESPONSE_SCHEMA,
+    META,
+    PATCH_OP_SCHEMA,
+    RESOURCE_TYPE_SCHEMA_ID,
+    SCHEMA_SCHEMA_ID,
+    SEARCH_REQUEST_SCHEMA,
+    SERVICE_PROVIDER_CONFIG_SCHEMA_ID,
+    USER_SCHEMA,
+    USER_SCHEMA_ID,
+)
+
+# -- generated from the catalog ------------------------------------------------------------------
+
+_SCALARS: dict[AttributeType, type[fields.Field]] = {
+    AttributeType.STRING: fields.String,
+    AttributeType.BOOLEAN: fields.Boolean,
+    AttributeType.DECIMAL: fields.Float,
+    AttributeType.INTEGER: fields.Integer,
+    AttributeType.DATETIME: fields.DateTime,
+    AttributeType.REFERENCE: fields.String,
+    AttributeType.BINARY: fields.String,
+}
+
+# One class per component name: apispec resolves components by class, and two classes with one
+# name would be reported as a conflict.
+_built: dict[str, type[Schema]] = {}
+
+
+def _schema_class(name: str, declared: dict[str, fields.Field], description: str) -> type[Schema]:
+    if name in _built:
+        return _built[name]
+    # ``register = False`` keeps generated classes out of marshmallow's global class registry;
+    # apispec reads ``Meta.description`` into the component.
+    meta = type("Meta", (), {"register": False, "description": description})
+    built = cast("type[Schema]", type(name + "Schema", (Schema,), {**declared, "Meta": meta}))
+    _built[name] = built
+    return built
+
+
+# Examples for Swagger UI's "Try it out" body, keyed by component and attribute name.
+_EXAMPLES: dict[str, Any] = {
+    "User.userName": "bjensen@example.com",
+    "User.displayName": "Babs Jensen",
+    "User.active": True,
+    "User.name.givenName": "Barbara",
+    "User.name.familyName": "Jensen",
+    "User.emails.value": "bjensen@example.com",
+    "User.emails.type": "work",
+    "EnterpriseUser.department": "Tour Operations",
+}
+
+
+def _description(attribute: Attribute) -> str:
+    text = attribute.description
+    if attribute.canonical_values and not attribute.strict_canonical:
+        text += f" Canonical values: {', '.join(attribute.canonical_values)}."
+    if attribute.mutability is Mutability.IMMUTABLE:
+        text += " Immutable once set."
+    return text.strip()
+
+
+def _metadata(owner: str, attribute: Attribute) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"description": _description(attribute)}
+    example = _EXAMPLES.get(f"{owner}.{attribute.name}")
+    if example is not None:
+        metadata["example"] = example
+    return metadata
+
+
+def _value(owner: str, attribute: Attribute, **kwargs: Any) -> fields.Field:
+    """One value of ``attribute``: a nested component for complex attributes, else a scalar."""
+    if attribute.type is AttributeType.COMPLEX:
+        return fields.Nested(_complex(f"{owner}.{attribute.name}", attribute), **kwargs)
+    metadata: dict[str, Any] = kwargs.pop("metadata", {})
+    if attribute.type is AttributeType.BINARY:
+        metadata = {**metadata, "format": "byte"}
+    strict = validate.OneOf(attribute.canonical_values) if attribute.strict_canonical else None
+    return _SCALARS[attribute.type](validate=strict, metadata=metadata, **kwargs)
+
+
+def _field(owner: str, attribute: Attribute) -> fields.Field:
+    """The field documenting one catalog attribute (RFC 7643 §2.2, §7 characteristics)."""
+    kwargs: dict[str, Any] = {
+        "required": attribute.required,
+        "metadata": _metadata(owner, attribute),
+    }
+    if attribute.mutability is Mutability.READ_ONLY:
+        kwargs["dump_only"] = True  # readOnly in the document
+    if attribute.mutability is Mutability.WRITE_ONLY or attribute.returned is Returned.NEVER:
+        kwargs["load_only"] = True  # writeOnly in the document
+    if attribute.multi_valued:
+        return fields.List(_value(owner, attribute), **kwargs)
+    return _value(owner, attribute, **kwargs)
+
+
+def _complex(name: str, attribute: Attribute) -> type[Schema]:
+    declared = {sub.name: _field(name, sub) for sub in attribute.sub_attributes}
+    return _schema_class(name, declared, attribute.description)
+
+
+def _attributes(owner: str, schema: ScimSchema) -> dict[str, fields.Field]:
+    return {attribute.name: _field(owner, attribute) for attribute in schema.attributes}
+
+
+def _schemas_field(*uris: str) -> fields.List:
+    return fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The URNs of the schemas this message follows.", "example": list(uris)},
+    )
+
+
+EnterpriseUserSchema = _schema_class(
+    "EnterpriseUser",
+    _attributes("EnterpriseUser", ENTERPRISE_USER_SCHEMA),
+    f"{ENTERPRISE_USER_SCHEMA.description} extension ({ENTERPRISE_USER_SCHEMA_ID}, RFC 7643 §4.3).",
+)
+
+_RESOURCE = "Resource"  # owner of the common attributes, so their meta is the component Resource.meta
+
+UserSchema = _schema_class(
+    "User",
+    {
+        "schemas": _schemas_field(USER_SCHEMA_ID, ENTERPRISE_USER_SCHEMA_ID),
+        "id": _field(_RESOURCE, ID),
+        "externalId": _field(_RESOURCE, EXTERNAL_ID),
+        **_attributes("User", USER_SCHEMA),
+        "enterprise": fields.Nested(
+            EnterpriseUserSchema,
+            data_key=ENTERPRISE_USER_SCHEMA_ID,
+            metadata={"description": "The enterprise User extension attributes (RFC 7643 §4.3)."},
+        ),
+        "meta": _field(_RESOURCE, META),
+    },
+    f"{USER_SCHEMA.description} ({USER_SCHEMA_ID}, RFC 7643 §4.1). Attribute names are case-insensitive; "
+    "attributes marked readOnly are ignored on input, writeOnly ones are never returned.",
+)
+
+
+def _meta_field() -> fields.Field:
+    """The common ``meta`` attribute (RFC 7643 §3.1), one component shared by every resource."""
+    return _field(_RESOURCE, META)
+
+
+# -- protocol messages (RFC 7644) ----------------------------------------------------------------
+
+
+class ListResponseSchema(Schema):
+    """A page of results (RFC 7644 §3.4.2)."""
+
+    class Meta:
+        description = f"A page of results ({LIST_RESPONSE_SCHEMA}, RFC 7644 §3.4.2)."
+
+    schemas = _schemas_field(LIST_RESPONSE_SCHEMA)
+    total_results = fields.Integer(
+        required=True, data_key="totalResults", metadata={"description": "The number of matching resources."}
+    )
+    start_index = fields.Integer(
+        data_key="startIndex", metadata={"description": "The 1-based index of the first result on this page."}
+    )
+    items_per_page = fields.Integer(
+        data_key="itemsPerPage", metadata={"description": "The number of resources on this page."}
+    )
+    resources = fields.List(
+        fields.Dict(), data_key="Resources", metadata={"description": "The resources on this page."}
+    )
+
+
+class UserListResponseSchema(ListResponseSchema):
+    class Meta:
+        description = "A page of User resources (RFC 7644 §3.4.2)."
+
+    resources = fields.List(
+        fields.Nested(UserSchema), data_key="Resources", metadata={"description": "The Users on this page."}
+    )
+
+
+class PatchOperationSchema(Schema):
+    class Meta:
+        description = "One PATCH operation (RFC 7644 §3.5.2); ``op`` is matched case-insensitively."
+
+    op = fields.String(
+        required=True,
+        metadata={"description": "add, remove or replace.", "enum": ["add", "remove", "replace"]},
+    )
+    path = fields.String(
+        metadata={
+            "description": 'An attribute path, optionally with a value filter: emails[type eq "work"].value. '
+            "Required for remove; without it, value is an object of attributes.",
+            "example": "active",
+        }
+    )
+    value = fields.Raw(
+        metadata={"description": "The value to add or replace with; any JSON type.", "example": False}
+    )
+
+
+class PatchOpSchema(Schema):
+    class Meta:
+        description = f"A PATCH request ({PATCH_OP_SCHEMA}, RFC 7644 §3.5.2)."
+
+    schemas = _schemas_field(PATCH_OP_SCHEMA)
+    operations = fields.List(
+        fields.Nested(PatchOperationSchema),
+        required=True,
+        data_key="Operations",
+        metadata={"description": "Applied in order, atomically: all succeed or none is stored."},
+    )
+
+
+class SearchRequestSchema(Schema):
+    class Meta:
+        description = f"A search with its parameters in the body ({SEARCH_REQUEST_SCHEMA}, RFC 7644 §3.4.3)."
+
+    schemas = _schemas_field(SEARCH_REQUEST_SCHEMA)
+    attributes = fields.List(
+        fields.String(), metadata={"description": "Return only these attributes (and those always returned)."}
+    )
+    excluded_attributes = fields.List(
+        fields.String(),
+        data_key="excludedAttributes",
+        metadata={"description": "Do not return these attributes."},
+    )
+    filter = fields.String(
+        metadata={"description": "A filter (RFC 7644 §3.4.2.2).", "example": 'userName eq "bjensen"'}
+    )
+    sort_by = fields.String(data_key="sortBy", metadata={"description": "The attribute path to sort by."})
+    sort_order = fields.String(
+        data_key="sortOrder",
+        validate=validate.OneOf(["ascending", "descending"]),
+        metadata={"description": "The sort direction; ascending by default."},
+    )
+    start_index = fields.Integer(
+        data_key="startIndex",
+        metadata={"description": "The 1-based index of the first result.", "example": 1},
+    )
+    count = fields.Integer(
+        metadata={"description": "The maximum number of results per page.", "example": 100}
+    )
+
+
+class ErrorSchema(Schema):
+    class Meta:
+        description = f"An error response ({ERROR_SCHEMA}, RFC 7644 §3.12)."
+
+    schemas = _schemas_field(ERROR_SCHEMA)
+    status = fields.String(
+        required=True, metadata={"description": "The HTTP status code, as a string.", "example": "400"}
+    )
+    scim_type = fields.String(
+        data_key="scimType",
+        metadata={
+            "description": "The SCIM detail error keyword for 400 and 409 errors: invalidFilter, tooMany, "
+            "uniqueness, mutability, invalidSyntax, invalidPath, noTarget, invalidValue, invalidVersion, "
+            "sensitive."
+        },
+    )
+    detail = fields.String(metadata={"description": "A human-readable explanation."})
+
+
+# -- discovery resources (RFC 7643 §5, §6, §7) ---------------------------------------------------
+
+
+class SupportedSchema(Schema):
+    supported = fields.Boolean(required=True)
+
+
+class BulkSupportSchema(Schema):
+    supported = fields.Boolean(required=True)
+    max_operations = fields.Integer(data_key="maxOperations")
+    max_payload_size = fields.Integer(
+        data_key="maxPayloadSize", metadata={"description": "The largest request body accepted, in bytes."}
+    )
+
+
+class FilterSupportSchema(Schema):
+    supported = fields.Boolean(required=True)
+    max_results = fields.Integer(
+        data_key="maxResults", metadata={"description": "The largest page a list or search returns."}
+    )
+
+
+class AuthenticationSchemeSchema(Schema):
+    type = fields.String(required=True, metadata={"example": "oauthbearertoken"})
+    name = fields.String(required=True)
+    description = fields.String()
+    spec_uri = fields.String(data_key="specUri")
+    documentation_uri = fields.String(data_key="documentationUri")
+    primary = fields.Boolean()
+
+
+class ServiceProviderConfigSchema(Schema):
+    class Meta:
+        description = f"What this server supports ({SERVICE_PROVIDER_CONFIG_SCHEMA_ID}, RFC 7643 §5)."
+
+    schemas = _schemas_field(SERVICE_PROVIDER_CONFIG_SCHEMA_ID)
+    documentation_uri = fields.String(data_key="documentationUri")
+    patch = fields.Nested(SupportedSchema, required=True)
+    bulk = fields.Nested(BulkSupportSchema, required=True)
+    filter = fields.Nested(FilterSupportSchema, required=True)
+    change_password = fields.Nested(SupportedSchema, required=True, data_key="changePassword")
+    sort = fields.Nested(SupportedSchema, required=True)
+    etag = fields.Nested(SupportedSchema, required=True)
+    authentication_schemes = fields.List(
+        fields.Nested(AuthenticationSchemeSchema), required=True, data_key="authenticationSchemes"
+    )
+    meta = _meta_field()
+
+
+class SchemaAttributeSchema(Schema):
+    class Meta:
+        description = "An attribute definition (RFC 7643 §7)."
+
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf([t.value for t in AttributeType]))
+    multi_valued = fields.Boolean(required=True, data_key="multiValued")
+    description = fields.String()
+    required = fields.Boolean()
+    case_exact = fields.Boolean(data_key="caseExact")
+    canonical_values = fields.List(fields.String(), data_key="canonicalValues")
+    reference_types = fields.List(fields.String(), data_key="referenceTypes")
+    mutability = fields.String(validate=validate.OneOf([m.value for m in Mutability]))
+    returned = fields.String(validate=validate.OneOf([r.value for r in Returned]))
+    uniqueness = fields.String()
+    sub_attributes = fields.List(fields.Nested(lambda: SchemaAttributeSchema()), data_key="subAttributes")
+
+
+class SchemaSchema(Schema):
+    class Meta:
+        description = f"A schema definition ({SCHEMA_SCHEMA_ID}, RFC 7643 §7)."
+
+    schemas = _schemas_field(SCHEMA_SCHEMA_ID)
+    id = fields.String(required=True, metadata={"example": USER_SCHEMA_ID})
+    name = fields.String()
+    description = fields.String()
+    attributes = fields.List(fields.Nested(SchemaAttributeSchema), required=True)
+    meta = _meta_field()
+
+
+class SchemaExtensionSchema(Schema):
+    schema = fields.String(required=True, metadata={"example": ENTERPRISE_USER_SCHEMA_ID})
+    required = fields.Boolean(required=True)
+
+
+class ResourceTypeSchema(Schema):
+    class Meta:
+        description = f"A resource type ({RESOURCE_TYPE_SCHEMA_ID}, RFC 7643 §6)."
+
+    schemas = _schemas_field(RESOURCE_TYPE_SCHEMA_ID)
+    id = fields.String(metadata={"example": "User"})
+    name = fields.String(required=True)
+    endpoint = fields.String(required=True, metadata={"example": "/Users"})
+    description = fields.String()
+    schema = fields.String(required=True, metadata={"example": USER_SCHEMA_ID})
+    schema_extensions = fields.List(fields.Nested(SchemaExtensionSchema), data_key="schemaExtensions")
+    meta = _meta_field()
+
+
+class SchemaListResponseSchema(ListResponseSchema):
+    class Meta:
+        description = "The schemas the server supports (RFC 7644 §4)."
+
+    resources = fields.List(fields.Nested(SchemaSchema), data_key="Resources")
+
+
+class ResourceTypeListResponseSchema(ListResponseSchema):
+    class Meta:
+        description = "The resource types the server supports (RFC 7644 §4)."
+
+    resources = fields.List(fields.Nested(ResourceTypeSchema), data_key="Resources")
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, metadata={"example": "ok"})
