@@ -9,11 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from scim_server.api.keys import CLIENT, DATABASE, SETTINGS, STORE, TOKENS, USERS
+from scim_server.api.keys import CLIENT, DATABASE, GROUPS, SETTINGS, STORE, TOKENS, USERS
 from scim_server.api.middleware import auth_middleware, error_middleware
 from scim_server.api.openapi import setup_openapi
 from scim_server.api.routes import setup_routes
-from scim_server.schema.catalog import USER_RESOURCE_TYPE
+from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
+from scim_server.services.groups import GroupService
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import TokenService
 from scim_server.settings import Settings
@@ -56,7 +57,8 @@ def create_app(
         app[STORE] = store
         tokens = TokenService(TokenRepository(database), cache_seconds=settings.token_cache_seconds)
         app[TOKENS] = tokens
-        app[USERS] = ResourceService(USER_RESOURCE_TYPE, store.users, settings)
+        app[USERS] = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings)
+        app[GROUPS] = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings)
         if settings.embedded and db is None:
             say(
                 "scim-server: using the EMBEDDED in-memory store (mongomock-motor). All data is lost when "

@@ -17,6 +17,7 @@ DATABASE = web.AppKey("database", object)
 CLIENT = web.AppKey("client", object)
 TOKENS = web.AppKey("tokens", TokenService)
 USERS = web.AppKey("users", ResourceService)
+GROUPS = web.AppKey("groups", ResourceService)
 DISCOVERY = web.AppKey("discovery", dict)
 
 PRINCIPAL = web.RequestKey("principal", Principal)

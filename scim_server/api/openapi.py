@@ -162,7 +162,10 @@ class _Resource:
     list_schema: type[Schema]
 
 
-_RESOURCES = {"user": _Resource("User", "Users", schemas.UserSchema, schemas.UserListResponseSchema)}
+_RESOURCES = {
+    "user": _Resource("User", "Users", schemas.UserSchema, schemas.UserListResponseSchema),
+    "group": _Resource("Group", "Groups", schemas.GroupSchema, schemas.GroupListResponseSchema),
+}
 
 
 def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
@@ -215,8 +218,18 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
         ),
         "patch": _Operation(
             f"Modify a {one}",
-            f"Applies PATCH operations to the {one} (RFC 7644 §3.5.2), atomically.",
-            {200: with_etag, **_errors(400, 401, 403, 404, 409, 412, 413, 415)},
+            f"Applies PATCH operations to the {one} (RFC 7644 §3.5.2), atomically."
+            + (
+                " Answers 204 with the new ETag unless attributes or excludedAttributes is given "
+                "(a Group's full body would list every member)."
+                if one == "Group"
+                else ""
+            ),
+            {
+                200: with_etag,
+                **({204: {"description": "Modified.", "headers": ETAG_HEADER}} if one == "Group" else {}),
+                **_errors(400, 401, 403, 404, 409, 412, 413, 415),
+            },
             (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_MATCH),
             schemas.PatchOpSchema,
         ),

@@ -45,8 +45,9 @@ def _query_param(request: web.Request, name: str) -> str | None:
 class ResourceEndpoints:
     """The handlers of one resource type, bound to its service by an application key."""
 
-    def __init__(self, service_key: web.AppKey[ResourceService]) -> None:
+    def __init__(self, service_key: web.AppKey[ResourceService], *, patch_no_content: bool = False) -> None:
         self._key = service_key
+        self._patch_no_content = patch_no_content
 
     def _service(self, request: web.Request) -> ResourceService:
         return request.app[self._key]
@@ -68,22 +69,27 @@ class ResourceEndpoints:
     def _location(self, request: web.Request, resource_id: str) -> str:
         return f"{base_url(request)}{self._service(request).resource_type.endpoint}/{resource_id}"
 
-    def _render(self, request: web.Request, stored: StoredResource, projection: Projection) -> dict[str, Any]:
-        resource_type = self._service(request).resource_type
-        return render_resource(stored, resource_type, self._location(request, stored.id), projection)
+    async def _render(
+        self, request: web.Request, stored: list[StoredResource], projection: Projection
+    ) -> list[dict[str, Any]]:
+        """Render resources, first filling in what membership derives (one lookup for them all)."""
+        service = self._service(request)
+        expanded = await service.expand(request[PRINCIPAL].org_id, stored, projection)
+        base = base_url(request)
+        return [render_resource(s, service.resource_type, base, projection) for s in expanded]
 
-    def _resource_response(
+    async def _resource_response(
         self,
         request: web.Request,
         stored: StoredResource,
+        projection: Projection,
         *,
         status: int = 200,
-        projection: Projection | None = None,
     ) -> web.Response:
         headers = {"ETag": etag(stored.version)}
         if status == 201:
             headers["Location"] = self._location(request, stored.id)
-        body = self._render(request, stored, projection or self._projection(request))
+        [body] = await self._render(request, [stored], projection)
         return scim_response(body, status=status, headers=headers)
 
     async def _search(self, request: web.Request, search: SearchRequest) -> web.Response:
@@ -91,7 +97,7 @@ class ResourceEndpoints:
         projection = self._projection(request, search)
         service = self._service(request)
         result = await service.search(request[PRINCIPAL].org_id, search)
-        resources = [self._render(request, stored, projection) for stored in result.resources]
+        resources = await self._render(request, result.resources, projection)
         body: Mapping[str, Any] = {
             "schemas": [LIST_RESPONSE_SCHEMA],
             "totalResults": result.total,
@@ -123,7 +129,7 @@ class ResourceEndpoints:
         body = await self._body(request)
         projection = self._projection(request)
         stored = await self._service(request).create(request[PRINCIPAL].org_id, body)
-        return self._resource_response(request, stored, status=201, projection=projection)
+        return await self._resource_response(request, stored, projection, status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         projection = self._projection(request)
@@ -131,7 +137,7 @@ class ResourceEndpoints:
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match is not None and matches_if_match(if_none_match, stored.version):
             return web.Response(status=304, headers={"ETag": etag(stored.version)})
-        return self._resource_response(request, stored, projection=projection)
+        return await self._resource_response(request, stored, projection)
 
     async def replace(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
@@ -139,7 +145,7 @@ class ResourceEndpoints:
         stored = await self._service(request).replace(
             request[PRINCIPAL].org_id, self._id(request), body, request.headers.get("If-Match")
         )
-        return self._resource_response(request, stored, projection=projection)
+        return await self._resource_response(request, stored, projection)
 
     async def patch(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
@@ -147,7 +153,15 @@ class ResourceEndpoints:
         stored = await self._service(request).patch(
             request[PRINCIPAL].org_id, self._id(request), body, request.headers.get("If-Match")
         )
-        return self._resource_response(request, stored, projection=projection)
+        if self._patch_no_content and not self._asks_for_attributes(request):
+            # RFC 7644 §3.5.2 allows 204; Entra asks for it on groups, whose full body would list
+            # every member. With attributes/excludedAttributes the RFC requires 200 and a body.
+            return web.Response(status=204, headers={"ETag": etag(stored.version)})
+        return await self._resource_response(request, stored, projection)
+
+    @staticmethod
+    def _asks_for_attributes(request: web.Request) -> bool:
+        return any(key.lower() in ("attributes", "excludedattributes") for key in request.query)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         await self._service(request).delete(

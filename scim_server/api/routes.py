@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scim_server.api import discovery
-from scim_server.api.keys import USERS
+from scim_server.api.keys import GROUPS, USERS
 from scim_server.api.openapi import document
 from scim_server.api.resources import SCIM_BASE_PATH, ResourceEndpoints
 
@@ -40,6 +40,7 @@ def routes() -> list[Route]:
     scim = SCIM_BASE_PATH
     return [
         *resource_routes("/Users", "user", ResourceEndpoints(USERS)),
+        *resource_routes("/Groups", "group", ResourceEndpoints(GROUPS, patch_no_content=True)),
         Route(
             "GET",
             scim + "/ServiceProviderConfig",

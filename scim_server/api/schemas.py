@@ -23,6 +23,8 @@ from scim_server.schema.catalog import (
     ENTERPRISE_USER_SCHEMA,
     ENTERPRISE_USER_SCHEMA_ID,
     EXTERNAL_ID,
+    GROUP_SCHEMA,
+    GROUP_SCHEMA_ID,
     ID,
     LIST_RESPONSE_SCHEMA,
     META,
@@ -163,6 +165,20 @@ UserSchema = _schema_class(
 )
 
 
+GroupSchema = _schema_class(
+    "Group",
+    {
+        "schemas": _schemas_field(GROUP_SCHEMA_ID),
+        "id": _field(_RESOURCE, ID),
+        "externalId": _field(_RESOURCE, EXTERNAL_ID),
+        **_attributes("Group", GROUP_SCHEMA),
+        "meta": _field(_RESOURCE, META),
+    },
+    f"{GROUP_SCHEMA.description} ({GROUP_SCHEMA_ID}, RFC 7643 §4.2). displayName is required and unique per "
+    "organization (case-insensitively); members are Users or Groups of the same organization, given by id.",
+)
+
+
 def _meta_field() -> fields.Field:
     """The common ``meta`` attribute (RFC 7643 §3.1), one component shared by every resource."""
     return _field(_RESOURCE, META)
@@ -198,6 +214,15 @@ class UserListResponseSchema(ListResponseSchema):
 
     resources = fields.List(
         fields.Nested(UserSchema), data_key="Resources", metadata={"description": "The Users on this page."}
+    )
+
+
+class GroupListResponseSchema(ListResponseSchema):
+    class Meta:
+        description = "A page of Group resources (RFC 7644 §3.4.2)."
+
+    resources = fields.List(
+        fields.Nested(GroupSchema), data_key="Resources", metadata={"description": "The Groups on this page."}
     )
 
 

@@ -23,6 +23,12 @@ Decisions beyond the RFC text:
 * ``meta.resourceType`` is constant per collection; ``meta.location`` and ``meta.version`` are
   rendered (a URL, an ETag) rather than stored in that form, so comparing them is an error
   (``pr`` on them, as on ``meta.resourceType``, matches every resource).
+* Group membership is stored on the members (``_groups``, see :mod:`scim_server.schema.layout`). A
+  user's ``groups.value eq "<id>"`` compiles to the indexed ``_groups`` field. A group's
+  ``members.value eq "<id>"`` needs the groups that member belongs to, which the caller looks up
+  first (:func:`member_references` says which ids) and passes as ``member_of``: the compiler stays
+  pure. Only ``value`` (with eq, ne or pr) can be filtered on these derived attributes; anything else
+  is an error rather than a guess.
 * Strings never compare with numbers or booleans (``userName gt 5`` is an error); booleans also
   accept the strings ``"true"``/``"false"`` in any case, as Entra sends ``roles[primary eq "True"]``.
 """
@@ -30,7 +36,7 @@ Decisions beyond the RFC text:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +54,15 @@ from scim_server.filters.ast import (
     ValuePath,
 )
 from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
-from scim_server.schema.catalog import META, ResolvedAttribute, ResourceType, SchemaExtension
-from scim_server.schema.layout import element_query_path, field_path, query_path
+from scim_server.schema.catalog import (
+    GROUP_MEMBERS,
+    META,
+    USER_GROUPS,
+    ResolvedAttribute,
+    ResourceType,
+    SchemaExtension,
+)
+from scim_server.schema.layout import ID_FIELD, MEMBERSHIP_FIELD, element_query_path, field_path, query_path
 from scim_server.schema.values import parse_datetime
 
 Query = dict[str, Any]
@@ -96,12 +109,45 @@ _ALLOWED_OPS: dict[AttributeType, frozenset[CompareOp]] = {
 }
 
 
-def compile_filter(filter: Filter, resource_type: ResourceType) -> Query:
+def compile_filter(
+    filter: Filter,
+    resource_type: ResourceType,
+    *,
+    member_of: Mapping[str, Sequence[str]] | None = None,
+) -> Query:
     """Compile a parsed SCIM filter into a MongoDB query for ``resource_type``'s collection.
 
     RFC 7644 §3.4.2.2. Raises :class:`InvalidFilterError` naming the offending attribute as written.
+    ``member_of`` maps each id of :func:`member_references` to the ids of the groups it directly
+    belongs to; it is needed only when the filter names ``members.value``.
     """
-    return _Compiler(resource_type).compile(filter, None)
+    return _Compiler(resource_type, member_of or {}).compile(filter, None)
+
+
+def member_references(filter: Filter, resource_type: ResourceType) -> frozenset[str]:
+    """The member ids a filter compares ``members.value`` with: what ``member_of`` must cover."""
+    found: set[str] = set()
+
+    def visit(node: Filter, parent: AttrPath | None) -> None:
+        if isinstance(node, And | Or):
+            for term in node.terms:
+                visit(term, parent)
+        elif isinstance(node, Not):
+            visit(node.term, parent)
+        elif isinstance(node, ValuePath):
+            visit(node.filter, node.path)
+        elif isinstance(node, Compare) and isinstance(node.value, str):
+            if parent is None:
+                resolved = resource_type.resolve(node.path.uri, node.path.attr, node.path.sub_attr)
+            elif node.path.uri is None and node.path.sub_attr is None:
+                resolved = resource_type.resolve(parent.uri, parent.attr, node.path.attr)
+            else:
+                resolved = None
+            if resolved is not None and resolved.attribute is GROUP_MEMBERS:
+                found.add(node.value)
+
+    visit(filter, None)
+    return frozenset(found)
 
 
 def with_value_sub_attribute(resolved: ResolvedAttribute) -> ResolvedAttribute | None:
@@ -154,8 +200,9 @@ class _Leaf:
 
 
 class _Compiler:
-    def __init__(self, resource_type: ResourceType) -> None:
+    def __init__(self, resource_type: ResourceType, member_of: Mapping[str, Sequence[str]]) -> None:
         self.resource_type = resource_type
+        self.member_of = member_of
 
     def compile(self, node: Filter, element_of: AttrPath | None) -> Query:
         """Compile ``node``; ``element_of`` is the multi-valued attribute whose element we are inside."""
@@ -221,6 +268,8 @@ class _Compiler:
             return match_all()
         leaf = self._resolve(path, element_of)
         resolved = leaf.resolved
+        if _is_derived(resolved):
+            return self._derived(leaf, None, None)
         if resolved.attribute is META and resolved.sub_attribute is not None:
             name = resolved.sub_attribute.name
             if name in ("resourceType", "location", "version"):
@@ -260,6 +309,8 @@ class _Compiler:
             return self._compare_schemas(node)
         leaf = self._resolve(path, element_of)
         resolved = leaf.resolved
+        if _is_derived(resolved):
+            return self._derived(leaf, op, value)
         if resolved.attribute is META and resolved.sub_attribute is not None:
             special = self._compare_meta(leaf, op, value)
             if special is not None:
@@ -279,6 +330,35 @@ class _Compiler:
             leaf = _Leaf(redirected, leaf.text, leaf.in_element)
         typed = _typed_value(leaf, op, value)
         return {leaf.query_path(): _OPERATORS[op](typed)}
+
+    def _derived(self, leaf: _Leaf, op: CompareOp | None, value: CompValue) -> Query:
+        """Membership attributes (``groups`` of a user, ``members`` of a group), derived from ``_groups``.
+
+        ``op`` is ``None`` for ``pr``. Only the ``value`` sub-attribute can be filtered.
+        """
+        resolved = leaf.resolved
+        sub = resolved.sub_attribute
+        if sub is not None and sub.name != "value":
+            raise InvalidFilterError(
+                f'Attribute "{leaf.text}" cannot be used in a filter; filter on '
+                f'"{resolved.attribute.name}.value" instead.'
+            )
+        if op is not None and op not in (_EQ, _NE):
+            raise InvalidFilterError(f'Attribute "{leaf.text}" supports only the eq, ne and pr operators.')
+        if op is not None and not isinstance(value, str):
+            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
+        if resolved.attribute is USER_GROUPS:
+            if op is None:
+                return {MEMBERSHIP_FIELD + ".0": {"$exists": True}}
+            return {MEMBERSHIP_FIELD: value if op is _EQ else {"$ne": value}}
+        if op is None:
+            raise InvalidFilterError(
+                f'"{leaf.text} pr" is not supported; filter groups by a member with '
+                '"members.value eq "<id>"".'
+            )
+        assert isinstance(value, str)
+        groups = sorted(self.member_of[value])
+        return {ID_FIELD: {"$in" if op is _EQ else "$nin": groups}}
 
     def _compare_meta(self, leaf: _Leaf, op: CompareOp, value: str | bool | int | float) -> Query | None:
         assert leaf.resolved.sub_attribute is not None
@@ -341,7 +421,7 @@ class _Compiler:
             raise InvalidFilterError(
                 f'Attribute "{path}" is not complex and cannot take a value filter "[...]".'
             )
-        if attribute.multi_valued:
+        if attribute.multi_valued and not _is_derived(leaf.resolved):
             return {leaf.value_path(): {"$elemMatch": self.compile(node.filter, path)}}
         # A single complex value: its sub-attributes are plain dotted paths.
         return self.compile(_qualify(node.filter, path), None)
@@ -366,6 +446,10 @@ def _qualify(node: Filter, parent: AttrPath) -> Filter:
     if isinstance(node, Not):
         return Not(_qualify(node.term, parent))
     raise InvalidFilterError(f'Value filters cannot be nested: "{node.path}" inside "{parent}[...]".')
+
+
+def _is_derived(resolved: ResolvedAttribute) -> bool:
+    return resolved.attribute is USER_GROUPS or resolved.attribute is GROUP_MEMBERS
 
 
 def _negate(query: Query) -> Query:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from scim_server.compiler.query import is_hidden, with_value_sub_attribute
 from scim_server.errors import InvalidValueError
 from scim_server.filters.ast import AttrPath
-from scim_server.schema.catalog import ID, META, ResourceType
+from scim_server.schema.catalog import GROUP_MEMBERS, ID, META, USER_GROUPS, ResourceType
 from scim_server.schema.layout import CREATED_FIELD, ID_FIELD, query_path
 
 SortSpec = list[tuple[str, int]]
@@ -49,6 +49,10 @@ def compile_sort(sort_by: AttrPath | None, descending: bool, resource_type: Reso
         raise InvalidValueError(f'Unknown attribute "{sort_by}" in sortBy.')
     if is_hidden(resolved):
         raise InvalidValueError(f'Attribute "{sort_by}" is never returned and cannot be used in sortBy.')
+    if resolved.attribute is GROUP_MEMBERS or resolved.attribute is USER_GROUPS:
+        raise InvalidValueError(
+            f'Attribute "{sort_by}" is derived from group membership and cannot be sorted.'
+        )
     direction = -1 if descending else 1
     if resolved.attribute is ID:
         return [(ID_FIELD, direction)]

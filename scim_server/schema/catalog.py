@@ -26,6 +26,7 @@ DATETIME = AttributeType.DATETIME
 BINARY = AttributeType.BINARY
 
 USER_SCHEMA_ID = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA_ID = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER_SCHEMA_ID = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -322,6 +323,61 @@ ENTERPRISE_USER_SCHEMA = Schema(
 )
 
 
+GROUP_SCHEMA = Schema(
+    id=GROUP_SCHEMA_ID,
+    name="Group",
+    description="Group",
+    attributes=(
+        _s(
+            "displayName",
+            "A human-readable name for the Group. Required and unique per organization, compared "
+            "case-insensitively (Entra ID relies on it to match groups).",
+            required=True,
+            uniqueness=Uniqueness.SERVER,
+        ),
+        Attribute(
+            name="members",
+            type=COMPLEX,
+            multi_valued=True,
+            description="A list of members of the Group: Users or Groups of the same organization.",
+            sub_attributes=(
+                _s(
+                    "value",
+                    "Identifier of the member of this Group.",
+                    case_exact=True,
+                    mutability=Mutability.IMMUTABLE,
+                ),
+                Attribute(
+                    name="$ref",
+                    type=REFERENCE,
+                    case_exact=True,
+                    mutability=Mutability.IMMUTABLE,
+                    reference_types=("User", "Group"),
+                    description="The URI corresponding to a SCIM resource that is a member of this Group.",
+                ),
+                _s(
+                    "type",
+                    "A label indicating the type of resource, e.g., 'User' or 'Group'.",
+                    mutability=Mutability.IMMUTABLE,
+                    canonical_values=("User", "Group"),
+                    strict_canonical=True,
+                ),
+                _s(
+                    "display",
+                    "A human-readable name of the member: its userName or displayName.",
+                    mutability=Mutability.READ_ONLY,
+                ),
+            ),
+        ),
+    ),
+)
+
+# Membership is stored on the member documents, not in the group (see schema.layout): these two
+# attributes are derived when read, and the filter compiler treats them specially.
+GROUP_MEMBERS = next(a for a in GROUP_SCHEMA.attributes if a.name == "members")
+USER_GROUPS = next(a for a in USER_SCHEMA.attributes if a.name == "groups")
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaExtension:
     """An extension schema attached to a resource type (RFC 7643 §6 ``schemaExtensions``).
@@ -460,4 +516,11 @@ USER_RESOURCE_TYPE = ResourceType(
     ),
 )
 
-RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_RESOURCE_TYPE,)
+GROUP_RESOURCE_TYPE = ResourceType(
+    name="Group",
+    endpoint="/Groups",
+    description="Group",
+    schema=GROUP_SCHEMA,
+)
+
+RESOURCE_TYPES: tuple[ResourceType, ...] = (USER_RESOURCE_TYPE, GROUP_RESOURCE_TYPE)

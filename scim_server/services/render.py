@@ -163,14 +163,28 @@ def _render_attributes(
     return out
 
 
+def _with_refs(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Add ``$ref`` to the membership entries (a user's ``groups``, a group's ``members``)."""
+    out = dict(resource)
+    if "groups" in out:
+        out["groups"] = [{**g, "$ref": f"{base_url}/Groups/{g['value']}"} for g in out["groups"]]
+    if "members" in out:
+        out["members"] = [
+            {**m, "$ref": f"{base_url}/{'Groups' if m.get('type') == 'Group' else 'Users'}/{m['value']}"}
+            for m in out["members"]
+        ]
+    return out
+
+
 def render_resource(
     stored: StoredResource,
     resource_type: ResourceType,
-    location: str,
+    base_url: str,
     projection: Projection = ALL,
 ) -> dict[str, Any]:
-    """The SCIM JSON representation of a stored resource."""
-    resource = stored.resource
+    """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``."""
+    location = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    resource = _with_refs(stored.resource, base_url)
     body: dict[str, Any] = {"schemas": [resource_type.schema.id], "id": stored.id}
     body.update(_render_attributes(resource, (EXTERNAL_ID,), "", projection))
     body.update(_render_attributes(resource, resource_type.schema.attributes, "", projection))

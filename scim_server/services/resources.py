@@ -9,6 +9,7 @@ each other's changes and a failed request leaves nothing half-written.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 import weakref
 from collections import OrderedDict
@@ -17,32 +18,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request
-from scim_server.compiler.query import compile_filter
+from scim_server.compiler.query import compile_filter, member_references
 from scim_server.compiler.sort import compile_sort
 from scim_server.compiler.update import plan_update
 from scim_server.errors import (
     ConflictError,
     InvalidSyntaxError,
-    InvalidValueError,
     MutabilityError,
     NotFoundError,
     PreconditionFailedError,
 )
-from scim_server.filters import parse_attr_path, parse_filter
+from scim_server.filters import Filter, parse_attr_path, parse_filter
 from scim_server.schema.attributes import Mutability
-from scim_server.schema.catalog import ResourceType
+from scim_server.schema.catalog import GROUP_MEMBERS, USER_GROUPS, ResourceType
 from scim_server.schema.validation import check_resource, coerce_resource
 from scim_server.services.clock import Clock, utc_now
 from scim_server.services.listing import SearchRequest
 from scim_server.services.passwords import hash_password
+from scim_server.services.render import ALL, Projection
 from scim_server.settings import Settings
 from scim_server.storage.documents import StoredResource, to_document
-from scim_server.storage.repository import ResourceRepository
+from scim_server.storage.repository import MembershipRepository, ResourceRepository
 
 _MAX_WRITE_ATTEMPTS = 50
 _FILTER_CACHE_SIZE = 512
 
 RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
+MembershipFactory = Callable[[str], Awaitable[MembershipRepository]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +77,19 @@ class ResourceService:
         self,
         resource_type: ResourceType,
         repositories: RepositoryFactory,
+        memberships: MembershipFactory,
         settings: Settings,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self.resource_type = resource_type
         self._repositories = repositories
+        self._memberships = memberships
         self._settings = settings
         self._clock = clock
-        self._filters: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Parsed filters by text, with the member ids they reference (whose lookups make the compiled
+        # query depend on stored data); filters without such references are cached compiled.
+        self._filters: OrderedDict[str, tuple[Filter, frozenset[str], dict[str, Any] | None]] = OrderedDict()
         # Writers to one resource in this process queue up instead of racing and retrying; the
         # version guard still protects against other processes.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
@@ -135,6 +141,18 @@ class ResourceService:
 
     async def replace(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
         """PUT (RFC 7644 §3.5.1): readOnly ignored, immutable checked, an omitted password kept."""
+        return await self._replace(org_id, resource_id, body, if_match)
+
+    async def _replace(
+        self,
+        org_id: str,
+        resource_id: str,
+        body: Any,
+        if_match: str | None,
+        *,
+        touch: bool = False,
+        after: Callable[[], Awaitable[None]] | None = None,
+    ) -> StoredResource:
         incoming = self._coerce(body)
 
         def change(current: StoredResource) -> dict[str, Any]:
@@ -145,7 +163,7 @@ class ResourceService:
             check_resource(resource, self.resource_type)
             return resource
 
-        return await self._write(org_id, resource_id, if_match, change)
+        return await self._write(org_id, resource_id, if_match, change, touch=touch, after=after)
 
     async def patch(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
         """PATCH (RFC 7644 §3.5.2): all operations applied in order, stored in one guarded write."""
@@ -165,7 +183,15 @@ class ResourceService:
         resource_id: str,
         if_match: str | None,
         change: Callable[[StoredResource], dict[str, Any]],
+        *,
+        touch: bool = False,
+        after: Callable[[], Awaitable[None]] | None = None,
     ) -> StoredResource:
+        """Read, change, and write back under the version guard, retrying when another writer won.
+
+        ``touch`` bumps the version even when the resource itself is unchanged (its membership
+        changes); ``after`` runs once the guarded write succeeded, still under the resource's lock.
+        """
         repo = await self._repositories(org_id)
         async with self._lock(org_id, resource_id):
             for _ in range(_MAX_WRITE_ATTEMPTS):
@@ -176,13 +202,20 @@ class ResourceService:
                         "not the one named in If-Match"
                     )
                 resource = await self._secure(change(current), current.resource)
-                if resource == current.resource:
+                if resource == current.resource and not touch:
                     return current
                 updated = StoredResource(
-                    resource_id, resource, current.created, self._clock(), current.version + 1
+                    resource_id,
+                    resource,
+                    current.created,
+                    self._clock(),
+                    current.version + 1,
+                    current.memberships,
                 )
                 plan = plan_update(self._document(current), self._document(updated), keep=frozenset({"_id"}))
                 if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
+                    if after is not None:
+                        await after()
                     return updated
                 if if_match is not None:
                     raise PreconditionFailedError(
@@ -210,7 +243,7 @@ class ResourceService:
 
     async def search(self, org_id: str, request: SearchRequest) -> SearchResult:
         """List/query (RFC 7644 §3.4.2): filter, sort, 1-based paging with a stable order."""
-        query = self.compile_query(request.filter)
+        query = await self.compile_query(org_id, request.filter)
         sort_path = (
             parse_attr_path(request.sort_by, schema_uris=self.resource_type.schema_uris)
             if request.sort_by
@@ -226,27 +259,66 @@ class ResourceService:
             resources = await repo.find(query, sort, request.start_index - 1, count)
         return SearchResult(total, request.start_index, resources)
 
-    def compile_query(self, text: str | None) -> dict[str, Any]:
-        """Parse and compile a filter, caching by text (compilation is pure and deterministic)."""
+    async def compile_query(self, org_id: str, text: str | None) -> dict[str, Any]:
+        """Parse and compile a filter. Parsing is cached by text; so is compiling, unless the filter
+        names ``members.value``, whose meaning depends on stored memberships looked up here."""
         if text is None:
             return {}
         cached = self._filters.get(text)
-        if cached is not None:
+        if cached is None:
+            settings = self._settings
+            ast = parse_filter(
+                text,
+                schema_uris=self.resource_type.schema_uris,
+                max_length=settings.max_filter_length,
+                max_depth=settings.max_filter_depth,
+                max_terms=settings.max_filter_terms,
+            )
+            references = member_references(ast, self.resource_type)
+            compiled = None if references else compile_filter(ast, self.resource_type)
+            cached = (ast, references, compiled)
+            self._filters[text] = cached
+            if len(self._filters) > _FILTER_CACHE_SIZE:
+                self._filters.popitem(last=False)
+        else:
             self._filters.move_to_end(text)
-            return cached
-        settings = self._settings
-        ast = parse_filter(
-            text,
-            schema_uris=self.resource_type.schema_uris,
-            max_length=settings.max_filter_length,
-            max_depth=settings.max_filter_depth,
-            max_terms=settings.max_filter_terms,
+        ast, references, compiled = cached
+        if compiled is not None:
+            return compiled
+        memberships = await self._memberships(org_id)
+        member_of = await memberships.groups_of(sorted(references))
+        return compile_filter(ast, self.resource_type, member_of=member_of)
+
+    # -- derived attributes --------------------------------------------------------------------
+
+    async def expand(
+        self, org_id: str, stored: list[StoredResource], projection: Projection = ALL
+    ) -> list[StoredResource]:
+        """Fill in the attributes derived from membership (a user's ``groups``, a group's ``members``)
+        when the response will show them; one lookup for the whole page, none when excluded."""
+        derived = next(
+            (a for a in self.resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
         )
-        query = compile_filter(ast, self.resource_type)
-        self._filters[text] = query
-        if len(self._filters) > _FILTER_CACHE_SIZE:
-            self._filters.popitem(last=False)
-        return query
+        if derived is None or not stored or not projection.wants("", derived):
+            return stored
+        memberships = await self._memberships(org_id)
+        if derived is USER_GROUPS:
+            groups = await memberships.find(sorted({g for s in stored for g in s.memberships}))
+            values = {
+                s.id: [
+                    {"value": g, "display": groups[g].display, "type": "direct"}
+                    for g in s.memberships
+                    if g in groups and groups[g].type == "Group"
+                ]
+                for s in stored
+            }
+        else:
+            members = await memberships.members_of([s.id for s in stored])
+            values = {
+                gid: [{"value": m.id, "display": m.display, "type": m.type} for m in found]
+                for gid, found in members.items()
+            }
+        return [_with(s, derived.name, values.get(s.id, [])) for s in stored]
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -279,4 +351,7 @@ class ResourceService:
                 raise MutabilityError(f"{attribute.name} is immutable and cannot be changed")
 
 
-__all__ = ["InvalidValueError", "ResourceService", "SearchResult", "matches_if_match"]
+def _with(stored: StoredResource, name: str, values: list[dict[str, Any]]) -> StoredResource:
+    entries = [{k: v for k, v in entry.items() if v is not None} for entry in values]
+    resource = {**stored.resource, name: entries} if entries else stored.resource
+    return dataclasses.replace(stored, resource=resource)

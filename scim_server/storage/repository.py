@@ -11,13 +11,15 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from scim_server.errors import ServiceUnavailableError, UniquenessError
-from scim_server.schema.catalog import USER_RESOURCE_TYPE, ResourceType
+from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
+from scim_server.schema.layout import MEMBERSHIP_FIELD
 from scim_server.storage.documents import StoredResource, from_document
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -29,7 +31,16 @@ USER_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     "lastModified": ([("meta.lastModified", ASCENDING)], {}),
     "emails": ([("emails._lc.value", ASCENDING)], {}),
+    "memberships": ([(MEMBERSHIP_FIELD, ASCENDING)], {}),
 }
+GROUP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
+    "displayName": ([("_lc.displayName", ASCENDING)], {"unique": True}),
+    "externalId": ([("externalId", ASCENDING)], {}),
+    "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
+    "lastModified": ([("meta.lastModified", ASCENDING)], {}),
+    "memberships": ([(MEMBERSHIP_FIELD, ASCENDING)], {}),
+}
+_UNIQUE_INDEXES = ("userName", "displayName")
 
 
 def is_valid_org_id(org_id: str) -> bool:
@@ -57,7 +68,7 @@ async def driver_errors() -> AsyncIterator[None]:
 def _uniqueness_detail(exc: DuplicateKeyError) -> str:
     info = exc.details or {}
     name = str(info.get("keyPattern") or info.get("errmsg") or exc)
-    for index in USER_INDEXES:
+    for index in _UNIQUE_INDEXES:
         if index in name:
             return f"{index} is already in use in this organization"
     return "a unique attribute value is already in use in this organization"
@@ -125,6 +136,102 @@ class ResourceRepository:
             return int(await self._collection.count_documents(dict(query)))
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A resource that can be a group member: its id, type ("User" or "Group") and display name."""
+
+    id: str
+    type: str
+    display: str | None
+
+
+class MembershipRepository:
+    """Group membership of one organization, stored as ``_groups`` arrays on the member documents.
+
+    Every operation costs a bounded number of round trips and touches only the named members, so its
+    cost is O(k) in the members changed, whatever the group's size; no document grows with a group.
+    ``$addToSet`` and ``$pull`` commute across concurrent writers, so no membership change is lost.
+    """
+
+    def __init__(self, users: Any, groups: Any) -> None:
+        self._collections = (("User", users, "userName"), ("Group", groups, "displayName"))
+
+    async def find(self, ids: Sequence[str]) -> dict[str, Member]:
+        """The users and groups among ``ids`` that exist, by id."""
+        found: dict[str, Member] = {}
+        if not ids:
+            return found
+        async with driver_errors():
+            for kind, collection, display in self._collections:
+                cursor = collection.find({"_id": {"$in": list(ids)}}, {display: 1})
+                for doc in await cursor.to_list(length=None):
+                    found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
+        return found
+
+    async def groups_of(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The groups each of ``ids`` directly belongs to (empty for an id that does not exist)."""
+        result: dict[str, tuple[str, ...]] = dict.fromkeys(ids, ())
+        if not ids:
+            return result
+        async with driver_errors():
+            for _, collection, _ in self._collections:
+                cursor = collection.find({"_id": {"$in": list(ids)}}, {MEMBERSHIP_FIELD: 1})
+                for doc in await cursor.to_list(length=None):
+                    result[doc["_id"]] = tuple(doc.get(MEMBERSHIP_FIELD, ()))
+        return result
+
+    async def members(self, group_id: str) -> list[Member]:
+        """The direct members of a group, users first, each in id order."""
+        return (await self.members_of([group_id])).get(group_id, [])
+
+    async def members_of(self, group_ids: Sequence[str]) -> dict[str, list[Member]]:
+        """The direct members of several groups (one query per collection)."""
+        result: dict[str, list[Member]] = {gid: [] for gid in group_ids}
+        if not group_ids:
+            return result
+        wanted = set(group_ids)
+        async with driver_errors():
+            for kind, collection, display in self._collections:
+                cursor = collection.find(
+                    {MEMBERSHIP_FIELD: {"$in": list(group_ids)}}, {display: 1, MEMBERSHIP_FIELD: 1}
+                ).sort([("_id", ASCENDING)])
+                for doc in await cursor.to_list(length=None):
+                    member = Member(doc["_id"], kind, doc.get(display))
+                    for gid in doc.get(MEMBERSHIP_FIELD, ()):
+                        if gid in wanted:
+                            result[gid].append(member)
+        return result
+
+    async def add(self, group_id: str, members: Sequence[Member]) -> None:
+        await self._update(members, {"$addToSet": {MEMBERSHIP_FIELD: group_id}})
+
+    async def remove(self, group_id: str, members: Sequence[Member]) -> None:
+        await self._update(members, {"$pull": {MEMBERSHIP_FIELD: group_id}})
+
+    async def replace(self, group_id: str, members: Sequence[Member]) -> None:
+        """Make ``members`` exactly the group's members: add them first, then drop everyone else, so a
+        concurrent reader never sees the group transiently empty."""
+        await self.add(group_id, members)
+        keep = {m.id for m in members}
+        async with driver_errors():
+            for _, collection, _ in self._collections:
+                await collection.update_many(
+                    {MEMBERSHIP_FIELD: group_id, "_id": {"$nin": sorted(keep)}},
+                    {"$pull": {MEMBERSHIP_FIELD: group_id}},
+                )
+
+    async def clear(self, group_id: str) -> None:
+        """Remove every member from a group (when the group is deleted)."""
+        await self.replace(group_id, ())
+
+    async def _update(self, members: Sequence[Member], update: Mapping[str, Any]) -> None:
+        async with driver_errors():
+            for kind, collection, _ in self._collections:
+                ids = [m.id for m in members if m.type == kind]
+                if ids:
+                    await collection.update_many({"_id": {"$in": ids}}, dict(update))
+
+
 class Store:
     """The per-organization repositories of one database, with indexes ensured on first use."""
 
@@ -138,11 +245,24 @@ class Store:
         return self._db
 
     async def users(self, org_id: str) -> ResourceRepository:
-        name = collection_name(org_id, USER_RESOURCE_TYPE)
+        return ResourceRepository(await self._collection(org_id, USER_RESOURCE_TYPE), USER_RESOURCE_TYPE)
+
+    async def groups(self, org_id: str) -> ResourceRepository:
+        return ResourceRepository(await self._collection(org_id, GROUP_RESOURCE_TYPE), GROUP_RESOURCE_TYPE)
+
+    async def memberships(self, org_id: str) -> MembershipRepository:
+        return MembershipRepository(
+            await self._collection(org_id, USER_RESOURCE_TYPE),
+            await self._collection(org_id, GROUP_RESOURCE_TYPE),
+        )
+
+    async def _collection(self, org_id: str, resource_type: ResourceType) -> Any:
+        name = collection_name(org_id, resource_type)
         collection = self._db[name]
         if name not in self._ensured:
-            await self._ensure(name, collection, USER_INDEXES)
-        return ResourceRepository(collection, USER_RESOURCE_TYPE)
+            indexes = USER_INDEXES if resource_type is USER_RESOURCE_TYPE else GROUP_INDEXES
+            await self._ensure(name, collection, indexes)
+        return collection
 
     async def _ensure(
         self,
@@ -159,4 +279,11 @@ class Store:
             self._ensured.add(name)
 
 
-__all__ = ["ResourceRepository", "Store", "collection_name", "is_valid_org_id"]
+__all__ = [
+    "Member",
+    "MembershipRepository",
+    "ResourceRepository",
+    "Store",
+    "collection_name",
+    "is_valid_org_id",
+]

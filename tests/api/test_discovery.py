@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
+from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 from tests.conftest import auth
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -45,8 +45,12 @@ async def test_schemas_list_every_schema_with_camel_case_characteristics(
 ) -> None:
     body = await (await client.get("/scim/v2/Schemas", headers=auth())).json()
     assert body["schemas"] == [LIST]
-    assert [s["id"] for s in body["Resources"]] == [USER_SCHEMA.id, ENTERPRISE_USER_SCHEMA.id]
-    assert body["totalResults"] == 2 and no_nulls(body)
+    assert [s["id"] for s in body["Resources"]] == [
+        USER_SCHEMA.id,
+        ENTERPRISE_USER_SCHEMA.id,
+        GROUP_SCHEMA.id,
+    ]
+    assert body["totalResults"] == 3 and no_nulls(body)
     user = body["Resources"][0]
     user_name = next(a for a in user["attributes"] if a["name"] == "userName")
     assert user_name == {
@@ -64,6 +68,11 @@ async def test_schemas_list_every_schema_with_camel_case_characteristics(
     assert (password["mutability"], password["returned"]) == ("writeOnly", "never")
     emails = next(a for a in user["attributes"] if a["name"] == "emails")
     assert [s["name"] for s in emails["subAttributes"]] == ["value", "display", "type", "primary"]
+    group = body["Resources"][2]
+    display_name = next(a for a in group["attributes"] if a["name"] == "displayName")
+    assert (display_name["required"], display_name["uniqueness"]) == (True, "server")
+    members = next(a for a in group["attributes"] if a["name"] == "members")
+    assert [s["name"] for s in members["subAttributes"]] == ["value", "$ref", "type", "display"]
 
 
 async def test_one_schema_and_one_resource_type_by_id(client: TestClient[Any, Any]) -> None:
@@ -82,8 +91,19 @@ async def test_one_schema_and_one_resource_type_by_id(client: TestClient[Any, An
         "schemaExtensions": [{"schema": ENTERPRISE_USER_SCHEMA.id, "required": False}],
         "meta": {"resourceType": "ResourceType", "location": "https://scim.test/scim/v2/ResourceTypes/User"},
     }
+    group_type = await (await client.get("/scim/v2/ResourceTypes/group", headers=auth())).json()
+    assert group_type == {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "Group",
+        "schema": GROUP_SCHEMA.id,
+        "schemaExtensions": [],
+        "meta": {"resourceType": "ResourceType", "location": "https://scim.test/scim/v2/ResourceTypes/Group"},
+    }
     listed = await (await client.get("/scim/v2/ResourceTypes", headers=auth())).json()
-    assert listed["Resources"] == [user_type]
+    assert listed["Resources"] == [user_type, group_type]
     assert (await client.get("/scim/v2/ResourceTypes/Widget", headers=auth())).status == 404
 
 

@@ -1,0 +1,260 @@
+"""Groups (RFC 7643 §4.2) with membership kept on the member documents.
+
+A group document holds only the group's own attributes; who belongs to it is the set of users and
+groups whose ``_groups`` list its id. So a group of 100,000 members is a small document, adding or
+removing k members costs O(k) whatever the group's size, reading a group without ``members`` never
+touches its members, and concurrent membership changes (``$addToSet``/``$pull`` on distinct documents)
+never lose each other.
+
+Membership operations from PUT and PATCH are first reduced to a :class:`MemberPlan` (the IdPs' shapes:
+Entra's ``Add``/``Remove`` with a value list, ``members[value eq "id"]``, Okta's remove-then-add,
+``replace`` of all members, a no-path value holding ``members``), every member to be added is checked
+to exist in the organization, and only then is anything written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scim_server.compiler.patch import PatchOperation, apply_patch, parse_patch_request
+from scim_server.errors import InvalidPathError, InvalidSyntaxError, InvalidValueError, MutabilityError
+from scim_server.filters.ast import Compare, CompareOp, Filter, Or
+from scim_server.schema.catalog import GROUP_MEMBERS, ResourceType
+from scim_server.services.resources import ResourceService
+from scim_server.storage.documents import StoredResource
+from scim_server.storage.repository import Member
+
+_MEMBER_TYPES = {"user": "User", "group": "Group"}
+
+
+@dataclass(slots=True)
+class MemberPlan:
+    """The net effect of a request's membership operations, applied in order.
+
+    ``replace`` is set when the request replaced (or cleared) all members; ``add`` and ``remove`` are
+    then folded into it. Otherwise they are disjoint sets of changes to the current members.
+    """
+
+    replace: dict[str, str | None] | None = None
+    add: dict[str, str | None] = field(default_factory=dict)
+    remove: set[str] = field(default_factory=set)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.replace is None and not self.add and not self.remove
+
+    def added(self, members: Mapping[str, str | None]) -> None:
+        for member_id, kind in members.items():
+            self.remove.discard(member_id)
+            if self.replace is not None:
+                self.replace[member_id] = kind
+            else:
+                self.add[member_id] = kind
+
+    def removed(self, member_ids: Sequence[str]) -> None:
+        for member_id in member_ids:
+            self.add.pop(member_id, None)
+            if self.replace is not None:
+                self.replace.pop(member_id, None)
+            else:
+                self.remove.add(member_id)
+
+    def replaced(self, members: Mapping[str, str | None]) -> None:
+        self.replace = dict(members)
+        self.add.clear()
+        self.remove.clear()
+
+    def wanted(self) -> dict[str, str | None]:
+        """Every member the plan adds, with the type the client claimed (or None)."""
+        return dict(self.replace if self.replace is not None else self.add)
+
+
+def _member_value(raw: Any, where: str) -> tuple[str, str | None]:
+    """One member as an IdP sends it: ``{"value": id, ...}`` (``display``, ``displayName``, ``$ref``
+    ignored: the server renders them) or a bare id string. Returns (id, claimed type or None)."""
+    member_id: Any
+    kind: str | None = None
+    if isinstance(raw, str):
+        member_id = raw
+    elif isinstance(raw, Mapping):
+        fields = {str(k).lower(): v for k, v in raw.items()}
+        member_id = fields.get("value")
+        claimed = fields.get("type")
+        if claimed is not None:
+            if not isinstance(claimed, str) or claimed.lower() not in _MEMBER_TYPES:
+                raise InvalidValueError(f'{where}: member type must be "User" or "Group"')
+            kind = _MEMBER_TYPES[claimed.lower()]
+    else:
+        raise InvalidValueError(f'{where}: a member must be an object with a "value"')
+    if not isinstance(member_id, str) or not member_id.strip():
+        raise InvalidValueError(f'{where}: a member needs a non-empty string "value" (the member\'s id)')
+    if len(member_id) > 256:
+        raise InvalidValueError(f"{where}: a member id is at most 256 characters")
+    return member_id, kind
+
+
+def parse_members(value: Any, where: str) -> dict[str, str | None]:
+    """A members value (a list, a single member, or null) as {id: claimed type}, in order, deduplicated."""
+    if value is None:
+        return {}
+    items = value if isinstance(value, list) else [value]
+    members: dict[str, str | None] = {}
+    for index, raw in enumerate(items):
+        member_id, kind = _member_value(raw, f"{where}[{index}]")
+        members.setdefault(member_id, kind)
+    return members
+
+
+def _filter_ids(node: Filter, where: str) -> list[str]:
+    """The ids of ``members[value eq "a" or value eq "b"]``; other member filters are refused."""
+    terms = node.terms if isinstance(node, Or) else (node,)
+    ids: list[str] = []
+    for term in terms:
+        if (
+            not isinstance(term, Compare)
+            or term.op is not CompareOp.EQ
+            or term.path.uri is not None
+            or term.path.sub_attr is not None
+            or term.path.attr.lower() != "value"
+            or not isinstance(term.value, str)
+        ):
+            raise InvalidPathError(
+                f'{where}: members can be selected only by id, as members[value eq "<id>"]'
+            )
+        ids.append(term.value)
+    return ids
+
+
+def split_operations(
+    operations: Sequence[PatchOperation], resource_type: ResourceType
+) -> tuple[list[PatchOperation], MemberPlan]:
+    """Separate membership operations (reduced to a plan) from those on the group's own attributes."""
+    others: list[PatchOperation] = []
+    plan = MemberPlan()
+    for index, operation in enumerate(operations):
+        where = f"Operations[{index}]"
+        path = operation.path
+        if path is None:
+            value = operation.value
+            members_key = next((k for k in value if isinstance(k, str) and k.lower() == "members"), None)
+            if members_key is not None:
+                members = parse_members(value[members_key], f"{where}.value.members")
+                if operation.op == "replace":
+                    plan.replaced(members)
+                else:
+                    plan.added(members)
+                rest = {k: v for k, v in value.items() if k != members_key}
+                if rest:
+                    others.append(PatchOperation(operation.op, None, rest))
+            else:
+                others.append(operation)
+            continue
+        resolved = resource_type.resolve(path.attr.uri, path.attr.attr, path.attr.sub_attr)
+        if resolved is None or resolved.attribute is not GROUP_MEMBERS:
+            others.append(operation)
+            continue
+        if resolved.sub_attribute is not None or path.sub_attr is not None:
+            raise MutabilityError(f"{where}: member sub-attributes cannot be changed; add or remove members")
+        if path.filter is not None:
+            if operation.op != "remove":
+                raise InvalidPathError(f"{where}: a members filter can only be used to remove members")
+            plan.removed(_filter_ids(path.filter, where))
+        elif operation.op == "add":
+            plan.added(parse_members(operation.value, f"{where}.value"))
+        elif operation.op == "replace":
+            plan.replaced(parse_members(operation.value, f"{where}.value"))
+        elif operation.value is not None:
+            # Entra's {"op":"Remove","path":"members","value":[{"value":"id"}]} removes only those
+            # listed; reading it as "remove all" would wipe the group (azure-docs#30826).
+            plan.removed(list(parse_members(operation.value, f"{where}.value")))
+        else:
+            plan.replaced({})
+    return others, plan
+
+
+def _split_body(body: Any) -> tuple[dict[str, Any], dict[str, str | None] | None]:
+    """A POST/PUT body without its ``members``, and the members it lists (None when absent)."""
+    if not isinstance(body, dict):
+        raise InvalidSyntaxError("the request body must be a JSON object")
+    key = next((k for k in body if k.lower() == "members"), None)
+    if key is None:
+        return body, None
+    rest = {k: v for k, v in body.items() if k != key}
+    return rest, parse_members(body[key], "members")
+
+
+class GroupService(ResourceService):
+    """Groups: the resource service plus membership on member documents."""
+
+    async def _resolve_members(
+        self, org_id: str, group_id: str | None, wanted: Mapping[str, str | None]
+    ) -> list[Member]:
+        """Check that every member to add exists in this organization (and is of the type claimed)."""
+        if group_id is not None and group_id in wanted:
+            raise InvalidValueError(f"group {group_id} cannot be a member of itself")
+        if not wanted:
+            return []
+        memberships = await self._memberships(org_id)
+        found = await memberships.find(list(wanted))
+        missing = [member_id for member_id in wanted if member_id not in found]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise InvalidValueError(f"no User or Group with id {shown} exists in this organization")
+        for member_id, kind in wanted.items():
+            if kind is not None and found[member_id].type != kind:
+                raise InvalidValueError(f"member {member_id} is a {found[member_id].type}, not a {kind}")
+        return [found[member_id] for member_id in wanted]
+
+    async def create(self, org_id: str, body: Any) -> StoredResource:
+        attributes, members = _split_body(body)
+        resolved = await self._resolve_members(org_id, None, members or {})
+        stored = await super().create(org_id, attributes)
+        if resolved:
+            await (await self._memberships(org_id)).add(stored.id, resolved)
+        return stored
+
+    async def replace(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
+        """PUT replaces the members too: without ``members`` the group ends up empty (RFC 7644 §3.5.1)."""
+        attributes, members = _split_body(body)
+        resolved = await self._resolve_members(org_id, resource_id, members or {})
+        memberships = await self._memberships(org_id)
+
+        async def write_members() -> None:
+            await memberships.replace(resource_id, resolved)
+
+        return await self._replace(org_id, resource_id, attributes, if_match, touch=True, after=write_members)
+
+    async def patch(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
+        operations = parse_patch_request(
+            body, self.resource_type, max_operations=self._settings.max_patch_operations
+        )
+        others, plan = split_operations(operations, self.resource_type)
+        resolved = {m.id: m for m in await self._resolve_members(org_id, resource_id, plan.wanted())}
+        memberships = await self._memberships(org_id)
+
+        async def write_members() -> None:
+            if plan.replace is not None:
+                await memberships.replace(resource_id, [resolved[i] for i in plan.replace])
+                return
+            if plan.remove:
+                # Removing needs only the id; the type decides which collection holds the member.
+                found = await memberships.find(sorted(plan.remove))
+                await memberships.remove(resource_id, list(found.values()))
+            if plan.add:
+                await memberships.add(resource_id, [resolved[i] for i in plan.add])
+
+        def change(current: StoredResource) -> dict[str, Any]:
+            if not others:
+                return current.resource
+            return apply_patch(current.resource, others, self.resource_type)
+
+        return await self._write(
+            org_id, resource_id, if_match, change, touch=not plan.is_empty, after=write_members
+        )
+
+    async def delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
+        """Delete the group, then take it out of its members' ``_groups``."""
+        await super().delete(org_id, resource_id, if_match)
+        await (await self._memberships(org_id)).clear(resource_id)
