@@ -65,8 +65,10 @@ def _redact(uri: str) -> str:
     """A connection string without its password, for error messages."""
     if "@" not in uri:
         return uri or "(empty: embedded store)"
-    scheme, _, rest = uri.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    scheme, sep, rest = uri.partition("://")
+    if not sep:  # no scheme: the credentials are at the start
+        scheme, rest = "", uri
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
 
 
 def _format_time(value: datetime | None) -> str:
@@ -74,7 +76,10 @@ def _format_time(value: datetime | None) -> str:
 
 
 async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
-    client, db = connect(settings.mongodb_uri, settings.database)
+    try:
+        client, db = connect(settings.mongodb_uri, settings.database)
+    except ScimError as error:
+        return _fail(f"{error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
     try:
         await ping(db)
         service = TokenService(TokenRepository(db), cache_seconds=0)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "scim-server.toml"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -69,10 +70,13 @@ def _convert(name: str, raw: Any) -> Any:
                 return False
             raise ValueError(raw)
         if isinstance(default, int):
-            if isinstance(raw, bool):
+            # int() would truncate 8080.5 and accept True: a typo must not become another value.
+            if isinstance(raw, bool | float):
                 raise ValueError(raw)
             return int(raw)
         if isinstance(default, float):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
             return float(raw)
         if not isinstance(raw, str):
             raise ValueError(raw)
@@ -100,10 +104,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'port' must be at most 65535")
     if settings.default_page_size > settings.max_page_size:
         raise SettingsError("setting 'default_page_size' must not exceed 'max_page_size'")
-    if settings.token_cache_seconds < 0 or settings.token_cache_seconds > 60:
+    if not 0 <= settings.token_cache_seconds <= 60:  # also rejects NaN
         raise SettingsError("setting 'token_cache_seconds' must be between 0 and 60")
     if not settings.database or any(c in settings.database for c in '/\\. "$'):
         raise SettingsError("setting 'database' must be a plain MongoDB database name")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise SettingsError(f"setting 'log_level' must be one of {', '.join(LOG_LEVELS)}")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise SettingsError("setting 'base_url' must start with http:// or https://")
 
@@ -126,6 +132,8 @@ def load_settings(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"cannot read config file {config_path}: {exc}") from None
         section = data.get("server", data)
+        if not isinstance(section, dict):
+            raise SettingsError(f"'server' must be a table in {config_path}")
         for key, raw in section.items():
             if key not in _FIELDS:
                 raise SettingsError(f"unknown setting {key!r} in {config_path}")

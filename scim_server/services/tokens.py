@@ -101,12 +101,18 @@ class TokenService:
         orgs: list[str] = []
         for org_id, token in parse_bootstrap(spec):
             existing = await self._repository.find_by_hash(hash_token(token))
+            if existing is None:
+                try:
+                    await self.create(org_id, name="bootstrap", secret=token)
+                except TokenSpecError:
+                    # Another replica starting with the same spec registered it since our read.
+                    existing = await self._repository.find_by_hash(hash_token(token))
+                    if existing is None:
+                        raise
             if existing is not None and existing.org_id != org_id:
                 raise TokenSpecError(
                     f"a bootstrap token is registered for another organization than {org_id!r}"
                 )
-            if existing is None:
-                await self.create(org_id, name="bootstrap", secret=token)
             orgs.append(org_id)
         return orgs
 

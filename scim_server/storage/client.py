@@ -24,9 +24,18 @@ def connect(mongodb_uri: str, database: str) -> tuple[Any, Any]:
     """
     client: Any
     if mongodb_uri:
-        client = AsyncIOMotorClient(
-            mongodb_uri, tz_aware=True, serverSelectionTimeoutMS=5000, appname="scim-server"
-        )
+        options: dict[str, Any] = {"tz_aware": True, "appname": "scim-server"}
+        # A keyword argument would override the same option given in the URI: only supply a default.
+        if "serverselectiontimeoutms=" not in mongodb_uri.lower():
+            options["serverSelectionTimeoutMS"] = 5000
+        try:
+            client = AsyncIOMotorClient(mongodb_uri, **options)
+        except (PyMongoError, ValueError):
+            # The driver's message may quote parts of the URI, password included: keep it out.
+            raise ServiceUnavailableError(
+                "the MongoDB connection string is invalid (it must start with mongodb:// or "
+                "mongodb+srv://, and a user name or password must be percent-escaped)"
+            ) from None
     else:
         client = AsyncMongoMockClient(tz_aware=True)
     return client, client[database]

@@ -1,0 +1,390 @@
+"""Bearer tokens: issued once, stored hashed, authenticated through a short-lived lookup cache."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from scim_server.errors import UnauthorizedError
+from scim_server.services import tokens as tokens_module
+from scim_server.services.tokens import TOKEN_PREFIX, Principal, TokenService, TokenSpecError, hash_token
+from scim_server.storage.tokens import TOKENS_COLLECTION, TokenRecord, TokenRepository
+
+NOW = datetime(2026, 11, 3, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeMonotonic:
+    """Stands in for the ``time`` module inside the token service, so tests move the cache clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db() -> Any:
+    return AsyncMongoMockClient(tz_aware=True)["scim"]
+
+
+@pytest.fixture
+def monotonic(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
+    fake = FakeMonotonic()
+    # Replace the module's reference to ``time``, not ``time.monotonic`` itself: the event loop uses it.
+    monkeypatch.setattr(tokens_module, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+def service(db: Any, *, cache_seconds: float = 0, clock: Any = None) -> TokenService:
+    if clock is None:
+        return TokenService(TokenRepository(db), cache_seconds=cache_seconds)
+    return TokenService(TokenRepository(db), cache_seconds=cache_seconds, clock=clock)
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+async def test_create_returns_the_plaintext_once_and_stores_only_its_hash(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+
+    record, token = await tokens.create("acme", name="okta", read_only=False)
+
+    assert token.startswith(TOKEN_PREFIX) and len(token) > 40
+    assert record == TokenRecord(
+        id=record.id, org_id="acme", name="okta", created=NOW, expires=None, revoked=None, read_only=False
+    )
+    assert record.id.startswith("tok_")
+    docs = await db[TOKENS_COLLECTION].find({}).to_list(length=None)
+    assert docs == [
+        {
+            "_id": record.id,
+            "hash": hashlib.sha256(token.encode()).hexdigest(),
+            "org": "acme",
+            "name": "okta",
+            "created": NOW,
+            "expires": None,
+            "revoked": None,
+            "readOnly": False,
+        }
+    ]
+    secret = token.removeprefix(TOKEN_PREFIX)
+    assert not any(secret in text for text in _strings(docs[0]))
+
+
+async def test_two_created_tokens_differ(db: Any) -> None:
+    tokens = service(db)
+
+    (first, a), (second, b) = await tokens.create("acme"), await tokens.create("acme")
+
+    assert a != b and first.id != second.id
+
+
+async def test_create_rejects_an_invalid_organization_id(db: Any) -> None:
+    with pytest.raises(TokenSpecError, match=re.escape("organization id '../x' is invalid")):
+        await service(db).create("../x")
+
+
+async def test_create_rejects_a_secret_already_registered(db: Any) -> None:
+    tokens = service(db)
+    await tokens.create("acme", secret="the-same-secret")
+
+    with pytest.raises(TokenSpecError, match="already registered"):
+        await tokens.create("other", secret="the-same-secret")
+
+
+async def test_authenticate_resolves_a_token_to_its_principal(db: Any) -> None:
+    tokens = service(db)
+    record, token = await tokens.create("acme", name="entra")
+
+    principal = await tokens.authenticate(bearer(token))
+
+    assert principal == Principal(org_id="acme", token_id=record.id, token_name="entra", read_only=False)
+
+
+async def test_the_bearer_scheme_is_case_insensitive_and_whitespace_tolerant(db: Any) -> None:
+    tokens = service(db)
+    record, token = await tokens.create("acme")
+
+    principal = await tokens.authenticate(f"  bearer   {token}  ")
+
+    assert principal == Principal("acme", record.id, "", False)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "authentication required: send Authorization: Bearer <token>"),
+        ("", "authentication required: send Authorization: Bearer <token>"),
+        ("Bearer", "malformed Authorization header: expected Bearer <token>"),
+        ("Bearer ", "malformed Authorization header: expected Bearer <token>"),
+        ("Basic dXNlcjpwYXNz", "malformed Authorization header: expected Bearer <token>"),
+        ("Bearer two words", "malformed Authorization header: expected Bearer <token>"),
+        ("Bearer " + "x" * 513, "malformed Authorization header: expected Bearer <token>"),
+        ("Bearer scim_unknown-token-value", "the bearer token is invalid, expired or revoked"),
+    ],
+)
+async def test_a_missing_malformed_or_unknown_token_is_401(db: Any, header: str | None, message: str) -> None:
+    tokens = service(db)
+    await tokens.create("acme")
+
+    with pytest.raises(UnauthorizedError) as caught:
+        await tokens.authenticate(header)
+
+    assert (caught.value.status, caught.value.detail) == (401, message)
+
+
+async def test_the_hash_of_a_token_does_not_authenticate(db: Any) -> None:
+    tokens = service(db)
+    _, token = await tokens.create("acme")
+
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(bearer(hash_token(token)))
+
+
+async def test_a_token_created_already_expired_is_rejected(db: Any) -> None:
+    tokens = service(db)
+    _, token = await tokens.create("acme", expires=datetime.now(UTC) - timedelta(seconds=1))
+
+    with pytest.raises(UnauthorizedError, match="invalid, expired or revoked"):
+        await tokens.authenticate(bearer(token))
+
+
+async def test_a_token_stops_working_when_the_clock_passes_its_expiry_even_if_cached(db: Any) -> None:
+    clock = [NOW]
+    tokens = service(db, cache_seconds=60, clock=lambda: clock[0])
+    _, token = await tokens.create("acme", expires=NOW + timedelta(hours=1))
+    assert (await tokens.authenticate(bearer(token))).org_id == "acme"
+
+    clock[0] = NOW + timedelta(hours=1)
+
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(bearer(token))
+
+
+async def test_a_revoked_token_is_rejected_at_once_without_a_cache(db: Any) -> None:
+    tokens = service(db, cache_seconds=0)
+    record, token = await tokens.create("acme")
+    await tokens.authenticate(bearer(token))
+
+    assert await tokens.revoke(record.id) is True
+
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(bearer(token))
+
+
+async def test_a_revoked_token_works_until_the_cache_window_passes(db: Any, monotonic: FakeMonotonic) -> None:
+    tokens = service(db, cache_seconds=5)
+    record, token = await tokens.create("acme")
+    await tokens.authenticate(bearer(token))
+    await tokens.revoke(record.id)
+
+    # The documented bound: a running server may accept a revoked token for token_cache_seconds.
+    monotonic.now += 4.9
+    assert (await tokens.authenticate(bearer(token))).token_id == record.id
+
+    monotonic.now += 0.1
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(bearer(token))
+
+
+async def test_a_revocation_by_another_process_is_seen_after_the_cache_window(
+    db: Any, monotonic: FakeMonotonic
+) -> None:
+    server = service(db, cache_seconds=5)
+    operator = service(db, cache_seconds=0)
+    record, token = await operator.create("acme")
+    assert (await server.authenticate(bearer(token))).org_id == "acme"
+
+    assert await operator.revoke(record.id) is True
+    monotonic.now += 1
+    assert (await server.authenticate(bearer(token))).org_id == "acme"
+
+    monotonic.now += 5
+    with pytest.raises(UnauthorizedError):
+        await server.authenticate(bearer(token))
+
+
+async def test_an_unknown_token_registered_later_is_accepted_after_the_cache_window(
+    db: Any, monotonic: FakeMonotonic
+) -> None:
+    server = service(db, cache_seconds=5)
+    with pytest.raises(UnauthorizedError):
+        await server.authenticate(bearer("later-registered-token"))
+
+    await service(db).bootstrap("acme:later-registered-token")
+    with pytest.raises(UnauthorizedError):
+        await server.authenticate(bearer("later-registered-token"))
+
+    monotonic.now += 5
+    assert (await server.authenticate(bearer("later-registered-token"))).org_id == "acme"
+
+
+async def test_revoke_is_false_for_an_unknown_or_already_revoked_token(db: Any) -> None:
+    tokens = service(db)
+    record, _ = await tokens.create("acme")
+
+    assert await tokens.revoke("tok_unknown") is False
+    assert await tokens.revoke(record.id) is True
+    assert await tokens.revoke(record.id) is False
+
+
+async def test_revoke_records_when(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+    record, _ = await tokens.create("acme")
+
+    await tokens.revoke(record.id)
+
+    assert await tokens.list("acme") == [dataclasses.replace(record, revoked=NOW)]
+
+
+async def test_bootstrap_registers_each_token_once_however_often_it_runs(db: Any) -> None:
+    tokens = service(db)
+    spec = "org1:tok12345678, org2:tok22345678"
+
+    assert await tokens.bootstrap(spec) == ["org1", "org2"]
+    assert await tokens.bootstrap(spec) == ["org1", "org2"]
+
+    records = await tokens.list()
+    assert [(r.org_id, r.name) for r in records] == [("org1", "bootstrap"), ("org2", "bootstrap")]
+    assert await db[TOKENS_COLLECTION].count_documents({}) == 2
+    assert (await tokens.authenticate(bearer("tok12345678"))).org_id == "org1"
+    assert (await tokens.authenticate(bearer("tok22345678"))).org_id == "org2"
+
+
+class InterleavingRepository(TokenRepository):
+    """Yields to the event loop after each lookup, as a real driver does, so that writers interleave."""
+
+    async def find_by_hash(self, token_hash: str) -> TokenRecord | None:
+        record = await super().find_by_hash(token_hash)
+        await asyncio.sleep(0)
+        return record
+
+
+async def test_concurrent_bootstraps_of_the_same_tokens_both_succeed(db: Any) -> None:
+    # Several replicas starting at once with the same SCIM_BOOTSTRAP_TOKENS.
+    first = TokenService(InterleavingRepository(db), cache_seconds=0)
+    second = TokenService(InterleavingRepository(db), cache_seconds=0)
+    spec = "org1:tok12345678,org2:tok22345678"
+
+    results = await asyncio.gather(first.bootstrap(spec), second.bootstrap(spec))
+
+    assert list(results) == [["org1", "org2"], ["org1", "org2"]]
+    assert await db[TOKENS_COLLECTION].count_documents({}) == 2
+
+
+async def test_concurrent_bootstraps_giving_one_token_to_two_organizations_fail_for_one(db: Any) -> None:
+    first = TokenService(InterleavingRepository(db), cache_seconds=0)
+    second = TokenService(InterleavingRepository(db), cache_seconds=0)
+
+    results = await asyncio.gather(
+        first.bootstrap("org1:tok12345678"), second.bootstrap("org2:tok12345678"), return_exceptions=True
+    )
+
+    assert results[0] == ["org1"]
+    assert isinstance(results[1], TokenSpecError)
+    assert str(results[1]) == "a bootstrap token is registered for another organization than 'org2'"
+
+
+async def test_bootstrap_rejects_a_token_registered_to_another_organization(db: Any) -> None:
+    tokens = service(db)
+    await tokens.bootstrap("org1:tok12345678")
+
+    with pytest.raises(TokenSpecError, match="registered for another organization than 'org2'"):
+        await tokens.bootstrap("org2:tok12345678")
+    with pytest.raises(TokenSpecError, match="registered for another organization than 'org3'"):
+        await service(db).bootstrap("org3:shared-secret-1,org3:tok12345678")
+
+
+@pytest.mark.parametrize("org_id", ["../x", "a.b", "$x", "", "a" * 65, "-lead", "a b", "ü"])
+async def test_bootstrap_rejects_an_invalid_organization_id(db: Any, org_id: str) -> None:
+    with pytest.raises(TokenSpecError):
+        await service(db).bootstrap(f"{org_id}:tok12345678")
+
+    assert await db[TOKENS_COLLECTION].count_documents({}) == 0
+
+
+async def test_bootstrap_accepts_a_64_character_organization_id(db: Any) -> None:
+    assert await service(db).bootstrap(f"{'a' * 64}:tok12345678") == ["a" * 64]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("org1:short", "the bootstrap token for 'org1' is shorter than 8 characters"),
+        ("org1tok12345678", "SCIM_BOOTSTRAP_TOKENS entries must look like org:token"),
+        ("org1:", "SCIM_BOOTSTRAP_TOKENS entries must look like org:token"),
+        ("org1:tok12345678,org2", "SCIM_BOOTSTRAP_TOKENS entries must look like org:token"),
+        ("../x:tok12345678", "organization id '../x' is invalid"),
+    ],
+)
+async def test_a_malformed_bootstrap_spec_names_the_problem(db: Any, spec: str, message: str) -> None:
+    with pytest.raises(TokenSpecError, match=re.escape(message)):
+        await service(db).bootstrap(spec)
+
+    # Nothing is registered from a spec that is wrong anywhere.
+    assert await db[TOKENS_COLLECTION].count_documents({}) == 0
+
+
+async def test_an_empty_bootstrap_spec_registers_nothing(db: Any) -> None:
+    assert await service(db).bootstrap(" , ") == []
+
+
+async def test_read_only_round_trips_to_the_principal_and_the_listing(db: Any) -> None:
+    tokens = service(db)
+    record, token = await tokens.create("acme", name="dashboard", read_only=True)
+
+    assert record.read_only is True
+    assert await tokens.authenticate(bearer(token)) == Principal("acme", record.id, "dashboard", True)
+    assert [r.read_only for r in await tokens.list("acme")] == [True]
+
+
+async def test_list_shows_records_without_secrets_filtered_by_organization(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+    a, _ = await tokens.create("acme", name="okta")
+    b, _ = await tokens.create("beta", name="entra", expires=NOW + timedelta(days=1))
+
+    assert await tokens.list("acme") == [a]
+    assert await tokens.list("beta") == [b]
+    assert await tokens.list("nobody") == []
+    assert await tokens.list() == [a, b]
+    assert [f.name for f in dataclasses.fields(TokenRecord)] == [
+        "id",
+        "org_id",
+        "name",
+        "created",
+        "expires",
+        "revoked",
+        "read_only",
+    ]
+
+
+async def test_the_lookup_cache_is_bounded(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens_module, "_CACHE_LIMIT", 10)
+    tokens = service(db, cache_seconds=60)
+    _, token = await tokens.create("acme")
+
+    for i in range(25):
+        with pytest.raises(UnauthorizedError):
+            await tokens.authenticate(bearer(f"unknown-token-{i:04d}"))
+    await tokens.authenticate(bearer(token))
+
+    assert len(tokens._cache) == 10
+    assert next(reversed(tokens._cache)) == hash_token(token)

@@ -1,0 +1,178 @@
+"""Canonical resources <-> stored documents: near-native layout, ``_lc`` shadows, the extension key."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from scim_server.schema.catalog import USER_RESOURCE_TYPE
+from scim_server.storage.documents import StoredResource, from_document, to_document
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ENTERPRISE_KEY = "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
+CREATED = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+MODIFIED = datetime(2026, 2, 3, 4, 5, 6, 7000, tzinfo=UTC)
+
+FULL_USER: dict[str, Any] = {
+    "userName": "BJensen@Example.com",
+    "externalId": "EXT-Abc",
+    "name": {"formatted": "Ms. Barbara J Jensen III", "familyName": "Jensen", "givenName": "Barbara"},
+    "displayName": "Babs Jensen",
+    "profileUrl": "https://login.example.com/BJensen",
+    "title": "Tour Guide",
+    "active": True,
+    "emails": [
+        {"value": "BJensen@Example.com", "type": "work", "primary": True, "display": "Work Mail"},
+        {"value": "babs@jensen.org", "type": "home"},
+    ],
+    "phoneNumbers": [{"value": "555-555-8377", "type": "work"}],
+    "addresses": [{"streetAddress": "100 Universal City Plaza", "locality": "Hollywood", "primary": True}],
+    "groups": [{"value": "G-1", "$ref": "https://scim.test/scim/v2/Groups/G-1", "display": "Tour Guides"}],
+    "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAA"}],
+    ENTERPRISE: {
+        "employeeNumber": "701984",
+        "department": "Tour Operations",
+        "manager": {"value": "M-26118915", "$ref": "https://scim.test/scim/v2/Users/M-26118915"},
+    },
+}
+
+
+def document(resource: dict[str, Any]) -> dict[str, Any]:
+    return to_document(
+        resource, USER_RESOURCE_TYPE, id="u-1", created=CREATED, last_modified=MODIFIED, version=3
+    )
+
+
+def internal_keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [k for k, v in value.items() if k.startswith("_")] + [
+            k for v in value.values() for k in internal_keys(v)
+        ]
+    if isinstance(value, list):
+        return [k for v in value for k in internal_keys(v)]
+    return []
+
+
+async def test_a_full_user_is_stored_near_natively_with_lower_cased_shadows() -> None:
+    assert document(FULL_USER) == {
+        "_id": "u-1",
+        "userName": "BJensen@Example.com",
+        "externalId": "EXT-Abc",
+        "name": {
+            "formatted": "Ms. Barbara J Jensen III",
+            "familyName": "Jensen",
+            "givenName": "Barbara",
+            "_lc": {"formatted": "ms. barbara j jensen iii", "familyName": "jensen", "givenName": "barbara"},
+        },
+        "displayName": "Babs Jensen",
+        "profileUrl": "https://login.example.com/BJensen",
+        "title": "Tour Guide",
+        "active": True,
+        "emails": [
+            {
+                "value": "BJensen@Example.com",
+                "type": "work",
+                "primary": True,
+                "display": "Work Mail",
+                "_lc": {"value": "bjensen@example.com", "type": "work", "display": "work mail"},
+            },
+            {"value": "babs@jensen.org", "type": "home", "_lc": {"value": "babs@jensen.org", "type": "home"}},
+        ],
+        "phoneNumbers": [
+            {"value": "555-555-8377", "type": "work", "_lc": {"value": "555-555-8377", "type": "work"}}
+        ],
+        "addresses": [
+            {
+                "streetAddress": "100 Universal City Plaza",
+                "locality": "Hollywood",
+                "primary": True,
+                "_lc": {"streetAddress": "100 universal city plaza", "locality": "hollywood"},
+            }
+        ],
+        "groups": [
+            {
+                "value": "G-1",
+                "$ref": "https://scim.test/scim/v2/Groups/G-1",
+                "display": "Tour Guides",
+                "_lc": {"display": "tour guides"},
+            }
+        ],
+        "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAA"}],
+        ENTERPRISE_KEY: {
+            "employeeNumber": "701984",
+            "department": "Tour Operations",
+            "manager": {"value": "M-26118915", "$ref": "https://scim.test/scim/v2/Users/M-26118915"},
+            "_lc": {"employeeNumber": "701984", "department": "tour operations"},
+        },
+        "meta": {"created": CREATED, "lastModified": MODIFIED, "version": 3},
+        "_lc": {
+            "userName": "bjensen@example.com",
+            "displayName": "babs jensen",
+            "title": "tour guide",
+        },
+    }
+
+
+async def test_a_full_user_round_trips_to_the_same_resource_and_metadata() -> None:
+    original = copy.deepcopy(FULL_USER)
+
+    stored = from_document(document(FULL_USER), USER_RESOURCE_TYPE)
+
+    assert stored == StoredResource(
+        id="u-1", resource=FULL_USER, created=CREATED, last_modified=MODIFIED, version=3
+    )
+    assert original == FULL_USER  # to_document does not modify its input
+
+
+async def test_the_extension_lives_under_its_dot_free_urn_key() -> None:
+    doc = document({"userName": "a", ENTERPRISE: {"costCenter": "4130"}})
+
+    assert ENTERPRISE not in doc
+    assert doc[ENTERPRISE_KEY] == {"costCenter": "4130", "_lc": {"costCenter": "4130"}}
+    assert "." not in ENTERPRISE_KEY
+
+
+async def test_case_exact_values_have_no_shadow() -> None:
+    doc = document(FULL_USER)
+
+    assert "externalId" not in doc["_lc"]
+    assert "id" not in doc["_lc"] and "_id" not in doc["_lc"]
+    assert "profileUrl" not in doc["_lc"]  # a reference
+    assert "active" not in doc["_lc"]  # a boolean
+    assert "value" not in doc["groups"][0]["_lc"] and "$ref" not in doc["groups"][0]["_lc"]
+    assert "_lc" not in doc["x509Certificates"][0]
+    assert "primary" not in doc["emails"][0]["_lc"]
+    assert "_lc" not in doc[ENTERPRISE_KEY]["manager"]
+    assert "_lc" not in doc["meta"]
+
+
+async def test_a_resource_without_case_insensitive_strings_gets_no_shadow_object() -> None:
+    doc = document({"externalId": "X", "active": False, "x509Certificates": [{"value": "AAAA"}]})
+
+    assert doc == {
+        "_id": "u-1",
+        "externalId": "X",
+        "active": False,
+        "x509Certificates": [{"value": "AAAA"}],
+        "meta": {"created": CREATED, "lastModified": MODIFIED, "version": 3},
+    }
+
+
+async def test_internal_keys_never_come_back_from_a_document() -> None:
+    doc = document(FULL_USER)
+    doc["_legacy"] = "internal"
+    doc["emails"][1]["_note"] = {"x": 1}
+
+    stored = from_document(doc, USER_RESOURCE_TYPE)
+
+    assert internal_keys(stored.resource) == []
+    assert stored.resource == FULL_USER
+    assert "meta" not in stored.resource and "id" not in stored.resource
+
+
+async def test_an_empty_extension_is_not_stored() -> None:
+    doc = document({"userName": "a", ENTERPRISE: {}})
+
+    assert ENTERPRISE_KEY not in doc
+    assert from_document(doc, USER_RESOURCE_TYPE).resource == {"userName": "a"}

@@ -1,0 +1,267 @@
+"""The storage contract: every store the server runs on (mongomock, MongoDB) must pass these tests.
+
+``RepositoryContract`` holds the tests; each concrete class below provides a ``db`` fixture. The
+MongoDB class runs only when ``SCIM_TEST_MONGODB_URI`` names a server it may create databases on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from scim_server.errors import UniquenessError
+from scim_server.schema.catalog import USER_RESOURCE_TYPE
+from scim_server.storage.client import connect
+from scim_server.storage.documents import StoredResource, to_document
+from scim_server.storage.repository import ResourceRepository, Store, collection_name
+
+MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ENTERPRISE_KEY = "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
+T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+
+
+def when(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def user_document(
+    resource_id: str, resource: dict[str, Any], *, minute: int = 0, version: int = 1
+) -> dict[str, Any]:
+    return to_document(
+        resource,
+        USER_RESOURCE_TYPE,
+        id=resource_id,
+        created=when(minute),
+        last_modified=when(minute),
+        version=version,
+    )
+
+
+def stored(
+    resource_id: str, resource: dict[str, Any], *, minute: int = 0, version: int = 1
+) -> StoredResource:
+    return StoredResource(
+        id=resource_id, resource=resource, created=when(minute), last_modified=when(minute), version=version
+    )
+
+
+class RepositoryContract:
+    """Behaviour every store must show through ``Store(db).users(org)``."""
+
+    async def users(self, db: Any, org_id: str = "acme") -> ResourceRepository:
+        return await Store(db).users(org_id)
+
+    async def test_an_inserted_user_is_read_back_whole(self, db: Any) -> None:
+        repo = await self.users(db)
+        resource = {
+            "userName": "BJensen",
+            "externalId": "E-1",
+            "name": {"givenName": "Barbara"},
+            "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
+            ENTERPRISE: {"department": "Tours", "manager": {"value": "m-1", "$ref": "https://x/Users/m-1"}},
+        }
+
+        await repo.insert(user_document("u-1", resource))
+
+        assert await repo.get("u-1") == stored("u-1", resource)
+        assert await repo.get("u-2") is None
+
+    async def test_a_username_differing_only_in_case_is_a_uniqueness_error(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "BJensen"}))
+
+        with pytest.raises(UniquenessError) as caught:
+            await repo.insert(user_document("u-2", {"userName": "bjensen"}))
+
+        assert (caught.value.status, caught.value.scim_type, caught.value.detail) == (
+            409,
+            "uniqueness",
+            "userName is already in use in this organization",
+        )
+        assert await repo.get("u-2") is None
+
+    async def test_an_update_with_the_current_version_sets_and_unsets(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "a", "title": "Guide", "displayName": "A"}))
+
+        applied = await repo.update(
+            "u-1",
+            1,
+            {"title": "Chief", "_lc.title": "chief", "meta.version": 2, "meta.lastModified": when(5)},
+            ["displayName", "_lc.displayName"],
+        )
+
+        assert applied is True
+        assert await repo.get("u-1") == StoredResource(
+            id="u-1",
+            resource={"userName": "a", "title": "Chief"},
+            created=when(0),
+            last_modified=when(5),
+            version=2,
+        )
+        raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
+        assert raw["_lc"] == {"userName": "a", "title": "chief"}
+
+    async def test_an_update_with_a_stale_version_changes_nothing(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "a", "title": "Guide"}, version=3))
+
+        applied = await repo.update("u-1", 2, {"title": "Chief", "meta.version": 3}, ["userName"])
+
+        assert applied is False
+        assert await repo.get("u-1") == stored("u-1", {"userName": "a", "title": "Guide"}, version=3)
+
+    async def test_an_update_of_an_unknown_id_matches_nothing(self, db: Any) -> None:
+        repo = await self.users(db)
+
+        assert await repo.update("nobody", 1, {"title": "x"}, []) is False
+        assert await repo.count({}) == 0
+
+    async def test_an_update_to_a_taken_username_is_a_uniqueness_error(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "alice"}))
+        await repo.insert(user_document("u-2", {"userName": "bob"}))
+
+        with pytest.raises(UniquenessError, match="userName is already in use"):
+            await repo.update("u-2", 1, {"userName": "ALICE", "_lc.userName": "alice", "meta.version": 2}, [])
+
+        assert await repo.get("u-2") == stored("u-2", {"userName": "bob"})
+
+    async def test_an_update_can_set_a_complex_value_holding_a_reference(self, db: Any) -> None:
+        # "$ref" is a SCIM sub-attribute name that MongoDB also reads as a DBRef key.
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "a"}))
+        manager = {"value": "m-1", "$ref": "https://scim.test/scim/v2/Users/m-1"}
+
+        applied = await repo.update("u-1", 1, {f"{ENTERPRISE_KEY}.manager": manager, "meta.version": 2}, [])
+
+        assert applied is True
+        assert await repo.get("u-1") == stored(
+            "u-1", {"userName": "a", ENTERPRISE: {"manager": manager}}, version=2
+        )
+
+    async def test_delete_without_a_version_removes_the_user_once(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "a"}))
+
+        assert await repo.delete("u-1") is True
+        assert await repo.delete("u-1") is False
+        assert await repo.get("u-1") is None
+
+    async def test_delete_with_a_version_removes_only_that_version(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "a"}, version=2))
+
+        assert await repo.delete("u-1", expected_version=1) is False
+        assert await repo.get("u-1") == stored("u-1", {"userName": "a"}, version=2)
+        assert await repo.delete("u-1", expected_version=2) is True
+        assert await repo.get("u-1") is None
+
+    async def test_find_applies_query_sort_skip_and_limit_and_count_counts(self, db: Any) -> None:
+        repo = await self.users(db)
+        names = ["delta", "Alpha", "echo", "Charlie", "bravo"]
+        for minute, name in enumerate(names):
+            await repo.insert(
+                user_document(f"u-{minute}", {"userName": name, "active": minute != 2}, minute=minute)
+            )
+
+        page = await repo.find({"active": True}, [("_lc.userName", 1)], 1, 2)
+
+        assert page == [
+            stored("u-4", {"userName": "bravo", "active": True}, minute=4),
+            stored("u-3", {"userName": "Charlie", "active": True}, minute=3),
+        ]
+        by_created = await repo.find({}, [("meta.created", -1), ("_id", 1)], 0, 10)
+        assert [s.id for s in by_created] == ["u-4", "u-3", "u-2", "u-1", "u-0"]
+        assert await repo.find({"active": True}, [("_lc.userName", 1)], 4, 10) == []
+        assert await repo.count({"active": True}) == 4
+        assert await repo.count({}) == 5
+        assert await repo.count({"_lc.userName": "alpha"}) == 1
+
+    async def test_two_organizations_never_see_each_other(self, db: Any) -> None:
+        store = Store(db)
+        a, b = await store.users("orga"), await store.users("orgb")
+        await a.insert(user_document("u-1", {"userName": "alice"}))
+
+        assert collection_name("orga", USER_RESOURCE_TYPE) == "org_orga_users"
+        assert collection_name("orgb", USER_RESOURCE_TYPE) == "org_orgb_users"
+        assert await b.get("u-1") is None
+        assert await b.find({}, [("_id", 1)], 0, 10) == []
+        assert await b.count({}) == 0
+        assert await b.delete("u-1") is False
+        assert await b.update("u-1", 1, {"title": "x"}, []) is False
+        # The same id and userName are free in the other organization.
+        await b.insert(user_document("u-1", {"userName": "ALICE"}))
+        assert await a.get("u-1") == stored("u-1", {"userName": "alice"})
+        assert await b.get("u-1") == stored("u-1", {"userName": "ALICE"})
+
+    async def test_indexes_exist_after_first_use(self, db: Any) -> None:
+        await Store(db).users("org_x")
+
+        info = await db["org_org_x_users"].index_information()
+
+        assert info["userName"]["key"] == [("_lc.userName", 1)]
+        assert info["userName"]["unique"] is True
+        assert {"_id_", "userName", "externalId", "created", "lastModified", "emails"} <= set(info)
+        assert not info["externalId"].get("unique", False)
+
+    async def test_a_second_store_on_the_same_database_ensures_indexes_again(self, db: Any) -> None:
+        await Store(db).users("acme")
+        repo = await Store(db).users("acme")
+        await repo.insert(user_document("u-1", {"userName": "a"}))
+
+        with pytest.raises(UniquenessError):
+            await repo.insert(user_document("u-2", {"userName": "A"}))
+
+    @pytest.mark.parametrize("org_id", ["../x", "a.b", "$x", "", "a" * 65, "-x", "a b", "a/b", "ä"])
+    async def test_an_invalid_organization_id_is_refused(self, db: Any, org_id: str) -> None:
+        with pytest.raises(ValueError, match="invalid organization id"):
+            collection_name(org_id, USER_RESOURCE_TYPE)
+        with pytest.raises(ValueError, match="invalid organization id"):
+            await Store(db).users(org_id)
+
+        assert await db.list_collection_names() == []
+
+
+class TestRepositoryOnMongomock(RepositoryContract):
+    @pytest.fixture
+    def db(self) -> Any:
+        return AsyncMongoMockClient(tz_aware=True)["scim"]
+
+
+@pytest.mark.mongodb
+@pytest.mark.skipif(
+    not MONGODB_URI, reason="set SCIM_TEST_MONGODB_URI to run the storage contract on MongoDB"
+)
+class TestRepositoryOnMongoDB(RepositoryContract):
+    @pytest.fixture
+    async def db(self) -> AsyncIterator[Any]:
+        # The server's own connect(): motor, tz_aware, and the URI's options (a timeout, say) honoured.
+        name = f"scim_test_{uuid.uuid4().hex[:16]}"
+        client, database = connect(MONGODB_URI, name)
+        try:
+            yield database
+            await client.drop_database(name)
+        finally:
+            client.close()
+
+    async def test_concurrent_inserts_of_one_username_leave_exactly_one(self, db: Any) -> None:
+        repo = await self.users(db)
+        spellings = ["Race@Example.com", "race@example.com", "RACE@EXAMPLE.COM", "race@Example.com"]
+
+        results = await asyncio.gather(
+            *(repo.insert(user_document(f"u-{i}", {"userName": spellings[i % 4]})) for i in range(40)),
+            return_exceptions=True,
+        )
+
+        assert sum(result is None for result in results) == 1
+        assert all(isinstance(r, UniquenessError) for r in results if r is not None)
+        assert await repo.count({"_lc.userName": "race@example.com"}) == 1

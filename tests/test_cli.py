@@ -1,0 +1,217 @@
+"""The ``scim-server`` command, run in-process: exit codes and what the operator reads on stderr.
+
+``main`` runs its own event loop (``asyncio.run`` or ``web.run_app``), so these tests are plain
+functions rather than coroutines. The token commands run against an embedded store put in place
+of the MongoDB connection.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from scim_server import cli
+from scim_server.cli import _redact, main
+
+UNREACHABLE = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ``SCIM_*`` variable of the developer's shell, and an empty config file."""
+    for name in list(os.environ):
+        if name.startswith("SCIM_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "scim-server.toml"
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("SCIM_CONFIG", str(config))
+
+
+@pytest.fixture
+def mongo(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point ``tokens`` at an embedded store standing in for the configured MongoDB."""
+    client: Any = AsyncMongoMockClient(tz_aware=True)
+
+    def connect(uri: str, database: str) -> tuple[Any, Any]:
+        return client, client[database]
+
+    monkeypatch.setattr(cli, "connect", connect)
+    monkeypatch.setattr(cli, "close", lambda _client: None)
+    monkeypatch.setenv("SCIM_MONGODB_URI", "mongodb://db.internal:27017")
+    monkeypatch.setenv("SCIM_DATABASE", "idp")
+    return client["idp"]
+
+
+def test_token_commands_without_a_mongodb_uri_explain_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokens", "create", "--org", "x"]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "scim-server: token commands need a MongoDB (set SCIM_MONGODB_URI). The embedded store lives inside "
+        "the server process; give it tokens with SCIM_BOOTSTRAP_TOKENS=org:token instead.\n"
+    )
+
+
+@pytest.mark.parametrize("argv", [["serve"], ["tokens", "list"]])
+def test_an_invalid_configuration_exits_2_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    monkeypatch.setenv("SCIM_PORT", "abc")
+
+    assert main(argv) == 2
+
+    assert capsys.readouterr().err == (
+        "scim-server: invalid configuration: setting 'port': cannot use 'abc' as int\n"
+    )
+
+
+def test_a_missing_config_file_is_an_invalid_configuration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SCIM_CONFIG", str(tmp_path / "missing.toml"))
+
+    assert main(["serve"]) == 2
+
+    assert "invalid configuration: config file" in capsys.readouterr().err
+
+
+def test_serve_port_option_is_validated_like_the_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", "70000"]) == 2
+
+    assert capsys.readouterr().err == (
+        "scim-server: invalid configuration: setting 'port' must be at most 65535\n"
+    )
+
+
+def test_serve_with_an_unreachable_mongodb_says_it_cannot_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SCIM_MONGODB_URI", UNREACHABLE)
+
+    assert main(["serve", "--port", "1"]) == 2
+    # create_app's startup does not close its client when the ping fails (reported to the owner of
+    # app.py); collect it here so the driver's ResourceWarning is not raised in a later test.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+    err = capsys.readouterr().err
+    assert err == (
+        f"scim-server: cannot start: the database cannot be reached (SCIM_MONGODB_URI={UNREACHABLE})\n"
+    )
+    assert "Traceback" not in err
+
+
+def test_serve_with_a_malformed_mongodb_uri_says_it_cannot_start_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SCIM_MONGODB_URI", "mongodb://admin:s3cret@127.0.0.1:notaport")
+
+    assert main(["serve"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("scim-server: cannot start: the MongoDB connection string is invalid")
+    assert err.endswith("(SCIM_MONGODB_URI=mongodb://***@127.0.0.1:notaport)\n")
+    assert "s3cret" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("uri", [UNREACHABLE, "http://127.0.0.1/", "mongodb://u:s3cret@h:notaport"])
+def test_token_commands_with_a_bad_mongodb_uri_exit_2_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], uri: str
+) -> None:
+    monkeypatch.setenv("SCIM_MONGODB_URI", uri)
+
+    assert main(["tokens", "list"]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("scim-server: ") and err.count("\n") == 1
+    assert "s3cret" not in err
+
+
+def test_a_token_is_created_printed_once_listed_and_revoked(
+    mongo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--name", "okta", "--read-only"]) == 0
+    created = capsys.readouterr().out
+    match = re.fullmatch(
+        r"id:      (tok_[0-9a-f]{16})\norg:     acme\nexpires: -\ntoken:   (scim_\S+)\n"
+        r"\(the token is shown only now; store it in the IdP's secret field\)\n",
+        created,
+    )
+    assert match is not None
+    token_id, token = match.groups()
+
+    assert main(["tokens", "list", "--org", "acme"]) == 0
+    listing = capsys.readouterr().out
+    lines = listing.splitlines()
+    assert lines[0].split() == ["id", "org", "name", "created", "expires", "revoked", "mode"]
+    assert len(lines) == 2 and lines[1].split()[:3] == [token_id, "acme", "okta"]
+    assert lines[1].split()[-3:] == ["-", "-", "read-only"]
+    assert token not in listing
+
+    assert main(["tokens", "revoke", token_id]) == 0
+    assert capsys.readouterr().out == f"revoked {token_id}; running servers stop accepting it within 5 s\n"
+    assert main(["tokens", "revoke", token_id]) == 1
+    assert capsys.readouterr().err == f"scim-server: no active token with id {token_id}\n"
+
+
+def test_a_token_with_an_expiry_prints_it(mongo: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--expires-in-days", "30"]) == 0
+
+    assert re.search(r"^expires: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", capsys.readouterr().out, re.MULTILINE)
+
+
+@pytest.mark.parametrize("days", ["0", "-1"])
+def test_a_non_positive_expiry_is_refused(mongo: Any, capsys: pytest.CaptureFixture[str], days: str) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--expires-in-days", days]) == 2
+
+    assert capsys.readouterr().err == "scim-server: --expires-in-days must be positive\n"
+
+
+def test_an_invalid_organization_id_is_refused(mongo: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokens", "create", "--org", "../x"]) == 2
+
+    assert capsys.readouterr().err == "scim-server: organization id '../x' is invalid\n"
+
+
+def test_token_commands_use_the_configured_uri_and_database(mongo: Any) -> None:
+    calls: list[tuple[str, str]] = []
+    original = cli.connect  # type: ignore[attr-defined]
+
+    def spy(uri: str, database: str) -> tuple[Any, Any]:
+        calls.append((uri, database))
+        return original(uri, database)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "connect", spy)
+        assert main(["tokens", "list"]) == 0
+
+    assert calls == [("mongodb://db.internal:27017", "idp")]
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("", "(empty: embedded store)"),
+        ("mongodb://db.internal:27017/scim", "mongodb://db.internal:27017/scim"),
+        ("mongodb://admin:s3cret@db.internal:27017/scim", "mongodb://***@db.internal:27017/scim"),
+        (
+            "mongodb+srv://admin:s3cret@cluster0.example.net/?retryWrites=true",
+            "mongodb+srv://***@cluster0.example.net/?retryWrites=true",
+        ),
+        ("mongodb://admin:p%40ss@h1,h2/?replicaSet=rs0", "mongodb://***@h1,h2/?replicaSet=rs0"),
+        ("mongodb://admin:p@ss@db.internal", "mongodb://***@db.internal"),
+        ("admin:s3cret@db.internal", "***@db.internal"),
+    ],
+)
+def test_redact_hides_credentials(uri: str, shown: str) -> None:
+    assert _redact(uri) == shown
