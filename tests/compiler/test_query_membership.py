@@ -1,0 +1,77 @@
+"""Filters on the attributes derived from membership: a user's groups, a group's members (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scim_server.compiler import compile_filter, compile_sort, member_references
+from scim_server.errors import InvalidFilterError, InvalidValueError
+from scim_server.filters import parse_attr_path, parse_filter
+from scim_server.schema.catalog import GROUP_RESOURCE_TYPE as GROUPS
+from scim_server.schema.catalog import USER_RESOURCE_TYPE as USERS
+
+
+def users(text: str) -> dict[str, object]:
+    return compile_filter(parse_filter(text, schema_uris=USERS.schema_uris), USERS)
+
+
+def groups(text: str, member_of: dict[str, tuple[str, ...]]) -> dict[str, object]:
+    return compile_filter(parse_filter(text), GROUPS, member_of=member_of)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('groups.value eq "g1"', {"_groups": "g1"}),
+        ('groups eq "g1"', {"_groups": "g1"}),
+        ('groups[value eq "g1"]', {"_groups": "g1"}),
+        ('groups.value ne "g1"', {"_groups": {"$ne": "g1"}}),
+        ("groups pr", {"_groups.0": {"$exists": True}}),
+        ('userName eq "a" and groups.value eq "G1"', {"$and": [{"_lc.userName": "a"}, {"_groups": "G1"}]}),
+    ],
+)
+def test_user_groups_compile_to_the_indexed_membership_field(text: str, expected: object) -> None:
+    assert users(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ['groups.display eq "Eng"', 'groups.type eq "direct"', 'groups.value co "g"', "groups.value gt 1"]
+)
+def test_other_user_group_filters_are_refused(text: str) -> None:
+    with pytest.raises(InvalidFilterError):
+        users(text)
+
+
+def test_members_value_compiles_to_the_groups_the_member_is_in() -> None:
+    member_of = {"u1": ("g2", "g1"), "u2": ()}
+    assert groups('members.value eq "u1"', member_of) == {"_id": {"$in": ["g1", "g2"]}}
+    assert groups('members[value eq "u2"]', member_of) == {"_id": {"$in": []}}
+    assert groups('members.value ne "u1"', member_of) == {"_id": {"$nin": ["g1", "g2"]}}
+    assert groups('displayName sw "E" and members eq "u1"', member_of) == {
+        "$and": [{"_lc.displayName": {"$regex": "^e"}}, {"_id": {"$in": ["g1", "g2"]}}]
+    }
+
+
+def test_member_references_lists_exactly_the_ids_to_look_up() -> None:
+    ast = parse_filter(
+        'members.value eq "a" or (members[value eq "b"] and displayName eq "c") or not (members eq "d")'
+    )
+    assert member_references(ast, GROUPS) == frozenset({"a", "b", "d"})
+    assert member_references(parse_filter('displayName eq "x"'), GROUPS) == frozenset()
+    assert member_references(parse_filter('groups.value eq "x"'), USERS) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "text", ["members pr", 'members.display eq "x"', 'members.type eq "User"', 'members.value co "x"']
+)
+def test_other_member_filters_are_refused(text: str) -> None:
+    with pytest.raises(InvalidFilterError):
+        groups(text, {"x": ()})
+
+
+def test_membership_attributes_cannot_be_sorted() -> None:
+    with pytest.raises(InvalidValueError):
+        compile_sort(parse_attr_path("members.value"), False, GROUPS)
+    with pytest.raises(InvalidValueError):
+        compile_sort(parse_attr_path("groups"), False, USERS)
+    assert compile_sort(parse_attr_path("displayName"), True, GROUPS) == [("_lc.displayName", -1), ("_id", 1)]
