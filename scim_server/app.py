@@ -51,7 +51,12 @@ def create_app(
         if database is None:
             client, database = connect(settings.mongodb_uri, settings.database)
             app[CLIENT] = client
-        await ping(database)
+        try:
+            await ping(database)
+        except BaseException:
+            if client is not None:
+                close(client)
+            raise
         app[DATABASE] = database
         store = Store(database)
         app[STORE] = store

@@ -86,8 +86,13 @@ class Attribute:
 
     @property
     def folds_case(self) -> bool:
-        """True when comparisons ignore case, so the document keeps a lower-cased shadow."""
-        return self.type is AttributeType.STRING and not self.case_exact
+        """True when comparisons ignore case, so the document keeps a lower-cased shadow.
+
+        Never-returned attributes (``password``) can be neither filtered nor sorted, so they get no shadow.
+        """
+        return (
+            self.type is AttributeType.STRING and not self.case_exact and self.returned is not Returned.NEVER
+        )
 
 
 @dataclass(frozen=True, slots=True)

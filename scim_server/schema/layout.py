@@ -4,6 +4,8 @@ Documents are near-native SCIM resources. The differences, all derived from the 
 
 * ``id`` is stored as ``_id``; ``meta`` keeps only ``created``, ``lastModified`` (datetimes) and
   ``version`` (an integer); resourceType and location are derived when rendering.
+* ``$ref`` sub-attributes are stored as ``ref``: MongoDB reads a ``$ref`` key as the start of a DBRef
+  and refuses one without ``$id``, and ``$``-prefixed names are awkward in update paths.
 * An extension's attributes live under :attr:`SchemaExtension.storage_key` (the URN without dots).
 * Every object that holds case-insensitive strings (``caseExact: false``) carries a ``_lc`` object with
   the lower-cased copies: ``_lc.userName`` at the root, ``name._lc.givenName`` in a complex value and
@@ -35,6 +37,19 @@ LAST_MODIFIED_FIELD = "meta.lastModified"
 STORED_META = frozenset({"created", "lastModified", "version"})
 
 
+_REFERENCE, _STORED_REFERENCE = "$ref", "ref"
+
+
+def stored_name(name: str) -> str:
+    """The document key of a (sub-)attribute name: ``$ref`` is stored as ``ref``."""
+    return _STORED_REFERENCE if name == _REFERENCE else name
+
+
+def scim_name(key: str) -> str:
+    """The attribute name of a document key (the inverse of :func:`stored_name`)."""
+    return _REFERENCE if key == _STORED_REFERENCE else key
+
+
 def container_path(resolved: ResolvedAttribute) -> str:
     """The document path of the object holding the resolved top-level attribute ('' for the root)."""
     return resolved.extension.storage_key if resolved.extension is not None else ""
@@ -48,7 +63,7 @@ def field_path(resolved: ResolvedAttribute) -> str:
     """The path of the stored value itself (``emails.value``, ``urn:…:2_0:User.department``)."""
     if resolved.attribute is ID:
         return ID_FIELD
-    sub = resolved.sub_attribute.name if resolved.sub_attribute is not None else ""
+    sub = stored_name(resolved.sub_attribute.name) if resolved.sub_attribute is not None else ""
     return _join(container_path(resolved), resolved.attribute.name, sub)
 
 
@@ -74,7 +89,7 @@ def element_query_path(sub_attribute: Attribute) -> str:
     """
     if sub_attribute.folds_case:
         return _join(SHADOW, sub_attribute.name)
-    return sub_attribute.name
+    return stored_name(sub_attribute.name)
 
 
 def is_stored(resolved: ResolvedAttribute) -> bool:

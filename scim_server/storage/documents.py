@@ -13,7 +13,7 @@ from typing import Any
 
 from scim_server.schema.attributes import Attribute, Schema
 from scim_server.schema.catalog import ResourceType
-from scim_server.schema.layout import ID_FIELD, MEMBERSHIP_FIELD, SHADOW
+from scim_server.schema.layout import ID_FIELD, MEMBERSHIP_FIELD, SHADOW, scim_name, stored_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> 
             else:
                 out[key] = _shadowed(item, subs)
             continue
-        out[key] = item
+        out[stored_name(key)] = item
         if attribute.folds_case:
             shadow[key] = [v.lower() for v in item] if attribute.multi_valued else item.lower()
     if shadow:
@@ -81,8 +81,9 @@ def to_document(
 
 
 def _strip(value: Any) -> Any:
+    """Drop internal ``_`` keys and give stored names back their SCIM spelling."""
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if not k.startswith("_")}
+        return {scim_name(k): _strip(v) for k, v in value.items() if not k.startswith("_")}
     if isinstance(value, list):
         return [_strip(v) for v in value]
     return value

@@ -75,3 +75,10 @@ def test_membership_attributes_cannot_be_sorted() -> None:
     with pytest.raises(InvalidValueError):
         compile_sort(parse_attr_path("groups"), False, USERS)
     assert compile_sort(parse_attr_path("displayName"), True, GROUPS) == [("_lc.displayName", -1), ("_id", 1)]
+
+
+def test_ref_sub_attributes_are_queried_under_their_stored_name() -> None:
+    uri = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    assert users(f'{uri}:manager.$ref eq "https://x/Users/1"') == {
+        "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User.manager.ref": "https://x/Users/1"
+    }
