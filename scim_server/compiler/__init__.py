@@ -1,7 +1,7 @@
 """Pure compilers: filter AST -> Mongo query, sortBy -> sort specification, PATCH -> new resource."""
 
 from scim_server.compiler.patch import PatchOperation, apply_patch, parse_patch_request
-from scim_server.compiler.query import compile_filter, member_references
+from scim_server.compiler.query import compile_filter, membership_references
 from scim_server.compiler.sort import compile_sort
 
 __all__ = [
@@ -9,6 +9,6 @@ __all__ = [
     "apply_patch",
     "compile_filter",
     "compile_sort",
-    "member_references",
+    "membership_references",
     "parse_patch_request",
 ]

@@ -23,12 +23,12 @@ Decisions beyond the RFC text:
 * ``meta.resourceType`` is constant per collection; ``meta.location`` and ``meta.version`` are
   rendered (a URL, an ETag) rather than stored in that form, so comparing them is an error
   (``pr`` on them, as on ``meta.resourceType``, matches every resource).
-* Group membership is stored on the members (``_groups``, see :mod:`scim_server.schema.layout`). A
-  user's ``groups.value eq "<id>"`` compiles to the indexed ``_groups`` field. A group's
-  ``members.value eq "<id>"`` needs the groups that member belongs to, which the caller looks up
-  first (:func:`member_references` says which ids) and passes as ``member_of``: the compiler stays
-  pure. Only ``value`` (with eq, ne or pr) can be filtered on these derived attributes; anything else
-  is an error rather than a guess.
+* Group membership is stored apart, as (group, member) pairs (see :mod:`scim_server.schema.layout`).
+  A user's ``groups.value eq "<group>"`` and a group's ``members.value eq "<member>"`` therefore need
+  the related ids, which the caller looks up first (:func:`membership_references` says for which ids)
+  and passes as ``related``; they compile to ``_id`` ``$in`` (``$nin`` for ``ne``) those ids, and the
+  compiler stays pure. Only ``value`` with eq or ne can be filtered on these derived attributes;
+  anything else is an error rather than a guess.
 * Strings never compare with numbers or booleans (``userName gt 5`` is an error); booleans also
   accept the strings ``"true"``/``"false"`` in any case, as Entra sends ``roles[primary eq "True"]``.
 """
@@ -62,7 +62,7 @@ from scim_server.schema.catalog import (
     ResourceType,
     SchemaExtension,
 )
-from scim_server.schema.layout import ID_FIELD, MEMBERSHIP_FIELD, element_query_path, field_path, query_path
+from scim_server.schema.layout import ID_FIELD, element_query_path, field_path, query_path
 from scim_server.schema.values import parse_datetime
 
 Query = dict[str, Any]
@@ -113,19 +113,20 @@ def compile_filter(
     filter: Filter,
     resource_type: ResourceType,
     *,
-    member_of: Mapping[str, Sequence[str]] | None = None,
+    related: Mapping[str, Sequence[str]] | None = None,
 ) -> Query:
     """Compile a parsed SCIM filter into a MongoDB query for ``resource_type``'s collection.
 
     RFC 7644 §3.4.2.2. Raises :class:`InvalidFilterError` naming the offending attribute as written.
-    ``member_of`` maps each id of :func:`member_references` to the ids of the groups it directly
-    belongs to; it is needed only when the filter names ``members.value``.
+    ``related`` maps each id of :func:`membership_references` to the ids of the resources of this
+    type related to it by membership: for Users, a group's direct members; for Groups, the groups a
+    member directly belongs to. It is needed only when the filter names ``groups`` or ``members``.
     """
-    return _Compiler(resource_type, member_of or {}).compile(filter, None)
+    return _Compiler(resource_type, related or {}).compile(filter, None)
 
 
-def member_references(filter: Filter, resource_type: ResourceType) -> frozenset[str]:
-    """The member ids a filter compares ``members.value`` with: what ``member_of`` must cover."""
+def membership_references(filter: Filter, resource_type: ResourceType) -> frozenset[str]:
+    """The ids a filter compares ``groups.value`` or ``members.value`` with: what ``related`` must cover."""
     found: set[str] = set()
 
     def visit(node: Filter, parent: AttrPath | None) -> None:
@@ -143,7 +144,7 @@ def member_references(filter: Filter, resource_type: ResourceType) -> frozenset[
                 resolved = resource_type.resolve(parent.uri, parent.attr, node.path.attr)
             else:
                 resolved = None
-            if resolved is not None and resolved.attribute is GROUP_MEMBERS:
+            if resolved is not None and _is_derived(resolved):
                 found.add(node.value)
 
     visit(filter, None)
@@ -200,9 +201,9 @@ class _Leaf:
 
 
 class _Compiler:
-    def __init__(self, resource_type: ResourceType, member_of: Mapping[str, Sequence[str]]) -> None:
+    def __init__(self, resource_type: ResourceType, related: Mapping[str, Sequence[str]]) -> None:
         self.resource_type = resource_type
-        self.member_of = member_of
+        self.related = related
 
     def compile(self, node: Filter, element_of: AttrPath | None) -> Query:
         """Compile ``node``; ``element_of`` is the multi-valued attribute whose element we are inside."""
@@ -332,33 +333,25 @@ class _Compiler:
         return {leaf.query_path(): _OPERATORS[op](typed)}
 
     def _derived(self, leaf: _Leaf, op: CompareOp | None, value: CompValue) -> Query:
-        """Membership attributes (``groups`` of a user, ``members`` of a group), derived from ``_groups``.
+        """Membership attributes (a user's ``groups``, a group's ``members``): ``value`` eq/ne only.
 
-        ``op`` is ``None`` for ``pr``. Only the ``value`` sub-attribute can be filtered.
+        ``op`` is ``None`` for ``pr``, which would need every membership of the organization.
         """
         resolved = leaf.resolved
         sub = resolved.sub_attribute
+        name = resolved.attribute.name
         if sub is not None and sub.name != "value":
             raise InvalidFilterError(
-                f'Attribute "{leaf.text}" cannot be used in a filter; filter on '
-                f'"{resolved.attribute.name}.value" instead.'
+                f'Attribute "{leaf.text}" cannot be used in a filter; filter on "{name}.value" instead.'
             )
-        if op is not None and op not in (_EQ, _NE):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" supports only the eq, ne and pr operators.')
-        if op is not None and not isinstance(value, str):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
-        if resolved.attribute is USER_GROUPS:
-            if op is None:
-                return {MEMBERSHIP_FIELD + ".0": {"$exists": True}}
-            return {MEMBERSHIP_FIELD: value if op is _EQ else {"$ne": value}}
-        if op is None:
+        if op not in (_EQ, _NE):
             raise InvalidFilterError(
-                f'"{leaf.text} pr" is not supported; filter groups by a member with '
-                '"members.value eq "<id>"".'
+                f'Attribute "{leaf.text}" supports only eq and ne, as in {name}.value eq "<id>".'
             )
-        assert isinstance(value, str)
-        groups = sorted(self.member_of[value])
-        return {ID_FIELD: {"$in" if op is _EQ else "$nin": groups}}
+        if not isinstance(value, str):
+            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
+        ids = sorted(self.related[value])
+        return {ID_FIELD: {"$in" if op is _EQ else "$nin": ids}}
 
     def _compare_meta(self, leaf: _Leaf, op: CompareOp, value: str | bool | int | float) -> Query | None:
         assert leaf.resolved.sub_attribute is not None

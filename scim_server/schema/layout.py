@@ -12,10 +12,11 @@ Documents are near-native SCIM resources. The differences, all derived from the 
   ``emails[]._lc.value`` in each element of a multi-valued one. Equality, prefix, sorting and unique
   indexes use these shadows, so they stay index-backed and need no collation (which mongomock lacks).
 
-* Group membership is stored on the MEMBERS: each user or group document lists the ids of the groups it
-  directly belongs to in ``_groups``. No document grows with a group's size, adding or removing k members
-  is k ``$addToSet``/``$pull`` updates, and a group can be read without touching its members. A group's
-  ``members`` and a user's ``groups`` are derived from ``_groups`` when read.
+* Group membership is not in either document: each (group, member) pair is one small document in the
+  organization's ``memberships`` collection (``{_id: "<group>/<member>", g, m, t}``). No document grows
+  with a group's size, adding or removing k members writes k pair documents whatever the group's size,
+  a group is read without touching its members, and concurrent membership changes are independent
+  inserts and deletes. A group's ``members`` and a user's ``groups`` are derived from the pairs.
 
 Keys beginning with ``_`` are internal and never rendered. Mongo field paths are built only from
 catalog names, never from request text.
@@ -27,7 +28,6 @@ from scim_server.schema.attributes import Attribute
 from scim_server.schema.catalog import ID, META, ResolvedAttribute
 
 SHADOW = "_lc"
-MEMBERSHIP_FIELD = "_groups"
 ID_FIELD = "_id"
 VERSION_FIELD = "meta.version"
 CREATED_FIELD = "meta.created"

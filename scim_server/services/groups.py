@@ -1,10 +1,9 @@
-"""Groups (RFC 7643 §4.2) with membership kept on the member documents.
+"""Groups (RFC 7643 §4.2) with membership kept as pair documents.
 
-A group document holds only the group's own attributes; who belongs to it is the set of users and
-groups whose ``_groups`` list its id. So a group of 100,000 members is a small document, adding or
-removing k members costs O(k) whatever the group's size, reading a group without ``members`` never
-touches its members, and concurrent membership changes (``$addToSet``/``$pull`` on distinct documents)
-never lose each other.
+A group document holds only the group's own attributes; who belongs to it is a set of (group, member)
+pair documents. So a group of 100,000 members is a small document, adding or removing k members costs
+O(k) whatever the group's size, reading a group without ``members`` never touches its members, and
+concurrent membership changes (independent inserts and deletes of pairs) never lose each other.
 
 Membership operations from PUT and PATCH are first reduced to a :class:`MemberPlan` (the IdPs' shapes:
 Entra's ``Add``/``Remove`` with a value list, ``members[value eq "id"]``, Okta's remove-then-add,
@@ -186,7 +185,7 @@ def _split_body(body: Any) -> tuple[dict[str, Any], dict[str, str | None] | None
 
 
 class GroupService(ResourceService):
-    """Groups: the resource service plus membership on member documents."""
+    """Groups: the resource service plus membership pairs."""
 
     async def _resolve_members(
         self, org_id: str, group_id: str | None, wanted: Mapping[str, str | None]
@@ -239,9 +238,7 @@ class GroupService(ResourceService):
                 await memberships.replace(resource_id, [resolved[i] for i in plan.replace])
                 return
             if plan.remove:
-                # Removing needs only the id; the type decides which collection holds the member.
-                found = await memberships.find(sorted(plan.remove))
-                await memberships.remove(resource_id, list(found.values()))
+                await memberships.remove(resource_id, sorted(plan.remove))
             if plan.add:
                 await memberships.add(resource_id, [resolved[i] for i in plan.add])
 
@@ -253,8 +250,3 @@ class GroupService(ResourceService):
         return await self._write(
             org_id, resource_id, if_match, change, touch=not plan.is_empty, after=write_members
         )
-
-    async def delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
-        """Delete the group, then take it out of its members' ``_groups``."""
-        await super().delete(org_id, resource_id, if_match)
-        await (await self._memberships(org_id)).clear(resource_id)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request
-from scim_server.compiler.query import compile_filter, member_references
+from scim_server.compiler.query import compile_filter, membership_references
 from scim_server.compiler.sort import compile_sort
 from scim_server.compiler.update import plan_update
 from scim_server.errors import (
@@ -87,6 +87,10 @@ class ResourceService:
         self._memberships = memberships
         self._settings = settings
         self._clock = clock
+        # The attribute derived from membership pairs (a user's groups, a group's members), if any.
+        self._derived = next(
+            (a for a in resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
+        )
         # Parsed filters by text, with the member ids they reference (whose lookups make the compiled
         # query depend on stored data); filters without such references are cached compiled.
         self._filters: OrderedDict[str, tuple[Filter, frozenset[str], dict[str, Any] | None]] = OrderedDict()
@@ -210,7 +214,6 @@ class ResourceService:
                     current.created,
                     self._clock(),
                     current.version + 1,
-                    current.memberships,
                 )
                 plan = plan_update(self._document(current), self._document(updated), keep=frozenset({"_id"}))
                 if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
@@ -224,7 +227,15 @@ class ResourceService:
         raise ConflictError(f"{self.resource_type.name} {resource_id} is being modified too often; retry")
 
     async def delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
-        """DELETE (RFC 7644 §3.6); with If-Match, only the named version is deleted."""
+        """DELETE (RFC 7644 §3.6); with If-Match, only the named version is deleted.
+
+        Then every membership naming the resource goes too: a deleted user or group leaves every
+        group, and a deleted group's members are released.
+        """
+        await self._delete(org_id, resource_id, if_match)
+        await (await self._memberships(org_id)).forget(resource_id)
+
+    async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
         repo = await self._repositories(org_id)
         async with self._lock(org_id, resource_id):
             if if_match is None:
@@ -261,7 +272,7 @@ class ResourceService:
 
     async def compile_query(self, org_id: str, text: str | None) -> dict[str, Any]:
         """Parse and compile a filter. Parsing is cached by text; so is compiling, unless the filter
-        names ``members.value``, whose meaning depends on stored memberships looked up here."""
+        names ``groups.value`` or ``members.value``, whose meaning depends on memberships looked up here."""
         if text is None:
             return {}
         cached = self._filters.get(text)
@@ -274,7 +285,7 @@ class ResourceService:
                 max_depth=settings.max_filter_depth,
                 max_terms=settings.max_filter_terms,
             )
-            references = member_references(ast, self.resource_type)
+            references = membership_references(ast, self.resource_type)
             compiled = None if references else compile_filter(ast, self.resource_type)
             cached = (ast, references, compiled)
             self._filters[text] = cached
@@ -286,8 +297,12 @@ class ResourceService:
         if compiled is not None:
             return compiled
         memberships = await self._memberships(org_id)
-        member_of = await memberships.groups_of(sorted(references))
-        return compile_filter(ast, self.resource_type, member_of=member_of)
+        ids = sorted(references)
+        if self._derived is USER_GROUPS:
+            related = await memberships.member_ids(ids, kind="User")
+        else:
+            related = await memberships.groups_of(ids)
+        return compile_filter(ast, self.resource_type, related=related)
 
     # -- derived attributes --------------------------------------------------------------------
 
@@ -295,25 +310,25 @@ class ResourceService:
         self, org_id: str, stored: list[StoredResource], projection: Projection = ALL
     ) -> list[StoredResource]:
         """Fill in the attributes derived from membership (a user's ``groups``, a group's ``members``)
-        when the response will show them; one lookup for the whole page, none when excluded."""
-        derived = next(
-            (a for a in self.resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
-        )
+        when the response will show them: a few lookups for the whole page, none when excluded."""
+        derived = self._derived
         if derived is None or not stored or not projection.wants("", derived):
             return stored
         memberships = await self._memberships(org_id)
+        ids = [s.id for s in stored]
         if derived is USER_GROUPS:
-            groups = await memberships.find(sorted({g for s in stored for g in s.memberships}))
+            groups_of = await memberships.groups_of(ids)
+            groups = await memberships.find(sorted({g for gids in groups_of.values() for g in gids}))
             values = {
-                s.id: [
+                uid: [
                     {"value": g, "display": groups[g].display, "type": "direct"}
-                    for g in s.memberships
+                    for g in gids
                     if g in groups and groups[g].type == "Group"
                 ]
-                for s in stored
+                for uid, gids in groups_of.items()
             }
         else:
-            members = await memberships.members_of([s.id for s in stored])
+            members = await memberships.members_of(ids)
             values = {
                 gid: [{"value": m.id, "display": m.display, "type": m.type} for m in found]
                 for gid, found in members.items()

@@ -13,7 +13,7 @@ from typing import Any
 
 from scim_server.schema.attributes import Attribute, Schema
 from scim_server.schema.catalog import ResourceType
-from scim_server.schema.layout import ID_FIELD, MEMBERSHIP_FIELD, SHADOW, scim_name, stored_name
+from scim_server.schema.layout import ID_FIELD, SHADOW, scim_name, stored_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +25,6 @@ class StoredResource:
     created: datetime
     last_modified: datetime
     version: int
-    # Ids of the groups this resource is a direct member of (stored in ``_groups``).
-    memberships: tuple[str, ...] = ()
 
 
 def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> dict[str, Any]:
@@ -108,5 +106,4 @@ def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> Stored
         created=meta["created"],
         last_modified=meta["lastModified"],
         version=meta["version"],
-        memberships=tuple(doc.get(MEMBERSHIP_FIELD, ())),
     )

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from scim_server.errors import ServiceUnavailableError, UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
-from scim_server.schema.layout import MEMBERSHIP_FIELD
 from scim_server.storage.documents import StoredResource, from_document
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -31,16 +30,20 @@ USER_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     "lastModified": ([("meta.lastModified", ASCENDING)], {}),
     "emails": ([("emails._lc.value", ASCENDING)], {}),
-    "memberships": ([(MEMBERSHIP_FIELD, ASCENDING)], {}),
 }
 GROUP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "displayName": ([("_lc.displayName", ASCENDING)], {"unique": True}),
     "externalId": ([("externalId", ASCENDING)], {}),
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     "lastModified": ([("meta.lastModified", ASCENDING)], {}),
-    "memberships": ([(MEMBERSHIP_FIELD, ASCENDING)], {}),
+}
+# Pairs are found by group (members, deletes), by member (back-references) and by exact pair (_id).
+MEMBERSHIP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
+    "group": ([("g", ASCENDING), ("m", ASCENDING)], {}),
+    "member": ([("m", ASCENDING), ("g", ASCENDING)], {}),
 }
 _UNIQUE_INDEXES = ("userName", "displayName")
+_DUPLICATE_KEY = 11000
 
 
 def is_valid_org_id(org_id: str) -> bool:
@@ -52,6 +55,12 @@ def collection_name(org_id: str, resource_type: ResourceType) -> str:
     if not is_valid_org_id(org_id):
         raise ValueError(f"invalid organization id {org_id!r}")
     return f"org_{org_id}_{resource_type.name.lower()}s"
+
+
+def membership_collection_name(org_id: str) -> str:
+    if not is_valid_org_id(org_id):
+        raise ValueError(f"invalid organization id {org_id!r}")
+    return f"org_{org_id}_memberships"
 
 
 @asynccontextmanager
@@ -146,18 +155,23 @@ class Member:
 
 
 class MembershipRepository:
-    """Group membership of one organization, stored as ``_groups`` arrays on the member documents.
+    """Group membership of one organization: one ``{_id: "<group>/<member>", g, m, t}`` document a pair.
 
-    Every operation costs a bounded number of round trips and touches only the named members, so its
-    cost is O(k) in the members changed, whatever the group's size; no document grows with a group.
-    ``$addToSet`` and ``$pull`` commute across concurrent writers, so no membership change is lost.
+    Adding or removing k members writes k pair documents in one round trip, whatever the group's
+    size; no document grows with a group; concurrent changes are independent inserts and deletes, so
+    none is lost. Pair ids join two server-issued UUIDs, which contain no ``/``.
     """
 
-    def __init__(self, users: Any, groups: Any) -> None:
+    def __init__(self, pairs: Any, users: Any, groups: Any) -> None:
+        self._pairs = pairs
         self._collections = (("User", users, "userName"), ("Group", groups, "displayName"))
 
+    @staticmethod
+    def _pair_id(group_id: str, member_id: str) -> str:
+        return f"{group_id}/{member_id}"
+
     async def find(self, ids: Sequence[str]) -> dict[str, Member]:
-        """The users and groups among ``ids`` that exist, by id."""
+        """The users and groups among ``ids`` that exist, by id, with their display names."""
         found: dict[str, Member] = {}
         if not ids:
             return found
@@ -168,68 +182,78 @@ class MembershipRepository:
                     found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
         return found
 
-    async def groups_of(self, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """The groups each of ``ids`` directly belongs to (empty for an id that does not exist)."""
-        result: dict[str, tuple[str, ...]] = dict.fromkeys(ids, ())
-        if not ids:
-            return result
-        async with driver_errors():
-            for _, collection, _ in self._collections:
-                cursor = collection.find({"_id": {"$in": list(ids)}}, {MEMBERSHIP_FIELD: 1})
-                for doc in await cursor.to_list(length=None):
-                    result[doc["_id"]] = tuple(doc.get(MEMBERSHIP_FIELD, ()))
+    async def groups_of(self, member_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The groups each of ``member_ids`` directly belongs to, in group-id order."""
+        result: dict[str, list[str]] = {m: [] for m in member_ids}
+        if member_ids:
+            async with driver_errors():
+                cursor = self._pairs.find({"m": {"$in": list(member_ids)}}, {"g": 1, "m": 1}).sort(
+                    "g", ASCENDING
+                )
+                for pair in await cursor.to_list(length=None):
+                    result[pair["m"]].append(pair["g"])
         return result
 
-    async def members(self, group_id: str) -> list[Member]:
-        """The direct members of a group, users first, each in id order."""
-        return (await self.members_of([group_id])).get(group_id, [])
+    async def member_ids(self, group_ids: Sequence[str], kind: str | None = None) -> dict[str, list[str]]:
+        """The direct members of each group (optionally only Users or only Groups), in member-id order."""
+        result: dict[str, list[str]] = {g: [] for g in group_ids}
+        if group_ids:
+            query: dict[str, Any] = {"g": {"$in": list(group_ids)}}
+            if kind is not None:
+                query["t"] = kind
+            async with driver_errors():
+                cursor = self._pairs.find(query, {"g": 1, "m": 1}).sort("m", ASCENDING)
+                for pair in await cursor.to_list(length=None):
+                    result[pair["g"]].append(pair["m"])
+        return result
 
     async def members_of(self, group_ids: Sequence[str]) -> dict[str, list[Member]]:
-        """The direct members of several groups (one query per collection)."""
-        result: dict[str, list[Member]] = {gid: [] for gid in group_ids}
-        if not group_ids:
-            return result
-        wanted = set(group_ids)
-        async with driver_errors():
-            for kind, collection, display in self._collections:
-                cursor = collection.find(
-                    {MEMBERSHIP_FIELD: {"$in": list(group_ids)}}, {display: 1, MEMBERSHIP_FIELD: 1}
-                ).sort([("_id", ASCENDING)])
-                for doc in await cursor.to_list(length=None):
-                    member = Member(doc["_id"], kind, doc.get(display))
-                    for gid in doc.get(MEMBERSHIP_FIELD, ()):
-                        if gid in wanted:
-                            result[gid].append(member)
-        return result
+        """The direct members of several groups, with display names; users first, then groups.
+
+        A pair whose member no longer exists (a delete that stopped halfway) is skipped.
+        """
+        ids = await self.member_ids(group_ids)
+        found = await self.find(sorted({m for members in ids.values() for m in members}))
+        order = {"User": 0, "Group": 1}
+        return {
+            gid: sorted((found[m] for m in members if m in found), key=lambda x: (order[x.type], x.id))
+            for gid, members in ids.items()
+        }
 
     async def add(self, group_id: str, members: Sequence[Member]) -> None:
-        await self._update(members, {"$addToSet": {MEMBERSHIP_FIELD: group_id}})
+        """Add members; ones already present are left as they are."""
+        if not members:
+            return
+        pairs = [
+            {"_id": self._pair_id(group_id, m.id), "g": group_id, "m": m.id, "t": m.type} for m in members
+        ]
+        async with driver_errors():
+            try:
+                await self._pairs.insert_many(pairs, ordered=False)
+            except BulkWriteError as exc:
+                # Unordered: every new pair was inserted. Clashes on _id are members already present;
+                # anything else is a real failure.
+                errors = exc.details.get("writeErrors", [])
+                if not errors or any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                    raise
 
-    async def remove(self, group_id: str, members: Sequence[Member]) -> None:
-        await self._update(members, {"$pull": {MEMBERSHIP_FIELD: group_id}})
+    async def remove(self, group_id: str, member_ids: Sequence[str]) -> None:
+        if member_ids:
+            ids = [self._pair_id(group_id, m) for m in member_ids]
+            async with driver_errors():
+                await self._pairs.delete_many({"_id": {"$in": ids}})
 
     async def replace(self, group_id: str, members: Sequence[Member]) -> None:
         """Make ``members`` exactly the group's members: add them first, then drop everyone else, so a
         concurrent reader never sees the group transiently empty."""
         await self.add(group_id, members)
-        keep = {m.id for m in members}
         async with driver_errors():
-            for _, collection, _ in self._collections:
-                await collection.update_many(
-                    {MEMBERSHIP_FIELD: group_id, "_id": {"$nin": sorted(keep)}},
-                    {"$pull": {MEMBERSHIP_FIELD: group_id}},
-                )
+            await self._pairs.delete_many({"g": group_id, "m": {"$nin": sorted(m.id for m in members)}})
 
-    async def clear(self, group_id: str) -> None:
-        """Remove every member from a group (when the group is deleted)."""
-        await self.replace(group_id, ())
-
-    async def _update(self, members: Sequence[Member], update: Mapping[str, Any]) -> None:
+    async def forget(self, resource_id: str) -> None:
+        """Drop every pair naming a deleted user or group, as member and as group."""
         async with driver_errors():
-            for kind, collection, _ in self._collections:
-                ids = [m.id for m in members if m.type == kind]
-                if ids:
-                    await collection.update_many({"_id": {"$in": ids}}, dict(update))
+            await self._pairs.delete_many({"$or": [{"g": resource_id}, {"m": resource_id}]})
 
 
 class Store:
@@ -251,7 +275,12 @@ class Store:
         return ResourceRepository(await self._collection(org_id, GROUP_RESOURCE_TYPE), GROUP_RESOURCE_TYPE)
 
     async def memberships(self, org_id: str) -> MembershipRepository:
+        name = membership_collection_name(org_id)
+        pairs = self._db[name]
+        if name not in self._ensured:
+            await self._ensure(name, pairs, MEMBERSHIP_INDEXES)
         return MembershipRepository(
+            pairs,
             await self._collection(org_id, USER_RESOURCE_TYPE),
             await self._collection(org_id, GROUP_RESOURCE_TYPE),
         )

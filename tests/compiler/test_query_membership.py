@@ -4,42 +4,51 @@ from __future__ import annotations
 
 import pytest
 
-from scim_server.compiler import compile_filter, compile_sort, member_references
+from scim_server.compiler import compile_filter, compile_sort, membership_references
 from scim_server.errors import InvalidFilterError, InvalidValueError
 from scim_server.filters import parse_attr_path, parse_filter
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE as GROUPS
 from scim_server.schema.catalog import USER_RESOURCE_TYPE as USERS
 
 
-def users(text: str) -> dict[str, object]:
-    return compile_filter(parse_filter(text, schema_uris=USERS.schema_uris), USERS)
+def users(text: str, related: dict[str, tuple[str, ...]] | None = None) -> dict[str, object]:
+    return compile_filter(parse_filter(text, schema_uris=USERS.schema_uris), USERS, related=related)
 
 
-def groups(text: str, member_of: dict[str, tuple[str, ...]]) -> dict[str, object]:
-    return compile_filter(parse_filter(text), GROUPS, member_of=member_of)
+def groups(text: str, related: dict[str, tuple[str, ...]]) -> dict[str, object]:
+    return compile_filter(parse_filter(text), GROUPS, related=related)
+
+
+MEMBERS_OF_G1 = {"g1": ("u2", "u1"), "G1": ()}
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('groups.value eq "g1"', {"_groups": "g1"}),
-        ('groups eq "g1"', {"_groups": "g1"}),
-        ('groups[value eq "g1"]', {"_groups": "g1"}),
-        ('groups.value ne "g1"', {"_groups": {"$ne": "g1"}}),
-        ("groups pr", {"_groups.0": {"$exists": True}}),
-        ('userName eq "a" and groups.value eq "G1"', {"$and": [{"_lc.userName": "a"}, {"_groups": "G1"}]}),
+        ('groups.value eq "g1"', {"_id": {"$in": ["u1", "u2"]}}),
+        ('groups eq "g1"', {"_id": {"$in": ["u1", "u2"]}}),
+        ('groups[value eq "g1"]', {"_id": {"$in": ["u1", "u2"]}}),
+        ('groups.value ne "g1"', {"_id": {"$nin": ["u1", "u2"]}}),
+        ('userName eq "a" and groups.value eq "G1"', {"$and": [{"_lc.userName": "a"}, {"_id": {"$in": []}}]}),
     ],
 )
-def test_user_groups_compile_to_the_indexed_membership_field(text: str, expected: object) -> None:
-    assert users(text) == expected
+def test_user_groups_compile_to_the_looked_up_member_ids(text: str, expected: object) -> None:
+    assert users(text, MEMBERS_OF_G1) == expected
 
 
 @pytest.mark.parametrize(
-    "text", ['groups.display eq "Eng"', 'groups.type eq "direct"', 'groups.value co "g"', "groups.value gt 1"]
+    "text",
+    [
+        'groups.display eq "Eng"',
+        'groups.type eq "direct"',
+        'groups.value co "g"',
+        "groups.value gt 1",
+        "groups pr",
+    ],
 )
 def test_other_user_group_filters_are_refused(text: str) -> None:
     with pytest.raises(InvalidFilterError):
-        users(text)
+        users(text, {"g": ()})
 
 
 def test_members_value_compiles_to_the_groups_the_member_is_in() -> None:
@@ -52,13 +61,14 @@ def test_members_value_compiles_to_the_groups_the_member_is_in() -> None:
     }
 
 
-def test_member_references_lists_exactly_the_ids_to_look_up() -> None:
+def test_membership_references_lists_exactly_the_ids_to_look_up() -> None:
     ast = parse_filter(
         'members.value eq "a" or (members[value eq "b"] and displayName eq "c") or not (members eq "d")'
     )
-    assert member_references(ast, GROUPS) == frozenset({"a", "b", "d"})
-    assert member_references(parse_filter('displayName eq "x"'), GROUPS) == frozenset()
-    assert member_references(parse_filter('groups.value eq "x"'), USERS) == frozenset()
+    assert membership_references(ast, GROUPS) == frozenset({"a", "b", "d"})
+    assert membership_references(parse_filter('displayName eq "x"'), GROUPS) == frozenset()
+    by_group = parse_filter('groups.value eq "x" or userName eq "y"')
+    assert membership_references(by_group, USERS) == frozenset({"x"})
 
 
 @pytest.mark.parametrize(

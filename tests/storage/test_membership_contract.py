@@ -1,0 +1,141 @@
+"""The membership contract: group membership as (group, member) pair documents, on every store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
+from scim_server.storage.client import connect
+from scim_server.storage.documents import to_document
+from scim_server.storage.repository import Member, MembershipRepository, Store, membership_collection_name
+
+MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+async def seed(db: Any, org: str = "acme") -> tuple[MembershipRepository, dict[str, Member]]:
+    """Three users and two groups; returns the membership repository and the members by name."""
+    store = Store(db)
+    users, groups = await store.users(org), await store.groups(org)
+    members: dict[str, Member] = {}
+    for name in ("alice", "bob", "carol"):
+        await users.insert(
+            to_document(
+                {"userName": name},
+                USER_RESOURCE_TYPE,
+                id=f"u-{name}",
+                created=T0,
+                last_modified=T0,
+                version=1,
+            )
+        )
+        members[name] = Member(f"u-{name}", "User", name)
+    for name in ("eng", "ops"):
+        await groups.insert(
+            to_document(
+                {"displayName": name.title()},
+                GROUP_RESOURCE_TYPE,
+                id=f"g-{name}",
+                created=T0,
+                last_modified=T0,
+                version=1,
+            )
+        )
+        members[name] = Member(f"g-{name}", "Group", name.title())
+    return await store.memberships(org), members
+
+
+class MembershipContract:
+    async def test_find_reports_existing_users_and_groups_with_display_names(self, db: Any) -> None:
+        repo, m = await seed(db)
+        found = await repo.find(["u-alice", "g-ops", "nope"])
+        assert found == {"u-alice": m["alice"], "g-ops": m["ops"]}
+
+    async def test_add_is_idempotent_and_members_are_listed_users_first(self, db: Any) -> None:
+        repo, m = await seed(db)
+        await repo.add("g-eng", [m["bob"], m["ops"], m["alice"]])
+        await repo.add("g-eng", [m["alice"], m["carol"]])
+        assert await repo.members_of(["g-eng", "g-ops"]) == {
+            "g-eng": [m["alice"], m["bob"], m["carol"], m["ops"]],
+            "g-ops": [],
+        }
+        assert await db[membership_collection_name("acme")].count_documents({"g": "g-eng"}) == 4
+
+    async def test_remove_replace_and_back_references(self, db: Any) -> None:
+        repo, m = await seed(db)
+        await repo.add("g-eng", [m["alice"], m["bob"]])
+        await repo.add("g-ops", [m["alice"]])
+        assert await repo.groups_of(["u-alice", "u-bob", "u-carol"]) == {
+            "u-alice": ["g-eng", "g-ops"],
+            "u-bob": ["g-eng"],
+            "u-carol": [],
+        }
+        await repo.remove("g-eng", ["u-alice", "u-nobody"])
+        assert await repo.member_ids(["g-eng"]) == {"g-eng": ["u-bob"]}
+        await repo.replace("g-eng", [m["carol"], m["ops"]])
+        assert await repo.member_ids(["g-eng"]) == {"g-eng": ["g-ops", "u-carol"]}
+        assert await repo.member_ids(["g-eng"], kind="User") == {"g-eng": ["u-carol"]}
+        await repo.replace("g-eng", [])
+        assert await repo.member_ids(["g-eng"]) == {"g-eng": []}
+
+    async def test_forget_drops_a_resource_as_member_and_as_group(self, db: Any) -> None:
+        repo, m = await seed(db)
+        await repo.add("g-eng", [m["alice"], m["ops"]])
+        await repo.add("g-ops", [m["bob"]])
+        await repo.forget("g-ops")
+        assert await repo.member_ids(["g-eng", "g-ops"]) == {"g-eng": ["u-alice"], "g-ops": []}
+
+    async def test_pairs_of_a_deleted_member_are_skipped_when_listing(self, db: Any) -> None:
+        repo, m = await seed(db)
+        await repo.add("g-eng", [m["alice"], m["bob"]])
+        await (await Store(db).users("acme")).delete("u-bob")
+        assert await repo.members_of(["g-eng"]) == {"g-eng": [m["alice"]]}
+
+    async def test_concurrent_adds_to_one_group_all_land(self, db: Any) -> None:
+        repo, m = await seed(db)
+        people = [m["alice"], m["bob"], m["carol"], m["ops"]]
+        await asyncio.gather(*(repo.add("g-eng", [p]) for p in people * 5))
+        assert await repo.member_ids(["g-eng"]) == {"g-eng": ["g-ops", "u-alice", "u-bob", "u-carol"]}
+
+    async def test_organizations_have_separate_pairs(self, db: Any) -> None:
+        repo_a, m = await seed(db, "acme")
+        repo_b, _ = await seed(db, "globex")
+        await repo_a.add("g-eng", [m["alice"]])
+        assert await repo_b.member_ids(["g-eng"]) == {"g-eng": []}
+        assert await repo_b.groups_of(["u-alice"]) == {"u-alice": []}
+
+    async def test_member_documents_never_change_when_membership_does(self, db: Any) -> None:
+        repo, m = await seed(db)
+        before = await db["org_acme_users"].find_one({"_id": "u-alice"})
+        await repo.add("g-eng", [m["alice"]])
+        assert await db["org_acme_users"].find_one({"_id": "u-alice"}) == before
+
+
+class TestMembershipOnMongomock(MembershipContract):
+    @pytest.fixture
+    def db(self) -> Any:
+        return AsyncMongoMockClient(tz_aware=True)["scim"]
+
+
+@pytest.mark.mongodb
+@pytest.mark.skipif(
+    not MONGODB_URI, reason="set SCIM_TEST_MONGODB_URI to run the storage contract on MongoDB"
+)
+class TestMembershipOnMongoDB(MembershipContract):
+    @pytest.fixture
+    async def db(self) -> AsyncIterator[Any]:
+        name = f"scim_test_{uuid.uuid4().hex[:16]}"
+        client, database = connect(MONGODB_URI, name)
+        try:
+            yield database
+            await client.drop_database(name)
+        finally:
+            client.close()
