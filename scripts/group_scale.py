@@ -74,7 +74,7 @@ async def seed_users(db: Any, count: int) -> list[str]:
 
 async def largest_document(db: Any) -> tuple[int, str]:
     largest = (0, "")
-    for name in (f"org_{ORG}_users", f"org_{ORG}_groups"):
+    for name in (f"org_{ORG}_users", f"org_{ORG}_groups", f"org_{ORG}_memberships"):
         async for doc in db[name].find({}):
             size = len(bson.encode(doc))
             if size > largest[0]:
