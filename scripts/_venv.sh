@@ -10,10 +10,13 @@ ensure_venv() {
     exit 2
   fi
   [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
-  local stamp="$VENV/.installed-$extras-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  # One stamp per set of extras, named after pyproject.toml's hash: a changed pyproject reinstalls.
+  local name="${extras:-[]}"
+  local stamp="$VENV/.installed-$name-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
+    echo "scim-server: installing into $VENV (once per change of pyproject.toml)..." >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT$extras"
-    rm -f "$VENV"/.installed-* && touch "$stamp"
+    rm -f "$VENV/.installed-$name-"* && touch "$stamp"
   fi
 }
