@@ -13,11 +13,14 @@ from scim_server.api.keys import CLIENT, DATABASE, GROUPS, SETTINGS, STORE, TOKE
 from scim_server.api.middleware import auth_middleware, error_middleware
 from scim_server.api.openapi import setup_openapi
 from scim_server.api.routes import setup_routes
+from scim_server.api.timing import timing_middleware
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
+from scim_server.services.audit import AuditTrail
 from scim_server.services.groups import GroupService
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import TokenService
 from scim_server.settings import Settings
+from scim_server.storage.audit import AuditStore
 from scim_server.storage.client import close, connect, ping
 from scim_server.storage.repository import Store
 from scim_server.storage.tokens import TokenRepository
@@ -40,7 +43,7 @@ def create_app(
     """
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, auth_middleware, timing_middleware],
     )
     app[SETTINGS] = settings
     say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -62,8 +65,9 @@ def create_app(
         app[STORE] = store
         tokens = TokenService(TokenRepository(database), cache_seconds=settings.token_cache_seconds)
         app[TOKENS] = tokens
-        app[USERS] = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings)
-        app[GROUPS] = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings)
+        audit = AuditTrail(AuditStore(database))
+        app[USERS] = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit)
+        app[GROUPS] = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit)
         if settings.embedded and db is None:
             say(
                 "scim-server: using the EMBEDDED in-memory store (mongomock-motor). All data is lost when "
@@ -79,7 +83,13 @@ def create_app(
         if client is not None:
             close(client)
 
+    async def token_last_used_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Runs inside store_ctx: the last flush happens before the store is closed.
+        async with app[TOKENS].flushing_last_used(settings.token_last_used_flush_seconds):
+            yield
+
     app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(token_last_used_ctx)
     setup_routes(app)
     setup_openapi(app)
     return app

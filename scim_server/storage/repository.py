@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from scim_server.errors import ServiceUnavailableError, UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
 from scim_server.storage.documents import StoredResource, from_document
+from scim_server.storage.timing import record
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -65,13 +67,20 @@ def membership_collection_name(org_id: str) -> str:
 
 @asynccontextmanager
 async def driver_errors() -> AsyncIterator[None]:
-    """Translate driver failures into SCIM errors; driver messages never reach clients."""
+    """Translate driver failures into SCIM errors; driver messages never reach clients.
+
+    Each block is one driver call (one round trip), timed and counted for the current request
+    (:mod:`scim_server.storage.timing`).
+    """
+    start = time.perf_counter()
     try:
         yield
     except DuplicateKeyError as exc:
         raise UniquenessError(_uniqueness_detail(exc)) from None
     except PyMongoError:
         raise ServiceUnavailableError("the database is unavailable; retry later") from None
+    finally:
+        record(time.perf_counter() - start)
 
 
 def _uniqueness_detail(exc: DuplicateKeyError) -> str:
@@ -175,11 +184,12 @@ class MembershipRepository:
         found: dict[str, Member] = {}
         if not ids:
             return found
-        async with driver_errors():
-            for kind, collection, display in self._collections:
+        for kind, collection, display in self._collections:
+            async with driver_errors():
                 cursor = collection.find({"_id": {"$in": list(ids)}}, {display: 1})
-                for doc in await cursor.to_list(length=None):
-                    found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
+                docs = await cursor.to_list(length=None)
+            for doc in docs:
+                found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
         return found
 
     async def groups_of(self, member_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -302,8 +312,8 @@ class Store:
         async with self._lock:
             if name in self._ensured:
                 return
-            async with driver_errors():
-                for index_name, (keys, options) in indexes.items():
+            for index_name, (keys, options) in indexes.items():
+                async with driver_errors():
                     await collection.create_index(keys, name=index_name, **options)
             self._ensured.add(name)
 

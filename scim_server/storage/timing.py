@@ -1,0 +1,51 @@
+"""Time and count the storage calls of one request.
+
+Every driver call of the storage package runs inside :func:`~scim_server.storage.repository.driver_errors`,
+which reports its duration here. :func:`measure` opens an accumulator for the current task (a request),
+held in a context variable, so concurrent requests never mix their figures; tasks and threads started
+by the request copy the context and so add to the same accumulator. Outside :func:`measure` nothing is
+recorded (the startup work, the CLI).
+
+The accumulated time is wall time spent awaiting the driver. On MongoDB that is mostly the round trip;
+on the embedded store it is mongomock's own work, done in the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class StorageTiming:
+    """Storage time (seconds) and number of driver calls (round trips) so far in one request."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+
+_CURRENT: ContextVar[StorageTiming | None] = ContextVar("scim_storage_timing", default=None)
+
+
+@contextmanager
+def measure() -> Iterator[StorageTiming]:
+    """Accumulate the storage calls made inside the block (and in tasks it starts) into a fresh record."""
+    timing = StorageTiming()
+    token = _CURRENT.set(timing)
+    try:
+        yield timing
+    finally:
+        _CURRENT.reset(token)
+
+
+def record(seconds: float) -> None:
+    """Add one driver call of ``seconds`` to the current request's record, if one is open."""
+    timing = _CURRENT.get()
+    if timing is not None:
+        timing.seconds += seconds
+        timing.calls += 1
+
+
+__all__ = ["StorageTiming", "measure", "record"]

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Load benchmark of the SCIM server on the embedded store, against a bare aiohttp reference.
+
+    scripts/bench                                   # 1,000 users, 5 s per phase, 8 concurrent requests
+    scripts/bench --users 100 --seconds 3 --concurrency 4
+
+It starts ``python -m scim_server serve`` (embedded store, a bootstrap token) pinned to CPU core 0 and
+``scripts/bench_reference.py`` (one fixed ~600-byte user for every request) pinned to core 0 as well,
+one after the other; this process, the load generator (aiohttp client, asyncio), is pinned to core 1.
+It seeds the users and some groups through the API, then runs each phase for a fixed time with a fixed
+number of concurrent requests and prints, per phase: requests/s, p50 and p99 latency, errors, the
+server's RSS after the phase, the server's own time per request (median of ``app`` in the
+``Server-Timing`` header, i.e. total minus storage) and the median storage time, and the ratio of
+requests/s and p50 to the reference server measured the same way (GET, same concurrency and time).
+
+All traffic goes to 127.0.0.1; every loop is bounded by the phase's deadline; both server processes
+are killed at the end, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+ORG = "bench"
+TOKEN = "bench-token-0123456789"  # noqa: S105 (a throwaway token for a loopback server)
+SCIM = "application/scim+json"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SERVER_CORE, CLIENT_CORE = 0, 1
+STARTUP_SECONDS = 30.0
+TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
+
+Send = Callable[[aiohttp.ClientSession, random.Random], Awaitable["Sample"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    ok: bool
+    app_ms: float | None = None
+    db_ms: float | None = None
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    app_ms: list[float] = field(default_factory=list)
+    db_ms: list[float] = field(default_factory=list)
+    rss_kib: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+# -- processes -----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pin(pid: int, core: int) -> None:
+    """Pin a process (0: this one) to one core, when the machine has it."""
+    if hasattr(os, "sched_setaffinity") and core in os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {core})
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and modules, no shell)
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: pin(0, SERVER_CORE),
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            stop(process)
+
+
+async def wait_listening(session: aiohttp.ClientSession, url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        try:
+            async with session.get(url) as response:
+                await response.read()
+                return
+        except aiohttp.ClientConnectionError:
+            if process.poll() is not None:
+                err = process.stderr.read().decode("utf-8", "replace") if process.stderr else ""
+                raise SystemExit(f"bench: the server exited with {process.returncode}:\n{err}") from None
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: nothing listens on {url} after {STARTUP_SECONDS:g} s") from None
+            await asyncio.sleep(0.1)
+
+
+# -- requests ------------------------------------------------------------------------------------------
+
+
+def server_timing(headers: Any) -> tuple[float | None, float | None]:
+    values = dict(TIMING.findall(headers.get("Server-Timing", "")))
+    app, db = values.get("app"), values.get("db")
+    return (float(app) if app else None, float(db) if db else None)
+
+
+async def call(
+    session: aiohttp.ClientSession, method: str, url: str, expect: int, body: Any = None
+) -> tuple[Sample, Any]:
+    async with session.request(method, url, json=body) as response:
+        raw = await response.read()
+        app, db = server_timing(response.headers)
+        ok = response.status == expect
+        data = None
+        if ok and raw and response.content_type == SCIM:
+            data = await response.json(content_type=None)
+        return Sample(ok, app, db), data
+
+
+@dataclass
+class Fixture:
+    """What the seeding created: user ids, group ids, and a counter for new user names."""
+
+    base: str
+    users: list[str]
+    groups: list[str]
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+
+def user_body(n: int, prefix: str = "user") -> dict[str, Any]:
+    return {
+        "schemas": [USER_SCHEMA],
+        "userName": f"{prefix}{n}@example.com",
+        "externalId": f"ext-{prefix}-{n}",
+        "name": {"givenName": f"Given{n}", "familyName": f"Family{n}"},
+        "displayName": f"User {n}",
+        "title": "Engineer",
+        "active": True,
+        "emails": [
+            {"value": f"{prefix}{n}@example.com", "type": "work", "primary": True},
+            {"value": f"{prefix}{n}@home.example.org", "type": "home"},
+        ],
+    }
+
+
+async def seed(
+    session: aiohttp.ClientSession, base: str, users: int, groups: int, concurrency: int
+) -> Fixture:
+    user_ids: list[str] = []
+    numbers = iter(range(users))
+
+    async def create_users() -> None:
+        for n in numbers:
+            _, data = await call(session, "POST", f"{base}/Users", 201, user_body(n))
+            if data is None:
+                raise SystemExit(f"bench: seeding user {n} failed")
+            user_ids.append(data["id"])
+
+    await asyncio.gather(*(create_users() for _ in range(concurrency)))
+    group_ids: list[str] = []
+    for g in range(groups):
+        body = {"schemas": [GROUP_SCHEMA], "displayName": f"Group {g}"}
+        _, data = await call(session, "POST", f"{base}/Groups", 201, body)
+        if data is None:
+            raise SystemExit(f"bench: seeding group {g} failed")
+        group_ids.append(data["id"])
+    # Every user in one group, added in Entra-sized batches.
+    for g, group_id in enumerate(group_ids):
+        members = user_ids[g::groups]
+        for startat in range(0, len(members), 100):
+            ops = {
+                "schemas": [PATCH_SCHEMA],
+                "Operations": [
+                    {
+                        "op": "add",
+                        "path": "members",
+                        "value": [{"value": m} for m in members[startat : startat + 100]],
+                    }
+                ],
+            }
+            sample, _ = await call(session, "PATCH", f"{base}/Groups/{group_id}", 204, ops)
+            if not sample.ok:
+                raise SystemExit("bench: seeding group members failed")
+    return Fixture(base, user_ids, group_ids)
+
+
+def phases(fx: Fixture) -> list[tuple[str, Send]]:
+    base = fx.base
+
+    async def get_user(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        return (await call(s, "GET", f"{base}/Users/{r.choice(fx.users)}", 200))[0]
+
+    async def username_eq(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        n = r.randrange(len(fx.users))
+        url = f'{base}/Users?filter=userName eq "USER{n}@example.com"'
+        return (await call(s, "GET", url, 200))[0]
+
+    async def list_page(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        start = 1 + 100 * r.randrange(max(1, len(fx.users) // 100))
+        return (await call(s, "GET", f"{base}/Users?startIndex={start}&count=100", 200))[0]
+
+    async def patch_title(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        body = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": "replace", "path": "title", "value": f"Title {r.randrange(10**6)}"}],
+        }
+        return (await call(s, "PATCH", f"{base}/Users/{r.choice(fx.users)}", 200, body))[0]
+
+    async def post_user(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        return (await call(s, "POST", f"{base}/Users", 201, user_body(next(fx.counter), "new")))[0]
+
+    async def scan_filter(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        url = f'{base}/Users?filter=emails[type eq "work" and value co "@example"]&count=100'
+        return (await call(s, "GET", url, 200))[0]
+
+    async def member_add_remove(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        # One request: add a member, or remove it again (every worker alternates on its own user).
+        group, user = r.choice(fx.groups), r.choice(fx.users)
+        op = r.choice(("add", "remove"))
+        body = {
+            "schemas": [PATCH_SCHEMA],
+            "Operations": [{"op": op, "path": "members", "value": [{"value": user}]}],
+        }
+        return (await call(s, "PATCH", f"{base}/Groups/{group}", 204, body))[0]
+
+    async def get_group(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        url = f"{base}/Groups/{r.choice(fx.groups)}?excludedAttributes=members"
+        return (await call(s, "GET", url, 200))[0]
+
+    return [
+        ("GET /Users/{id}", get_user),
+        ("userName eq", username_eq),
+        ("list 100", list_page),
+        ("PATCH title", patch_title),
+        ("POST /Users", post_user),
+        ("scan filter", scan_filter),
+        ("group member add/rm", member_add_remove),
+        ("GET group -members", get_group),
+    ]
+
+
+async def run_phase(
+    session: aiohttp.ClientSession, name: str, send: Send, seconds: float, concurrency: int, pid: int
+) -> Result:
+    result = Result(name)
+    # A few uncounted requests first: caches, connections, first-use index checks.
+    warm = random.Random(1)  # noqa: S311 (load shapes, not secrets)
+    for _ in range(concurrency):
+        await send(session, warm)
+    deadline = time.perf_counter() + seconds
+
+    async def worker(seed_value: int) -> None:
+        rng = random.Random(seed_value)  # noqa: S311 (load shapes, not secrets)
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            try:
+                sample = await send(session, rng)
+            except (TimeoutError, aiohttp.ClientError):
+                sample = Sample(False)
+            result.latencies.append(time.perf_counter() - began)
+            result.requests += 1
+            if not sample.ok:
+                result.errors += 1
+            if sample.app_ms is not None:
+                result.app_ms.append(sample.app_ms)
+            if sample.db_ms is not None:
+                result.db_ms.append(sample.db_ms)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    result.seconds = time.perf_counter() - began
+    result.rss_kib = rss_kib(pid)
+    return result
+
+
+# -- report --------------------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:8.0f}" if values else f"{'-':>8}"
+
+
+def print_table(results: list[Result], reference: Result) -> None:
+    header = (
+        f"{'phase':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MiB':>9}"
+        f"{'own µs':>8}{'db µs':>8}{'x ref req/s':>12}{'x ref p50':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in [*results, reference]:
+        rss = f"{r.rss_kib / 1024:9.1f}" if r.rss_kib is not None else f"{'-':>9}"
+        ratio_rate = r.rate / reference.rate if reference.rate else float("nan")
+        ratio_p50 = r.percentile(0.5) / reference.percentile(0.5)
+        print(
+            f"{r.name:<22}{r.rate:9.0f}{r.percentile(0.5):9.2f}{r.percentile(0.99):9.2f}{r.errors:8d}{rss}"
+            f"{_median(r.app_ms)}{_median(r.db_ms)}{ratio_rate:12.3f}{ratio_p50:10.1f}"
+        )
+
+
+async def bench(args: argparse.Namespace) -> None:
+    pin(0, CLIENT_CORE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
+    env.update(SCIM_BOOTSTRAP_TOKENS=f"{ORG}:{TOKEN}", SCIM_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": SCIM, "Accept": SCIM}
+    timeout = aiohttp.ClientTimeout(total=60)
+    connector = aiohttp.TCPConnector(limit=args.concurrency)
+    with processes() as started:
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector) as session:
+            port = free_port()
+            server = start([sys.executable, "-m", "scim_server", "serve", "--port", str(port)], env)
+            started.append(server)
+            base = f"http://127.0.0.1:{port}"
+            await wait_listening(session, f"{base}/healthz", server)
+            groups = max(5, args.users // 100)
+            began = time.perf_counter()
+            fx = await seed(session, f"{base}/scim/v2", args.users, groups, args.concurrency)
+            print(
+                f"seeded {len(fx.users)} users and {len(fx.groups)} groups (each user in one group) "
+                f"in {time.perf_counter() - began:.1f} s; {args.seconds:g} s per phase, "
+                f"concurrency {args.concurrency}; server on core {SERVER_CORE}, load on core {CLIENT_CORE}"
+            )
+            results = []
+            for name, send in phases(fx):
+                results.append(
+                    await run_phase(session, name, send, args.seconds, args.concurrency, server.pid)
+                )
+            stop(server)
+
+            ref_port = free_port()
+            ref = start(
+                [sys.executable, str(ROOT / "scripts" / "bench_reference.py"), "--port", str(ref_port)], env
+            )
+            started.append(ref)
+            ref_url = f"http://127.0.0.1:{ref_port}/scim/v2/Users/x"
+            await wait_listening(session, ref_url, ref)
+
+            async def get_reference(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+                return (await call(s, "GET", ref_url, 200))[0]
+
+            reference = await run_phase(
+                session, "reference aiohttp", get_reference, args.seconds, args.concurrency, ref.pid
+            )
+    print_table(results, reference)
+    print(
+        "own µs: median of the server's Server-Timing app (its time minus storage time); db µs: median "
+        "storage time; x ref: this phase's req/s and p50 over the reference server's."
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description="SCIM server load benchmark")
+    parser.add_argument("--users", type=int, default=1000, help="users to seed (default 1000)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per phase (default 5)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    args = parser.parse_args()
+    if args.users < 1 or args.seconds <= 0 or args.concurrency < 1:
+        parser.error("--users, --seconds and --concurrency must be positive")
+    try:
+        asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
