@@ -9,9 +9,22 @@ from typing import Any
 
 from aiohttp import web
 
-from scim_server.api.keys import CLIENT, DATABASE, GROUPS, SETTINGS, STORE, TOKENS, USERS
+from scim_server.api.keys import (
+    CLIENT,
+    DATABASE,
+    GROUPS,
+    METRICS,
+    RATE_LIMITER,
+    SETTINGS,
+    STORE,
+    TOKENS,
+    USERS,
+)
+from scim_server.api.metrics import Metrics
 from scim_server.api.middleware import auth_middleware, error_middleware
+from scim_server.api.observability import access_log_middleware
 from scim_server.api.openapi import setup_openapi
+from scim_server.api.ratelimit import RateLimiter
 from scim_server.api.routes import setup_routes
 from scim_server.api.timing import timing_middleware
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
@@ -43,9 +56,12 @@ def create_app(
     """
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware, timing_middleware],
+        middlewares=[access_log_middleware, error_middleware, auth_middleware, timing_middleware],
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    if settings.rate_limit_per_second > 0:
+        app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:

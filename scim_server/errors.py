@@ -143,9 +143,16 @@ class UnsupportedMediaTypeError(ScimError):
 
 
 class TooManyRequestsError(ScimError):
-    """The organization exceeded its request rate."""
+    """The organization exceeded its request rate; ``retry_after`` is the wait in whole seconds.
+
+    The error middleware sends it as ``Retry-After`` (RFC 9110 §10.2.3), at least 1.
+    """
 
     status = 429
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = None if retry_after is None else max(1, retry_after)
 
 
 class NotImplementedScimError(ScimError):

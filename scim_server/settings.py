@@ -10,12 +10,13 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "scim-server.toml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
 
 
 class SettingsError(ValueError):
@@ -24,15 +25,19 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Every setting of the server. Each one is documented in the README's configuration table."""
+    """Every setting of the server. Each one is documented in the README's configuration table.
+
+    Secrets (the MongoDB URI, bootstrap and metrics tokens) are left out of ``repr``, so logging a
+    Settings object cannot leak them.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8080
     # MongoDB connection string; empty means the embedded in-memory store (mongomock-motor).
-    mongodb_uri: str = ""
+    mongodb_uri: str = field(default="", repr=False)  # may carry a password
     database: str = "scim"
     # "org1:token1,org2:token2": tokens known in advance, loaded at startup (embedded store and tests).
-    bootstrap_tokens: str = ""
+    bootstrap_tokens: str = field(default="", repr=False)
     # Public base URL used in meta.location and $ref (e.g. "https://scim.example.com"); empty means
     # derive it from the request's Host header and scheme.
     base_url: str = ""
@@ -47,6 +52,17 @@ class Settings:
     # Seconds a token lookup is cached per process: revocation and expiry take effect within this bound.
     token_cache_seconds: float = 5.0
     log_level: str = "INFO"
+    # "json": one JSON object per line (the access log's fields as keys); "text": human-readable lines.
+    log_format: str = "json"
+    # Token bucket per organization and per process: sustained requests per second (0 disables rate
+    # limiting) and the bucket size, the burst allowed on top. With K worker processes an
+    # organization can reach K times this rate.
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: int = 200
+    # Bearer token that /metrics requires; empty serves /metrics without authentication.
+    metrics_token: str = field(default="", repr=False)
+    # On SIGTERM, how long in-flight requests may take to finish before the process exits anyway.
+    shutdown_timeout_seconds: float = 30.0
 
     @property
     def embedded(self) -> bool:
@@ -96,6 +112,7 @@ def _check(settings: Settings) -> None:
         "max_filter_terms",
         "max_patch_operations",
         "max_attributes",
+        "rate_limit_burst",
     )
     for name in positive:
         if getattr(settings, name) < 1:
@@ -110,6 +127,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'database' must be a plain MongoDB database name")
     if settings.log_level.upper() not in LOG_LEVELS:
         raise SettingsError(f"setting 'log_level' must be one of {', '.join(LOG_LEVELS)}")
+    if settings.log_format.lower() not in LOG_FORMATS:
+        raise SettingsError(f"setting 'log_format' must be one of {', '.join(LOG_FORMATS)}")
+    if not 0 <= settings.rate_limit_per_second <= 1_000_000:  # also rejects NaN
+        raise SettingsError("setting 'rate_limit_per_second' must be between 0 (off) and 1000000")
+    if not 0 < settings.shutdown_timeout_seconds <= 3600:
+        raise SettingsError("setting 'shutdown_timeout_seconds' must be above 0 and at most 3600")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise SettingsError("setting 'base_url' must start with http:// or https://")
 

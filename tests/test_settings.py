@@ -38,6 +38,11 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "max_attributes": 100,
         "token_cache_seconds": 5.0,
         "log_level": "INFO",
+        "log_format": "json",
+        "rate_limit_per_second": 100.0,
+        "rate_limit_burst": 200,
+        "metrics_token": "",
+        "shutdown_timeout_seconds": 30.0,
     }
 
 
@@ -159,6 +164,17 @@ async def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, message: 
         ({"SCIM_DATABASE": ""}, "setting 'database' must be a plain MongoDB database name"),
         ({"SCIM_BASE_URL": "scim.example.com"}, "setting 'base_url' must start with http:// or https://"),
         ({"SCIM_LOG_LEVEL": "verbose"}, "setting 'log_level' must be one of"),
+        ({"SCIM_LOG_FORMAT": "xml"}, "setting 'log_format' must be one of json, text"),
+        *(
+            ({"SCIM_RATE_LIMIT_PER_SECOND": raw}, "'rate_limit_per_second' must be between 0 (off)")
+            for raw in ("-1", "nan", "1e9")
+        ),
+        ({"SCIM_RATE_LIMIT_BURST": "0"}, "setting 'rate_limit_burst' must be at least 1"),
+        ({"SCIM_RATE_LIMIT_BURST": "1.5"}, "setting 'rate_limit_burst': cannot use '1.5' as int"),
+        *(
+            ({"SCIM_SHUTDOWN_TIMEOUT_SECONDS": raw}, "'shutdown_timeout_seconds' must be above 0")
+            for raw in ("0", "-1", "3601", "nan")
+        ),
     ],
 )
 async def test_a_bad_environment_value_names_the_setting(
@@ -202,3 +218,34 @@ async def test_settings_are_frozen() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 1  # type: ignore[misc]
+
+
+async def test_operations_settings_come_from_the_environment(tmp_path: Path) -> None:
+    environ = {
+        "SCIM_LOG_FORMAT": "TEXT",
+        "SCIM_RATE_LIMIT_PER_SECOND": "0",
+        "SCIM_RATE_LIMIT_BURST": "5",
+        "SCIM_METRICS_TOKEN": "metrics-secret",
+        "SCIM_SHUTDOWN_TIMEOUT_SECONDS": "2.5",
+    }
+
+    settings = load_settings(environ=environ, path=write_config(tmp_path, ""))
+
+    assert settings == Settings(
+        log_format="TEXT",
+        rate_limit_per_second=0.0,
+        rate_limit_burst=5,
+        metrics_token="metrics-secret",
+        shutdown_timeout_seconds=2.5,
+    )
+
+
+async def test_secrets_are_left_out_of_the_settings_repr() -> None:
+    settings = Settings(
+        mongodb_uri="mongodb://admin:pw-123@db", bootstrap_tokens="acme:boot-secret", metrics_token="m-secret"
+    )
+
+    text = repr(settings)
+
+    assert "pw-123" not in text and "boot-secret" not in text and "m-secret" not in text
+    assert "log_format='json'" in text

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from scim_server.api.metrics import Metrics
+from scim_server.api.ratelimit import RateLimiter
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import Principal, TokenService
 from scim_server.settings import Settings
@@ -19,8 +21,13 @@ TOKENS = web.AppKey("tokens", TokenService)
 USERS = web.AppKey("users", ResourceService)
 GROUPS = web.AppKey("groups", ResourceService)
 DISCOVERY = web.AppKey("discovery", dict)
+METRICS = web.AppKey("metrics", Metrics)
+# Absent when rate limiting is off (rate_limit_per_second = 0).
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+# The request's id: the client's X-Request-Id when it is a short safe token, else a new one.
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def principal(request: web.Request) -> Principal:

@@ -3,6 +3,9 @@
 Every error the server answers, its own or aiohttp's (unknown route, wrong method, oversized body),
 leaves through ``error_middleware`` as an RFC 7644 §3.12 body. Unexpected exceptions are logged with
 their traceback and answered with a generic 500: internals never reach the client.
+
+``auth_middleware`` also applies the per-organization rate limit, once the organization is known:
+unauthenticated requests are never counted against an organization.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api.keys import PRINCIPAL, TOKENS
+from scim_server.api.keys import METRICS, PRINCIPAL, RATE_LIMITER, TOKENS
 from scim_server.api.responses import scim_response
 from scim_server.errors import (
     ForbiddenError,
@@ -21,6 +24,7 @@ from scim_server.errors import (
     NotFoundError,
     PayloadTooLargeError,
     ScimError,
+    TooManyRequestsError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
@@ -48,6 +52,8 @@ def render_error(error: ScimError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="scim"'
+    if isinstance(error, TooManyRequestsError) and error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
     return scim_response(error.to_body(), status=error.status, headers=headers)
 
 
@@ -65,17 +71,30 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
     except Exception:
-        logger.exception("unhandled error on %s %s", request.method, request.rel_url.path)
+        # The route template, not the path: paths carry ids and, from some clients, e-mail addresses.
+        resource = request.match_info.route.resource
+        route = "unmatched" if resource is None else resource.canonical
+        logger.exception("unhandled error on %s %s", request.method, route)
         return render_error(InternalServerError(_GENERIC_500))
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate every request under /scim/v2; read-only tokens may not write."""
+    """Authenticate every request under /scim/v2, then rate-limit it; read-only tokens may not write."""
     path = request.path
     if path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/"):
         principal = await request.app[TOKENS].authenticate(request.headers.get("Authorization"))
+        request[PRINCIPAL] = principal
+        limiter = request.app.get(RATE_LIMITER)
+        if limiter is not None:
+            retry_after = limiter.acquire(principal.org_id)
+            if retry_after is not None:
+                metrics = request.app.get(METRICS)
+                if metrics is not None:
+                    metrics.observe_rate_limited(principal.org_id)
+                raise TooManyRequestsError(
+                    "too many requests for this organization; retry later", retry_after=retry_after
+                )
         if principal.read_only and request.method not in _SAFE_METHODS and not path.endswith("/.search"):
             raise ForbiddenError("this token is read-only")
-        request[PRINCIPAL] = principal
     return await handler(request)

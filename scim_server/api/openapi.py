@@ -125,6 +125,9 @@ _ERRORS: dict[int, str] = {
     412: "If-Match names a version other than the current one.",
     413: "The request body is larger than the server accepts (bulk.maxPayloadSize).",
     415: "The request body is not application/scim+json or application/json.",
+    429: "The organization sent more requests than its rate limit allows; Retry-After gives the "
+    "seconds to wait.",
+    503: "The database cannot be reached.",
 }
 
 
@@ -278,6 +281,23 @@ _DISCOVERY: dict[str, _Operation] = {
         tag=OPERATIONS_TAG,
         secured=False,
     ),
+    "readyz": _Operation(
+        "Readiness probe",
+        "Answers 200 when the database answers a ping within 2 seconds, else 503; it pings on every "
+        "call, so it reflects reconnection. Needs no token.",
+        {200: _ok(schemas.HealthSchema, 'The database answers: {"status": "ready"}.'), **_errors(503)},
+        tag=OPERATIONS_TAG,
+        secured=False,
+    ),
+    "metrics": _Operation(
+        "Prometheus metrics",
+        "Request counts, latency histogram, requests and rate-limited requests per organization, in "
+        "the Prometheus text format (text/plain; version=0.0.4), for this process. Needs no token "
+        "unless the metrics_token setting is set; then Authorization: Bearer <metrics_token>.",
+        {200: {"description": "The metrics, as text."}, 401: {"description": "The metrics token is wrong."}},
+        tag=OPERATIONS_TAG,
+        secured=False,
+    ),
 }
 
 
@@ -291,6 +311,13 @@ def _operation(name: str) -> _Operation:
             return operations[verb]
     # A route added without documentation still appears in the document, marked as such.
     return _Operation(name.replace("_", " ").capitalize(), "Not yet documented.", _errors(401))
+
+
+def _with_rate_limit(operation: _Operation) -> dict[int, Response]:
+    """Every authenticated operation may answer 429: the rate limit applies after authentication."""
+    if not operation.secured:
+        return operation.responses
+    return {**operation.responses, **_errors(429)}
 
 
 def document(name: str, handler: Handler) -> Handler:
@@ -312,7 +339,7 @@ def document(name: str, handler: Handler) -> Handler:
         description=operation.description,
         operation_id=name,
         parameters=[dict(p) for p in operation.parameters],
-        responses={code: dict(response) for code, response in operation.responses.items()},
+        responses={code: dict(response) for code, response in _with_rate_limit(operation).items()},
         security=[{BEARER: []}] if operation.secured else None,
     )(endpoint)
     if operation.body is not None:

@@ -214,6 +214,7 @@ async def test_success_responses_reference_the_resource_schemas(client: TestClie
         "400",
         "401",
         "404",
+        "429",
     }
     assert operation(spec, "DELETE", "/scim/v2/Users/{id}")["responses"]["204"] == {"description": "Deleted."}
 
