@@ -82,8 +82,12 @@ def create_app(
         tokens = TokenService(TokenRepository(database), cache_seconds=settings.token_cache_seconds)
         app[TOKENS] = tokens
         audit = AuditTrail(AuditStore(database))
-        app[USERS] = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit)
-        app[GROUPS] = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit)
+        app[USERS] = ResourceService(
+            USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit
+        )
+        app[GROUPS] = GroupService(
+            GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit
+        )
         if settings.embedded and db is None:
             say(
                 "scim-server: using the EMBEDDED in-memory store (mongomock-motor). All data is lost when "

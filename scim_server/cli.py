@@ -1,21 +1,26 @@
-"""The ``scim-server`` command: ``serve`` and the operator's ``tokens`` commands."""
+"""The ``scim-server`` command: ``serve`` and the operator's ``tokens`` and ``audit`` commands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
 from scim_server.app import create_app
 from scim_server.errors import ScimError
+from scim_server.services.audit import AuditEvent, AuditTrail
 from scim_server.services.tokens import TokenService, TokenSpecError
 from scim_server.settings import Settings, SettingsError, load_settings
+from scim_server.storage.audit import AuditStore
 from scim_server.storage.client import close, connect, ping
+from scim_server.storage.repository import is_valid_org_id
 from scim_server.storage.tokens import TokenRepository
 
 
@@ -38,6 +43,27 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--org", help="only this organization's tokens")
     revoke = actions.add_parser("revoke", help="revoke a token by its id (tok_...)")
     revoke.add_argument("token_id")
+    rotate = actions.add_parser(
+        "rotate",
+        help="issue a successor for a token (prints it once); the old one expires after a grace period",
+    )
+    rotate.add_argument("--token-id", required=True, help="the token to replace (tok_...)")
+    rotate.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24.0,
+        help="hours the old token keeps working, unless it expires sooner (default 24; 0 ends it now)",
+    )
+    rotate.add_argument("--name", help='label of the new token (default: "<old name> (rotated)")')
+    rotate.add_argument(
+        "--expires-in-days", type=float, help="the new token stops working after this many days"
+    )
+
+    audit = commands.add_parser("audit", help="show an organization's audit trail, newest first")
+    audit.add_argument("--org", required=True, help="organization id")
+    audit.add_argument("--resource-id", help="only events of this User or Group")
+    audit.add_argument("--since", help="only events at or after this time (ISO 8601; UTC when no offset)")
+    audit.add_argument("--limit", type=int, default=100, help="at most this many events (default 100)")
     return parser
 
 
@@ -75,33 +101,73 @@ def _format_time(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
+async def _against_store(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run an operator command against the configured MongoDB, with one-line errors."""
     try:
         client, db = connect(settings.mongodb_uri, settings.database)
     except ScimError as error:
         return _fail(f"{error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
     try:
         await ping(db)
+        return await work(db)
+    except ScimError as error:
+        return _fail(f"{error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
+    except TokenSpecError as error:
+        return _fail(str(error))
+    finally:
+        close(client)
+
+
+def _expiry(days: float | None) -> datetime | None:
+    if days is None:
+        return None
+    if not days > 0:
+        raise TokenSpecError("--expires-in-days must be positive")
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+def _print_new_token(token_id: str, org_id: str, expires: datetime | None, token: str) -> None:
+    print(f"id:      {token_id}\norg:     {org_id}\nexpires: {_format_time(expires)}")
+    print(f"token:   {token}\n(the token is shown only now; store it in the IdP's secret field)")
+
+
+async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Any) -> int:
         service = TokenService(TokenRepository(db), cache_seconds=0)
         if args.action == "create":
-            expires = None
-            if args.expires_in_days is not None:
-                if args.expires_in_days <= 0:
-                    return _fail("--expires-in-days must be positive")
-                expires = datetime.now(UTC) + timedelta(days=args.expires_in_days)
+            expires = _expiry(args.expires_in_days)
             record, token = await service.create(
                 args.org, name=args.name, expires=expires, read_only=args.read_only
             )
-            print(f"id:      {record.id}\norg:     {record.org_id}\nexpires: {_format_time(expires)}")
-            print(f"token:   {token}\n(the token is shown only now; store it in the IdP's secret field)")
+            _print_new_token(record.id, record.org_id, expires, token)
         elif args.action == "list":
-            print(f"{'id':<22} {'org':<20} {'name':<20} {'created':<20} {'expires':<20} {'revoked':<20} mode")
+            print(
+                f"{'id':<22} {'org':<20} {'name':<20} {'created':<20} {'expires':<20} {'revoked':<20} "
+                f"{'last-used':<20} mode"
+            )
             for r in await service.list(args.org):
                 mode = "read-only" if r.read_only else "read-write"
                 print(
                     f"{r.id:<22} {r.org_id:<20} {r.name[:20]:<20} {_format_time(r.created):<20} "
-                    f"{_format_time(r.expires):<20} {_format_time(r.revoked):<20} {mode}"
+                    f"{_format_time(r.expires):<20} {_format_time(r.revoked):<20} "
+                    f"{_format_time(r.last_used):<20} {mode}"
                 )
+        elif args.action == "rotate":
+            if not args.grace_hours >= 0:
+                return _fail("--grace-hours must not be negative")
+            rotation = await service.rotate(
+                args.token_id,
+                grace=timedelta(hours=args.grace_hours),
+                name=args.name,
+                expires=_expiry(args.expires_in_days),
+            )
+            if rotation is None:
+                return _fail(f"no active token with id {args.token_id}", 1)
+            _print_new_token(rotation.new.id, rotation.new.org_id, rotation.new.expires, rotation.token)
+            print(
+                f"old:     {rotation.old.id} expires {_format_time(rotation.old.expires)}; running servers "
+                f"stop accepting it within {settings.token_cache_seconds:g} s after that"
+            )
         elif not await service.revoke(args.token_id):
             return _fail(f"no active token with id {args.token_id}", 1)
         else:
@@ -110,12 +176,48 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
                 f"{settings.token_cache_seconds:g} s"
             )
         return 0
-    except ScimError as error:
-        return _fail(f"{error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
-    except TokenSpecError as error:
-        return _fail(str(error))
-    finally:
-        close(client)
+
+    return await _against_store(settings, work)
+
+
+def _parse_since(text: str) -> datetime:
+    """An ISO 8601 time; one without an offset is read as UTC."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def format_event(event: AuditEvent) -> str:
+    """One line per event: time, operation, resource, token, changed paths, membership counts."""
+    when = event.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    line = (
+        f"{when} {event.operation:<7} {event.resource_type:<5} {event.resource_id} "
+        f"token={event.token_id or '-'} name={json.dumps(event.token_name)} "
+        f"changed={','.join(event.changed) or '-'}"
+    )
+    if event.members is not None:
+        line += f" members=+{event.members.added}/-{event.members.removed}"
+    return line
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    if not is_valid_org_id(args.org):
+        return _fail(f"organization id {args.org!r} is invalid")
+    if args.limit < 1:
+        return _fail("--limit must be at least 1")
+    try:
+        since = None if args.since is None else _parse_since(args.since)
+    except ValueError:
+        return _fail(f"--since {args.since!r} is not an ISO 8601 time, such as 2026-11-03T12:00:00Z")
+
+    async def work(db: Any) -> int:
+        trail = AuditTrail(AuditStore(db))
+        for event in await trail.events(
+            args.org, resource_id=args.resource_id, since=since, limit=args.limit
+        ):
+            print(format_event(event))
+        return 0
+
+    return await _against_store(settings, work)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,8 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(settings)
     if settings.embedded:
+        if args.command == "audit":
+            return _fail(
+                "the audit command needs a MongoDB (set SCIM_MONGODB_URI). The embedded store lives inside "
+                "the server process, and its audit trail goes with it."
+            )
         return _fail(
             "token commands need a MongoDB (set SCIM_MONGODB_URI). The embedded store lives inside the "
             "server process; give it tokens with SCIM_BOOTSTRAP_TOKENS=org:token instead."
         )
+    if args.command == "audit":
+        return asyncio.run(_audit(settings, args))
     return asyncio.run(_tokens(settings, args))

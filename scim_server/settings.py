@@ -51,6 +51,8 @@ class Settings:
     max_attributes: int = 100
     # Seconds a token lookup is cached per process: revocation and expiry take effect within this bound.
     token_cache_seconds: float = 5.0
+    # Seconds between writes of tokens' last-used times (one update per used token per flush).
+    token_last_used_flush_seconds: float = 60.0
     log_level: str = "INFO"
     # "json": one JSON object per line (the access log's fields as keys); "text": human-readable lines.
     log_format: str = "json"
@@ -123,6 +125,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'default_page_size' must not exceed 'max_page_size'")
     if not 0 <= settings.token_cache_seconds <= 60:  # also rejects NaN
         raise SettingsError("setting 'token_cache_seconds' must be between 0 and 60")
+    if not 0 < settings.token_last_used_flush_seconds <= 3600:  # also rejects NaN
+        raise SettingsError("setting 'token_last_used_flush_seconds' must be more than 0 and at most 3600")
     if not settings.database or any(c in settings.database for c in '/\\. "$'):
         raise SettingsError("setting 'database' must be a plain MongoDB database name")
     if settings.log_level.upper() not in LOG_LEVELS:

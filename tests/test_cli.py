@@ -7,9 +7,11 @@ of the MongoDB connection.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ from mongomock_motor import AsyncMongoMockClient
 
 from scim_server import cli
 from scim_server.cli import _redact, main
+from scim_server.services.audit import AuditEvent, AuditTrail, MemberChange
+from scim_server.services.tokens import TokenService
+from scim_server.storage.audit import AuditStore
+from scim_server.storage.tokens import TokenRepository
 
 UNREACHABLE = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
 
@@ -149,9 +155,9 @@ def test_a_token_is_created_printed_once_listed_and_revoked(
     assert main(["tokens", "list", "--org", "acme"]) == 0
     listing = capsys.readouterr().out
     lines = listing.splitlines()
-    assert lines[0].split() == ["id", "org", "name", "created", "expires", "revoked", "mode"]
+    assert lines[0].split() == ["id", "org", "name", "created", "expires", "revoked", "last-used", "mode"]
     assert len(lines) == 2 and lines[1].split()[:3] == [token_id, "acme", "okta"]
-    assert lines[1].split()[-3:] == ["-", "-", "read-only"]
+    assert lines[1].split()[-4:] == ["-", "-", "-", "read-only"]
     assert token not in listing
 
     assert main(["tokens", "revoke", token_id]) == 0
@@ -211,3 +217,179 @@ def test_token_commands_use_the_configured_uri_and_database(mongo: Any) -> None:
 )
 def test_redact_hides_credentials(uri: str, shown: str) -> None:
     assert _redact(uri) == shown
+
+
+def created_token(out: str) -> tuple[str, str]:
+    match = re.search(r"^id:      (tok_[0-9a-f]{16})\n(?:.*\n)*?token:   (scim_\S+)$", out, re.MULTILINE)
+    assert match is not None, out
+    return match.group(1), match.group(2)
+
+
+def listed(capsys: pytest.CaptureFixture[str]) -> dict[str, list[str]]:
+    assert main(["tokens", "list", "--org", "acme"]) == 0
+    return {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+
+
+def test_a_token_is_rotated_with_a_grace_period_and_both_are_listed(
+    mongo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--name", "dashboard", "--read-only"]) == 0
+    old_id, old_token = created_token(capsys.readouterr().out)
+    before = datetime.now(UTC)
+
+    assert main(["tokens", "rotate", "--token-id", old_id, "--grace-hours", "2"]) == 0
+
+    out = capsys.readouterr().out
+    new_id, new_token = created_token(out)
+    assert new_id != old_id and new_token != old_token and old_token not in out
+    match = re.search(
+        rf"^old:     {old_id} expires (\S+); running servers stop accepting it within 5 s after that$",
+        out,
+        re.MULTILINE,
+    )
+    assert match is not None, out
+    expires = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert (
+        before + timedelta(hours=2) - timedelta(seconds=1)
+        <= expires
+        <= datetime.now(UTC) + timedelta(hours=2)
+    )
+    assert out.count("(the token is shown only now") == 1
+
+    rows = listed(capsys)
+    assert set(rows) == {old_id, new_id}
+    assert rows[old_id][4] == match.group(1) and rows[old_id][-1] == "read-only"
+    assert rows[new_id][2:4] == ["dashboard", "(rotated)"] and rows[new_id][-1] == "read-only"
+
+
+def test_rotate_takes_a_name_and_refuses_unknown_tokens_and_negative_grace(
+    mongo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--name", "okta"]) == 0
+    old_id, _ = created_token(capsys.readouterr().out)
+
+    assert main(["tokens", "rotate", "--token-id", old_id, "--grace-hours", "-1"]) == 2
+    assert capsys.readouterr().err == "scim-server: --grace-hours must not be negative\n"
+    assert main(["tokens", "rotate", "--token-id", "tok_unknown"]) == 1
+    assert capsys.readouterr().err == "scim-server: no active token with id tok_unknown\n"
+
+    assert (
+        main(["tokens", "rotate", "--token-id", old_id, "--name", "okta-2027", "--expires-in-days", "30"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert re.search(r"^expires: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", out, re.MULTILINE)
+    new_id, _ = created_token(out)
+    assert listed(capsys)[new_id][2] == "okta-2027"
+
+
+def test_the_listing_shows_when_a_token_was_last_used(mongo: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--name", "entra"]) == 0
+    token_id, token = created_token(capsys.readouterr().out)
+    used = datetime(2026, 11, 3, 12, 30, 15, tzinfo=UTC)
+
+    async def use() -> None:
+        server = TokenService(TokenRepository(mongo), cache_seconds=5, clock=lambda: used)
+        await server.authenticate(f"Bearer {token}")
+        await server.flush_last_used()
+
+    asyncio.run(use())
+
+    assert listed(capsys)[token_id][6:] == ["2026-11-03T12:30:15Z", "read-write"]
+
+
+def test_the_audit_command_needs_a_mongodb(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--org", "acme"]) == 2
+
+    assert capsys.readouterr().err == (
+        "scim-server: the audit command needs a MongoDB (set SCIM_MONGODB_URI). The embedded store lives "
+        "inside the server process, and its audit trail goes with it.\n"
+    )
+
+
+T0 = datetime(2026, 11, 3, 12, 0, 0, tzinfo=UTC)
+
+
+def record_events(db: Any) -> None:
+    events = [
+        AuditEvent(
+            T0, "acme", "tok_a", "entra", "User", "u-1", "create", ("name.familyName", "userName"), None, 1
+        ),
+        AuditEvent(
+            T0 + timedelta(seconds=1, milliseconds=5),
+            "acme",
+            "tok_a",
+            "entra",
+            "Group",
+            "g-1",
+            "patch",
+            ("members",),
+            MemberChange(2, 1),
+            3,
+        ),
+        AuditEvent(T0 + timedelta(minutes=1), "acme", "tok_b", "my dashboard", "User", "u-1", "delete"),
+        AuditEvent(T0 + timedelta(minutes=2), "other", "tok_c", "x", "User", "u-9", "delete"),
+    ]
+
+    async def write() -> None:
+        trail = AuditTrail(AuditStore(db))
+        for event in events:
+            assert await trail.record(event)
+
+    asyncio.run(write())
+
+
+def test_the_audit_command_prints_one_line_per_event_newest_first(
+    mongo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record_events(mongo)
+
+    assert main(["audit", "--org", "acme"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        '2026-11-03T12:01:00.000Z delete  User  u-1 token=tok_b name="my dashboard" changed=-',
+        '2026-11-03T12:00:01.005Z patch   Group g-1 token=tok_a name="entra" changed=members members=+2/-1',
+        '2026-11-03T12:00:00.000Z create  User  u-1 token=tok_a name="entra" '
+        "changed=name.familyName,userName",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "times"),
+    [
+        (["--resource-id", "u-1"], ["12:01:00.000", "12:00:00.000"]),
+        (["--since", "2026-11-03T12:00:01Z"], ["12:01:00.000", "12:00:01.005"]),
+        (["--since", "2026-11-03T13:00:01+01:00"], ["12:01:00.000", "12:00:01.005"]),
+        (["--since", "2026-11-03T12:00:30"], ["12:01:00.000"]),
+        (["--limit", "2"], ["12:01:00.000", "12:00:01.005"]),
+        (["--resource-id", "u-1", "--limit", "1"], ["12:01:00.000"]),
+        (["--resource-id", "nothing"], []),
+    ],
+)
+def test_the_audit_command_filters_by_resource_and_time_and_limits(
+    mongo: Any, capsys: pytest.CaptureFixture[str], options: list[str], times: list[str]
+) -> None:
+    record_events(mongo)
+
+    assert main(["audit", "--org", "acme", *options]) == 0
+
+    assert [line.split()[0][11:23] for line in capsys.readouterr().out.splitlines()] == times
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--org", "../x"], "organization id '../x' is invalid"),
+        (["--org", "acme", "--limit", "0"], "--limit must be at least 1"),
+        (
+            ["--org", "acme", "--since", "yesterday"],
+            "--since 'yesterday' is not an ISO 8601 time, such as 2026-11-03T12:00:00Z",
+        ),
+    ],
+)
+def test_the_audit_command_refuses_bad_options(
+    mongo: Any, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    assert main(["audit", *options]) == 2
+
+    assert capsys.readouterr().err == f"scim-server: {message}\n"

@@ -37,6 +37,7 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "max_patch_operations": 1000,
         "max_attributes": 100,
         "token_cache_seconds": 5.0,
+        "token_last_used_flush_seconds": 60.0,
         "log_level": "INFO",
         "log_format": "json",
         "rate_limit_per_second": 100.0,
@@ -158,6 +159,10 @@ async def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, message: 
         ({"SCIM_TOKEN_CACHE_SECONDS": "61"}, "setting 'token_cache_seconds' must be between 0 and 60"),
         ({"SCIM_TOKEN_CACHE_SECONDS": "nan"}, "setting 'token_cache_seconds' must be between 0 and 60"),
         ({"SCIM_TOKEN_CACHE_SECONDS": "soon"}, "setting 'token_cache_seconds': cannot use 'soon' as float"),
+        *(
+            ({"SCIM_TOKEN_LAST_USED_FLUSH_SECONDS": raw}, "'token_last_used_flush_seconds' must be more")
+            for raw in ("0", "-1", "3601", "nan")
+        ),
         ({"SCIM_DATABASE": "my.db"}, "setting 'database' must be a plain MongoDB database name"),
         ({"SCIM_DATABASE": "a/b"}, "setting 'database' must be a plain MongoDB database name"),
         ({"SCIM_DATABASE": "$x"}, "setting 'database' must be a plain MongoDB database name"),

@@ -17,6 +17,7 @@ from scim_server.api.keys import PRINCIPAL, SETTINGS
 from scim_server.api.responses import scim_response
 from scim_server.errors import NotFoundError
 from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA
+from scim_server.services.audit import Actor
 from scim_server.services.listing import SearchRequest, search_from_body, search_from_query
 from scim_server.services.render import Projection, etag, parse_projection, render_resource
 from scim_server.services.resources import ResourceService, matches_if_match
@@ -31,6 +32,12 @@ def base_url(request: web.Request) -> str:
     if configured:
         return configured.rstrip("/") + SCIM_BASE_PATH
     return f"{request.scheme}://{request.host}{SCIM_BASE_PATH}"
+
+
+def actor(request: web.Request) -> Actor:
+    """Who is writing, for the audit trail: the authenticated organization and token."""
+    principal = request[PRINCIPAL]
+    return Actor(principal.org_id, principal.token_id, principal.token_name)
 
 
 def _query_param(request: web.Request, name: str) -> str | None:
@@ -128,7 +135,7 @@ class ResourceEndpoints:
     async def create(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         projection = self._projection(request)
-        stored = await self._service(request).create(request[PRINCIPAL].org_id, body)
+        stored = await self._service(request).create(request[PRINCIPAL].org_id, body, actor=actor(request))
         return await self._resource_response(request, stored, projection, status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
@@ -143,7 +150,11 @@ class ResourceEndpoints:
         body = await self._body(request)
         projection = self._projection(request)
         stored = await self._service(request).replace(
-            request[PRINCIPAL].org_id, self._id(request), body, request.headers.get("If-Match")
+            request[PRINCIPAL].org_id,
+            self._id(request),
+            body,
+            request.headers.get("If-Match"),
+            actor=actor(request),
         )
         return await self._resource_response(request, stored, projection)
 
@@ -151,7 +162,11 @@ class ResourceEndpoints:
         body = await self._body(request)
         projection = self._projection(request)
         stored = await self._service(request).patch(
-            request[PRINCIPAL].org_id, self._id(request), body, request.headers.get("If-Match")
+            request[PRINCIPAL].org_id,
+            self._id(request),
+            body,
+            request.headers.get("If-Match"),
+            actor=actor(request),
         )
         if self._patch_no_content and not self._asks_for_attributes(request):
             # RFC 7644 §3.5.2 allows 204; Entra asks for it on groups, whose full body would list
@@ -165,7 +180,10 @@ class ResourceEndpoints:
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         await self._service(request).delete(
-            request[PRINCIPAL].org_id, self._id(request), request.headers.get("If-Match")
+            request[PRINCIPAL].org_id,
+            self._id(request),
+            request.headers.get("If-Match"),
+            actor=actor(request),
         )
         return web.Response(status=204)
 

@@ -21,6 +21,7 @@ from scim_server.compiler.patch import PatchOperation, apply_patch, parse_patch_
 from scim_server.errors import InvalidPathError, InvalidSyntaxError, InvalidValueError, MutabilityError
 from scim_server.filters.ast import Compare, CompareOp, Filter, Or
 from scim_server.schema.catalog import GROUP_MEMBERS, ResourceType
+from scim_server.services.audit import Actor, MemberChange
 from scim_server.services.resources import ResourceService
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.repository import Member
@@ -206,26 +207,48 @@ class GroupService(ResourceService):
                 raise InvalidValueError(f"member {member_id} is a {found[member_id].type}, not a {kind}")
         return [found[member_id] for member_id in wanted]
 
-    async def create(self, org_id: str, body: Any) -> StoredResource:
+    async def create(self, org_id: str, body: Any, *, actor: Actor | None = None) -> StoredResource:
         attributes, members = _split_body(body)
         resolved = await self._resolve_members(org_id, None, members or {})
-        stored = await super().create(org_id, attributes)
+        stored = await self._insert(org_id, attributes)
         if resolved:
             await (await self._memberships(org_id)).add(stored.id, resolved)
+        await self._record_created(
+            org_id, actor, stored, MemberChange(len(resolved), 0) if resolved else None
+        )
         return stored
 
-    async def replace(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
+    async def _replace_members(self, org_id: str, group_id: str, members: Sequence[Member]) -> MemberChange:
+        """Make ``members`` the group's members; the counts compare them with the members before.
+
+        Reading the current member ids is O(n), as the replacement itself is.
+        """
+        memberships = await self._memberships(org_id)
+        before = set((await memberships.member_ids([group_id]))[group_id])
+        await memberships.replace(group_id, members)
+        wanted = {m.id for m in members}
+        return MemberChange(added=len(wanted - before), removed=len(before - wanted))
+
+    async def replace(
+        self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
+    ) -> StoredResource:
         """PUT replaces the members too: without ``members`` the group ends up empty (RFC 7644 §3.5.1)."""
         attributes, members = _split_body(body)
         resolved = await self._resolve_members(org_id, resource_id, members or {})
-        memberships = await self._memberships(org_id)
 
-        async def write_members() -> None:
-            await memberships.replace(resource_id, resolved)
+        async def write_members() -> MemberChange:
+            return await self._replace_members(org_id, resource_id, resolved)
 
-        return await self._replace(org_id, resource_id, attributes, if_match, touch=True, after=write_members)
+        return await self._replace(
+            org_id, resource_id, attributes, if_match, actor=actor, touch=True, after=write_members
+        )
 
-    async def patch(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
+    async def patch(
+        self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
+    ) -> StoredResource:
+        """PATCH; membership counts in the audit event are those the request names to add and remove
+        (an add of a present member still counts), except for a replacement of all members, whose
+        counts are exact."""
         operations = parse_patch_request(
             body, self.resource_type, max_operations=self._settings.max_patch_operations
         )
@@ -233,14 +256,14 @@ class GroupService(ResourceService):
         resolved = {m.id: m for m in await self._resolve_members(org_id, resource_id, plan.wanted())}
         memberships = await self._memberships(org_id)
 
-        async def write_members() -> None:
+        async def write_members() -> MemberChange | None:
             if plan.replace is not None:
-                await memberships.replace(resource_id, [resolved[i] for i in plan.replace])
-                return
+                return await self._replace_members(org_id, resource_id, [resolved[i] for i in plan.replace])
             if plan.remove:
                 await memberships.remove(resource_id, sorted(plan.remove))
             if plan.add:
                 await memberships.add(resource_id, [resolved[i] for i in plan.add])
+            return MemberChange(added=len(plan.add), removed=len(plan.remove)) if not plan.is_empty else None
 
         def change(current: StoredResource) -> dict[str, Any]:
             if not others:
@@ -248,5 +271,12 @@ class GroupService(ResourceService):
             return apply_patch(current.resource, others, self.resource_type)
 
         return await self._write(
-            org_id, resource_id, if_match, change, touch=not plan.is_empty, after=write_members
+            org_id,
+            resource_id,
+            if_match,
+            change,
+            actor=actor,
+            operation="patch",
+            touch=not plan.is_empty,
+            after=write_members,
         )

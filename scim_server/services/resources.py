@@ -4,6 +4,10 @@ No HTTP here: handlers pass parsed JSON and header values in and get stored reso
 is one version-guarded store operation: a replace or patch that loses a race re-reads and re-applies
 (or answers 412 when the client pinned a version with If-Match), so concurrent writers never lose
 each other's changes and a failed request leaves nothing half-written.
+
+Every write that took effect is then recorded in the audit trail (``services/audit.py``) with the
+``actor`` the caller names; a write that changed nothing (a PATCH setting values already there) is
+not a write and records nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request
@@ -32,6 +37,7 @@ from scim_server.filters import Filter, parse_attr_path, parse_filter
 from scim_server.schema.attributes import Mutability
 from scim_server.schema.catalog import GROUP_MEMBERS, USER_GROUPS, ResourceType
 from scim_server.schema.validation import check_resource, coerce_resource
+from scim_server.services.audit import Actor, AuditEvent, AuditTrail, MemberChange, changed_paths
 from scim_server.services.clock import Clock, utc_now
 from scim_server.services.listing import SearchRequest
 from scim_server.services.passwords import hash_password
@@ -45,6 +51,8 @@ _FILTER_CACHE_SIZE = 512
 
 RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
 MembershipFactory = Callable[[str], Awaitable[MembershipRepository]]
+# Runs after a guarded write succeeded (a group's membership changes); returns what it changed.
+AfterWrite = Callable[[], Awaitable[MemberChange | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +89,14 @@ class ResourceService:
         settings: Settings,
         *,
         clock: Clock = utc_now,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.resource_type = resource_type
         self._repositories = repositories
         self._memberships = memberships
         self._settings = settings
         self._clock = clock
+        self._audit = audit
         # The attribute derived from membership pairs (a user's groups, a group's members), if any.
         self._derived = next(
             (a for a in resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
@@ -124,10 +134,61 @@ class ResourceService:
             resource["password"] = await asyncio.to_thread(hash_password, password)
         return resource
 
+    async def _record(
+        self,
+        org_id: str,
+        actor: Actor | None,
+        operation: str,
+        resource_id: str,
+        *,
+        changed: list[str],
+        members: MemberChange | None = None,
+        version: int | None = None,
+        when: datetime | None = None,
+    ) -> None:
+        """Add a successful write to the audit trail (if there is one); never raises."""
+        if self._audit is None:
+            return
+        if members is not None and (members.added or members.removed):
+            changed = sorted({*changed, "members"})
+        await self._audit.record(
+            AuditEvent(
+                time=when or self._clock(),
+                org_id=org_id,
+                token_id=None if actor is None else actor.token_id,
+                token_name=None if actor is None else actor.token_name,
+                resource_type=self.resource_type.name,
+                resource_id=resource_id,
+                operation=operation,
+                changed=tuple(changed),
+                members=members,
+                version=version,
+            )
+        )
+
+    async def _record_created(
+        self, org_id: str, actor: Actor | None, stored: StoredResource, members: MemberChange | None = None
+    ) -> None:
+        await self._record(
+            org_id,
+            actor,
+            "create",
+            stored.id,
+            changed=changed_paths({}, stored.resource, self.resource_type),
+            members=members,
+            version=stored.version,
+            when=stored.created,
+        )
+
     # -- create / read -------------------------------------------------------------------------
 
-    async def create(self, org_id: str, body: Any) -> StoredResource:
+    async def create(self, org_id: str, body: Any, *, actor: Actor | None = None) -> StoredResource:
         """POST (RFC 7644 §3.3): validate, assign id and meta, insert; 409 uniqueness on a clash."""
+        stored = await self._insert(org_id, body)
+        await self._record_created(org_id, actor, stored)
+        return stored
+
+    async def _insert(self, org_id: str, body: Any) -> StoredResource:
         resource = self._coerce(body)
         check_resource(resource, self.resource_type)
         resource = await self._secure(resource, None)
@@ -143,9 +204,11 @@ class ResourceService:
 
     # -- writes --------------------------------------------------------------------------------
 
-    async def replace(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
+    async def replace(
+        self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
+    ) -> StoredResource:
         """PUT (RFC 7644 §3.5.1): readOnly ignored, immutable checked, an omitted password kept."""
-        return await self._replace(org_id, resource_id, body, if_match)
+        return await self._replace(org_id, resource_id, body, if_match, actor=actor)
 
     async def _replace(
         self,
@@ -154,8 +217,9 @@ class ResourceService:
         body: Any,
         if_match: str | None,
         *,
+        actor: Actor | None,
         touch: bool = False,
-        after: Callable[[], Awaitable[None]] | None = None,
+        after: AfterWrite | None = None,
     ) -> StoredResource:
         incoming = self._coerce(body)
 
@@ -167,9 +231,13 @@ class ResourceService:
             check_resource(resource, self.resource_type)
             return resource
 
-        return await self._write(org_id, resource_id, if_match, change, touch=touch, after=after)
+        return await self._write(
+            org_id, resource_id, if_match, change, actor=actor, operation="replace", touch=touch, after=after
+        )
 
-    async def patch(self, org_id: str, resource_id: str, body: Any, if_match: str | None) -> StoredResource:
+    async def patch(
+        self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
+    ) -> StoredResource:
         """PATCH (RFC 7644 §3.5.2): all operations applied in order, stored in one guarded write."""
         operations = parse_patch_request(
             body, self.resource_type, max_operations=self._settings.max_patch_operations
@@ -179,6 +247,8 @@ class ResourceService:
             resource_id,
             if_match,
             lambda current: apply_patch(current.resource, operations, self.resource_type),
+            actor=actor,
+            operation="patch",
         )
 
     async def _write(
@@ -188,13 +258,17 @@ class ResourceService:
         if_match: str | None,
         change: Callable[[StoredResource], dict[str, Any]],
         *,
+        actor: Actor | None,
+        operation: str,
         touch: bool = False,
-        after: Callable[[], Awaitable[None]] | None = None,
+        after: AfterWrite | None = None,
     ) -> StoredResource:
         """Read, change, and write back under the version guard, retrying when another writer won.
 
         ``touch`` bumps the version even when the resource itself is unchanged (its membership
         changes); ``after`` runs once the guarded write succeeded, still under the resource's lock.
+        Then the write is audited, also under the lock, so one resource's events are recorded in
+        the order of its writes.
         """
         repo = await self._repositories(org_id)
         async with self._lock(org_id, resource_id):
@@ -217,8 +291,17 @@ class ResourceService:
                 )
                 plan = plan_update(self._document(current), self._document(updated), keep=frozenset({"_id"}))
                 if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
-                    if after is not None:
-                        await after()
+                    members = None if after is None else await after()
+                    await self._record(
+                        org_id,
+                        actor,
+                        operation,
+                        resource_id,
+                        changed=changed_paths(current.resource, resource, self.resource_type),
+                        members=members,
+                        version=updated.version,
+                        when=updated.last_modified,
+                    )
                     return updated
                 if if_match is not None:
                     raise PreconditionFailedError(
@@ -226,13 +309,17 @@ class ResourceService:
                     )
         raise ConflictError(f"{self.resource_type.name} {resource_id} is being modified too often; retry")
 
-    async def delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
+    async def delete(
+        self, org_id: str, resource_id: str, if_match: str | None, *, actor: Actor | None = None
+    ) -> None:
         """DELETE (RFC 7644 §3.6); with If-Match, only the named version is deleted.
 
         Then every membership naming the resource goes too: a deleted user or group leaves every
-        group, and a deleted group's members are released.
+        group, and a deleted group's members are released. The audit event is recorded in between,
+        as soon as the resource is gone.
         """
         await self._delete(org_id, resource_id, if_match)
+        await self._record(org_id, actor, "delete", resource_id, changed=[])
         await (await self._memberships(org_id)).forget(resource_id)
 
     async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:

@@ -1,26 +1,43 @@
-"""Organization-scoped bearer tokens: issue, authenticate, list, revoke.
+"""Organization-scoped bearer tokens: issue, authenticate, list, rotate, revoke.
 
 A token's plaintext is shown once, at creation; only its SHA-256 hash is stored. Lookups are cached
 per process for ``token_cache_seconds`` (a few seconds), which bounds how long a revoked or expired
 token can still be accepted by a running server.
+
+When a token was last used is noted in memory on each successful authentication and written by
+:meth:`TokenService.flush_last_used`, at most one update per token per flush, so a busy IdP never
+costs a database write per request.
+
+Nothing here logs a token, its hash or an ``Authorization`` header; log lines name token ids only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from scim_server.errors import UnauthorizedError
+from scim_server.errors import ScimError, UnauthorizedError
 from scim_server.services.clock import Clock, utc_now
 from scim_server.storage.repository import is_valid_org_id
 from scim_server.storage.tokens import TokenRecord, TokenRepository
 
+logger = logging.getLogger("scim_server.tokens")
+
 TOKEN_PREFIX = "scim_"  # noqa: S105 (a public prefix that makes leaked tokens greppable, not a secret)
 _CACHE_LIMIT = 10_000
+_MAX_TOKEN_LENGTH = 512
+_ROTATED_SUFFIX = "(rotated)"
+# Hashed and looked up in place of a missing or malformed token, so that those failures do the same
+# work as an unknown one. Random per process, so it can never be a registered token.
+_DUMMY_TOKEN = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 class TokenSpecError(ValueError):
@@ -63,12 +80,24 @@ def parse_bootstrap(spec: str) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """The outcome of a rotation: the new token (plaintext shown once) and the old one, as now stored."""
+
+    new: TokenRecord
+    token: str
+    old: TokenRecord
+
+
 class TokenService:
     def __init__(self, repository: TokenRepository, *, cache_seconds: float, clock: Clock = utc_now) -> None:
         self._repository = repository
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, TokenRecord | None]] = OrderedDict()
+        # token id -> when it was last accepted, since the last flush. Only tokens that authenticated
+        # successfully get here, so it is bounded by the number of live tokens.
+        self._last_used: dict[str, datetime] = {}
 
     async def create(
         self,
@@ -117,16 +146,34 @@ class TokenService:
         return orgs
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """Resolve an ``Authorization`` header to a principal, or raise 401."""
+        """Resolve an ``Authorization`` header to a principal, or raise 401.
+
+        Timing reveals nothing about registered tokens. The presented token is never compared in
+        Python: its SHA-256 is looked up through the unique index, and an attacker cannot steer a
+        hash's prefix, so index traversal time says nothing about any stored hash. And every failure
+        (missing, malformed, unknown, revoked, expired) does the same work before answering: a
+        missing or malformed token hashes and looks up a dummy in its place, and every outcome is
+        decided only after the lookup and the clock read. The error details differ only in what
+        the client itself sent (no header, a malformed one, or a well-formed token that is not
+        accepted): unknown, revoked and expired tokens get one and the same answer.
+        """
+        problem: str | None = None
+        token = ""
         if not authorization:
-            raise UnauthorizedError("authentication required: send Authorization: Bearer <token>")
-        scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or " " in token or len(token) > 512:
-            raise UnauthorizedError("malformed Authorization header: expected Bearer <token>")
-        record = await self._lookup(hash_token(token))
-        if record is None or not record.is_usable(self._clock()):
+            problem = "authentication required: send Authorization: Bearer <token>"
+        else:
+            scheme, _, token = authorization.strip().partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token or " " in token or len(token) > _MAX_TOKEN_LENGTH:
+                problem = "malformed Authorization header: expected Bearer <token>"
+        record = await self._lookup(hash_token(_DUMMY_TOKEN if problem is not None else token))
+        now = self._clock()
+        usable = record is not None and record.is_usable(now)
+        if problem is not None:
+            raise UnauthorizedError(problem)
+        if record is None or not usable:
             raise UnauthorizedError("the bearer token is invalid, expired or revoked")
+        self._last_used[record.id] = now
         return Principal(record.org_id, record.id, record.name, record.read_only)
 
     async def _lookup(self, token_hash: str) -> TokenRecord | None:
@@ -146,3 +193,77 @@ class TokenService:
 
     async def revoke(self, token_id: str) -> bool:
         return await self._repository.revoke(token_id, self._clock())
+
+    async def rotate(
+        self,
+        token_id: str,
+        *,
+        grace: timedelta = timedelta(hours=24),
+        name: str | None = None,
+        expires: datetime | None = None,
+    ) -> Rotation | None:
+        """Issue a successor for an active token and let the old one expire after ``grace``.
+
+        The new token belongs to the same organization and has the same read-only flag; its name
+        defaults to the old one's plus " (rotated)". The old token then expires at now + ``grace``,
+        unless it already expires sooner, so both work while the IdP is switched over. Returns None
+        when no active (unrevoked, unexpired) token has that id.
+        """
+        if grace < timedelta(0):
+            raise TokenSpecError("the grace period must not be negative")
+        old = await self._repository.get(token_id)
+        now = self._clock()
+        if old is None or not old.is_usable(now):
+            return None
+        if name is None:
+            # "entra" -> "entra (rotated)", and so it stays over later rotations.
+            name = f"{old.name.removesuffix(_ROTATED_SUFFIX).rstrip()} {_ROTATED_SUFFIX}".strip()
+        record, token = await self.create(old.org_id, name=name, expires=expires, read_only=old.read_only)
+        await self._repository.expire_by(token_id, now + grace)
+        return Rotation(record, token, await self._repository.get(token_id) or old)
+
+    # -- last-used times -------------------------------------------------------------------------
+
+    async def flush_last_used(self) -> int:
+        """Write the last-used times noted since the previous flush; returns how many tokens.
+
+        One update per token whatever the number of requests. On failure the times are kept for the
+        next flush (the later of two times wins) and the error is raised.
+        """
+        if not self._last_used:
+            return 0
+        pending, self._last_used = self._last_used, {}
+        try:
+            await self._repository.record_last_used(pending)
+        except BaseException:
+            for token_id, when in pending.items():
+                newer = self._last_used.get(token_id)
+                if newer is None or newer < when:
+                    self._last_used[token_id] = when
+            raise
+        return len(pending)
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush_last_used()
+        except ScimError as error:
+            logger.warning("token last-used times not recorded (retried at the next flush): %s", error.detail)
+        except Exception:
+            logger.exception("token last-used times not recorded (retried at the next flush)")
+
+    async def _flush_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._flush_quietly()
+
+    @asynccontextmanager
+    async def flushing_last_used(self, interval: float) -> AsyncIterator[None]:
+        """Flush last-used times every ``interval`` seconds while the context runs, and once at its end."""
+        task = asyncio.create_task(self._flush_every(interval), name="token-last-used-flush")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            await self._flush_quietly()

@@ -2,6 +2,7 @@
 
 Tokens are 256-bit random secrets, so a fast hash is enough (no password-style stretching is needed)
 and lookups go by hash through a unique index: the plaintext is never stored, logged or compared.
+The hash is never logged either, nor returned by this module: records carry everything but it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 
 from scim_server.errors import UniquenessError
 from scim_server.storage.repository import driver_errors
@@ -30,6 +31,8 @@ class TokenRecord:
     expires: datetime | None
     revoked: datetime | None
     read_only: bool = False
+    # When a server last accepted the token, as of its last flush (None: never, or not flushed yet).
+    last_used: datetime | None = None
 
     def is_usable(self, now: datetime) -> bool:
         return self.revoked is None and (self.expires is None or self.expires > now)
@@ -44,6 +47,7 @@ def _record(doc: Mapping[str, Any]) -> TokenRecord:
         expires=doc.get("expires"),
         revoked=doc.get("revoked"),
         read_only=bool(doc.get("readOnly", False)),
+        last_used=doc.get("lastUsed"),
     )
 
 
@@ -80,6 +84,11 @@ class TokenRepository:
             return False
         return True
 
+    async def get(self, token_id: str) -> TokenRecord | None:
+        async with driver_errors():
+            doc = await self._collection.find_one({"_id": token_id})
+        return None if doc is None else _record(doc)
+
     async def find_by_hash(self, token_hash: str) -> TokenRecord | None:
         async with driver_errors():
             doc = await self._collection.find_one({"hash": token_hash})
@@ -97,3 +106,25 @@ class TokenRepository:
                 {"_id": token_id, "revoked": None}, {"$set": {"revoked": when}}
             )
         return bool(result.matched_count)
+
+    async def expire_by(self, token_id: str, when: datetime) -> bool:
+        """Make an unrevoked token expire at ``when`` unless it already expires sooner; True if changed."""
+        async with driver_errors():
+            result = await self._collection.update_one(
+                {"_id": token_id, "revoked": None, "$or": [{"expires": None}, {"expires": {"$gt": when}}]},
+                {"$set": {"expires": when}},
+            )
+        return bool(result.modified_count)
+
+    async def record_last_used(self, times: Mapping[str, datetime]) -> None:
+        """Store last-used times, one update per token in one round trip.
+
+        ``$max`` keeps the latest time when several server processes flush the same token.
+        """
+        if not times:
+            return
+        updates = [
+            UpdateOne({"_id": tid}, {"$max": {"lastUsed": when}}) for tid, when in sorted(times.items())
+        ]
+        async with driver_errors():
+            await self._collection.bulk_write(updates, ordered=False)

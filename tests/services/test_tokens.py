@@ -1,11 +1,14 @@
-"""Bearer tokens: issued once, stored hashed, authenticated through a short-lived lookup cache."""
+"""Bearer tokens: issued once, stored hashed, authenticated through a short-lived lookup cache,
+rotated with a grace period, last use recorded without a write per request."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 from mongomock_motor import AsyncMongoMockClient
 
-from scim_server.errors import UnauthorizedError
+from scim_server.errors import ServiceUnavailableError, UnauthorizedError
 from scim_server.services import tokens as tokens_module
 from scim_server.services.tokens import TOKEN_PREFIX, Principal, TokenService, TokenSpecError, hash_token
 from scim_server.storage.tokens import TOKENS_COLLECTION, TokenRecord, TokenRepository
@@ -373,6 +376,7 @@ async def test_list_shows_records_without_secrets_filtered_by_organization(db: A
         "expires",
         "revoked",
         "read_only",
+        "last_used",
     ]
 
 
@@ -388,3 +392,326 @@ async def test_the_lookup_cache_is_bounded(db: Any, monkeypatch: pytest.MonkeyPa
 
     assert len(tokens._cache) == 10
     assert next(reversed(tokens._cache)) == hash_token(token)
+
+
+# -- rotation ----------------------------------------------------------------------------------------
+
+
+async def test_rotation_issues_a_successor_and_both_work_until_the_grace_period_ends(db: Any) -> None:
+    clock = [NOW]
+    tokens = service(db, clock=lambda: clock[0])
+    old, old_token = await tokens.create("acme", name="entra", read_only=True)
+
+    rotation = await tokens.rotate(old.id, grace=timedelta(hours=2))
+
+    assert rotation is not None
+    assert rotation.new == TokenRecord(
+        id=rotation.new.id,
+        org_id="acme",
+        name="entra (rotated)",
+        created=NOW,
+        expires=None,
+        revoked=None,
+        read_only=True,
+    )
+    assert rotation.new.id != old.id and rotation.token != old_token
+    assert rotation.old == dataclasses.replace(old, expires=NOW + timedelta(hours=2))
+    assert await tokens.list("acme") == [rotation.old, rotation.new]
+    assert await tokens.authenticate(bearer(old_token)) == Principal("acme", old.id, "entra", True)
+    assert await tokens.authenticate(bearer(rotation.token)) == Principal(
+        "acme", rotation.new.id, "entra (rotated)", True
+    )
+
+    clock[0] = NOW + timedelta(hours=2)
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(bearer(old_token))
+    assert (await tokens.authenticate(bearer(rotation.token))).token_id == rotation.new.id
+
+
+async def test_rotation_takes_a_name_and_an_expiry_for_the_new_token(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+    old, _ = await tokens.create("acme", name="okta")
+
+    rotation = await tokens.rotate(old.id, name="okta 2027", expires=NOW + timedelta(days=90))
+
+    assert rotation is not None
+    assert (rotation.new.name, rotation.new.expires, rotation.new.read_only) == (
+        "okta 2027",
+        NOW + timedelta(days=90),
+        False,
+    )
+    # The default grace period is a day.
+    assert rotation.old.expires == NOW + timedelta(hours=24)
+
+
+async def test_rotating_a_rotated_token_does_not_repeat_the_suffix(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+    for name, rotated in (("entra", "entra (rotated)"), ("", "(rotated)")):
+        record, _ = await tokens.create("acme", name=name)
+        first = await tokens.rotate(record.id)
+        assert first is not None and first.new.name == rotated
+
+        second = await tokens.rotate(first.new.id)
+
+        assert second is not None and second.new.name == rotated
+
+
+async def test_rotation_keeps_an_earlier_expiry_of_the_old_token(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+    old, _ = await tokens.create("acme", expires=NOW + timedelta(hours=1))
+
+    rotation = await tokens.rotate(old.id, grace=timedelta(hours=24))
+
+    assert rotation is not None and rotation.old.expires == NOW + timedelta(hours=1)
+
+
+async def test_a_zero_grace_period_ends_the_old_token_at_once(db: Any) -> None:
+    tokens = service(db, clock=lambda: NOW)
+    old, old_token = await tokens.create("acme")
+
+    rotation = await tokens.rotate(old.id, grace=timedelta(0))
+
+    assert rotation is not None and rotation.old.expires == NOW
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(bearer(old_token))
+
+
+async def test_only_an_active_token_can_be_rotated(db: Any) -> None:
+    clock = [NOW]
+    tokens = service(db, clock=lambda: clock[0])
+    revoked, _ = await tokens.create("acme")
+    await tokens.revoke(revoked.id)
+    expiring, _ = await tokens.create("acme", expires=NOW + timedelta(minutes=1))
+    clock[0] = NOW + timedelta(minutes=1)
+
+    assert await tokens.rotate("tok_unknown") is None
+    assert await tokens.rotate(revoked.id) is None
+    assert await tokens.rotate(expiring.id) is None
+    assert len(await tokens.list("acme")) == 2
+
+
+async def test_a_negative_grace_period_is_refused(db: Any) -> None:
+    tokens = service(db)
+    old, _ = await tokens.create("acme")
+
+    with pytest.raises(TokenSpecError, match="grace period must not be negative"):
+        await tokens.rotate(old.id, grace=timedelta(hours=-1))
+
+    assert len(await tokens.list("acme")) == 1
+
+
+# -- last-used times ----------------------------------------------------------------------------------
+
+
+class CountingRepository(TokenRepository):
+    """Counts lookups and last-used writes (one bulk write is one round trip, of one update a token)."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.lookups = 0
+        self.flushes: list[dict[str, datetime]] = []
+        self.fail_flush = False
+
+    async def find_by_hash(self, token_hash: str) -> TokenRecord | None:
+        self.lookups += 1
+        return await super().find_by_hash(token_hash)
+
+    async def record_last_used(self, times: Mapping[str, datetime]) -> None:
+        if self.fail_flush:
+            raise ServiceUnavailableError("the database is unavailable; retry later")
+        self.flushes.append(dict(times))
+        await super().record_last_used(times)
+
+
+async def stored_last_used(db: Any, token_id: str) -> Any:
+    doc = await db[TOKENS_COLLECTION].find_one({"_id": token_id})
+    return doc.get("lastUsed")
+
+
+async def test_many_authentications_cost_one_write_per_token_per_flush(db: Any) -> None:
+    clock = [NOW]
+    repository = CountingRepository(db)
+    tokens = TokenService(repository, cache_seconds=60, clock=lambda: clock[0])
+    a, token_a = await tokens.create("acme", name="a")
+    b, token_b = await tokens.create("acme", name="b")
+    idle, _ = await tokens.create("acme", name="idle")
+
+    for second in range(50):
+        clock[0] = NOW + timedelta(seconds=second)
+        await tokens.authenticate(bearer(token_a))
+        if second < 10:
+            await tokens.authenticate(bearer(token_b))
+    assert repository.flushes == []  # nothing is written per request
+    assert await stored_last_used(db, a.id) is None
+
+    assert await tokens.flush_last_used() == 2
+
+    assert repository.flushes == [{a.id: NOW + timedelta(seconds=49), b.id: NOW + timedelta(seconds=9)}]
+    assert await stored_last_used(db, a.id) == NOW + timedelta(seconds=49)
+    assert await stored_last_used(db, b.id) == NOW + timedelta(seconds=9)
+    assert await stored_last_used(db, idle.id) is None
+    assert [r.last_used for r in await tokens.list("acme")] == [
+        NOW + timedelta(seconds=49),
+        NOW + timedelta(seconds=9),
+        None,
+    ]
+
+    # A flush with nothing new writes nothing.
+    assert await tokens.flush_last_used() == 0
+    assert len(repository.flushes) == 1
+
+
+async def test_failed_authentications_record_no_use(db: Any) -> None:
+    repository = CountingRepository(db)
+    tokens = TokenService(repository, cache_seconds=0, clock=lambda: NOW)
+    record, token = await tokens.create("acme")
+    await tokens.revoke(record.id)
+
+    for header in (None, "Bearer", bearer("unknown-token-value"), bearer(token)):
+        with pytest.raises(UnauthorizedError):
+            await tokens.authenticate(header)
+
+    assert await tokens.flush_last_used() == 0
+    assert repository.flushes == []
+
+
+async def test_an_older_time_never_replaces_a_newer_one(db: Any) -> None:
+    # Two server processes flush the same token; the slower one flushes an older time last.
+    clock = [NOW + timedelta(minutes=5)]
+    first = service(db, clock=lambda: clock[0])
+    record, token = await first.create("acme")
+    second = service(db, clock=lambda: clock[0])
+    await first.authenticate(bearer(token))
+    clock[0] = NOW
+    await second.authenticate(bearer(token))
+
+    await first.flush_last_used()
+    await second.flush_last_used()
+
+    assert await stored_last_used(db, record.id) == NOW + timedelta(minutes=5)
+
+
+async def test_a_failed_flush_keeps_the_times_for_the_next_one(db: Any) -> None:
+    clock = [NOW]
+    repository = CountingRepository(db)
+    tokens = TokenService(repository, cache_seconds=0, clock=lambda: clock[0])
+    record, token = await tokens.create("acme")
+    await tokens.authenticate(bearer(token))
+    repository.fail_flush = True
+
+    with pytest.raises(ServiceUnavailableError):
+        await tokens.flush_last_used()
+
+    clock[0] = NOW + timedelta(seconds=1)
+    await tokens.authenticate(bearer(token))
+    repository.fail_flush = False
+    assert await tokens.flush_last_used() == 1
+    assert repository.flushes == [{record.id: NOW + timedelta(seconds=1)}]
+
+
+async def test_the_flushing_context_flushes_periodically_and_once_at_its_end(db: Any) -> None:
+    clock = [NOW]
+    repository = CountingRepository(db)
+    tokens = TokenService(repository, cache_seconds=0, clock=lambda: clock[0])
+    record, token = await tokens.create("acme")
+
+    async with tokens.flushing_last_used(0.01):
+        await tokens.authenticate(bearer(token))
+        for _ in range(200):
+            if repository.flushes:
+                break
+            await asyncio.sleep(0.01)
+        assert await stored_last_used(db, record.id) == NOW
+        clock[0] = NOW + timedelta(seconds=30)
+        await tokens.authenticate(bearer(token))
+
+    assert await stored_last_used(db, record.id) == NOW + timedelta(seconds=30)
+
+
+async def test_a_failing_flush_in_the_background_is_logged_without_secrets(
+    db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    repository = CountingRepository(db)
+    tokens = TokenService(repository, cache_seconds=0, clock=lambda: NOW)
+    _, token = await tokens.create("acme")
+    await tokens.authenticate(bearer(token))
+    repository.fail_flush = True
+
+    with caplog.at_level(logging.WARNING, logger="scim_server"):
+        async with tokens.flushing_last_used(3600):
+            pass
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "token last-used times not recorded (retried at the next flush): "
+        "the database is unavailable; retry later"
+    ]
+    assert token not in caplog.text and hash_token(token) not in caplog.text
+
+
+# -- failure paths -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "empty", "malformed", "wrong scheme", "too long", "unknown", "revoked", "expired"]
+)
+async def test_every_failure_hashes_once_looks_up_once_and_reads_the_clock_once(
+    db: Any, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    repository = CountingRepository(db)
+    clock_reads: list[datetime] = []
+
+    def clock() -> datetime:
+        clock_reads.append(NOW)
+        return NOW
+
+    tokens = TokenService(repository, cache_seconds=0, clock=clock)
+    revoked, revoked_token = await tokens.create("acme")
+    await tokens.revoke(revoked.id)
+    _, expired_token = await tokens.create("acme", expires=NOW)
+    headers = {
+        "missing": None,
+        "empty": "",
+        "malformed": "Bearer two words",
+        "wrong scheme": "Basic dXNlcjpwYXNz",
+        "too long": "Bearer " + "x" * 513,
+        "unknown": bearer("scim_unknown-token-value"),
+        "revoked": bearer(revoked_token),
+        "expired": bearer(expired_token),
+    }
+    hashed: list[str] = []
+
+    def counting_hash(token: str) -> str:
+        hashed.append(token)
+        return hash_token(token)
+
+    monkeypatch.setattr(tokens_module, "hash_token", counting_hash)
+    repository.lookups = 0
+    clock_reads.clear()
+
+    with pytest.raises(UnauthorizedError):
+        await tokens.authenticate(headers[case])
+
+    assert (len(hashed), repository.lookups, len(clock_reads)) == (1, 1, 1)
+
+
+async def test_the_dummy_looked_up_for_a_malformed_token_never_authenticates(db: Any) -> None:
+    tokens = service(db)
+    # Even if the dummy were registered, a missing or malformed header stays a 401.
+    await tokens.create("acme", secret=tokens_module._DUMMY_TOKEN)
+
+    for header in (None, "", "Bearer", "Basic abc"):
+        with pytest.raises(UnauthorizedError):
+            await tokens.authenticate(header)
+
+
+async def test_authentication_failures_log_nothing(db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    tokens = service(db)
+    record, token = await tokens.create("acme")
+    await tokens.revoke(record.id)
+
+    with caplog.at_level(logging.DEBUG):
+        for header in (None, "Bearer x y", bearer("unknown-token-value"), bearer(token)):
+            with pytest.raises(UnauthorizedError):
+                await tokens.authenticate(header)
+
+    assert caplog.records == []

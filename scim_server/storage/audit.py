@@ -1,0 +1,79 @@
+"""The audit trail's storage: one append-only collection per organization, ``org_<org>_audit``.
+
+An event names who wrote what and when, never an attribute value (see ``services/audit.py``). Events
+are read newest first, for the whole organization or one resource, so the two indexes lead with the
+resource id and end with the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+
+from scim_server.storage.repository import driver_errors, is_valid_org_id
+
+AUDIT_INDEXES: dict[str, list[tuple[str, int]]] = {
+    "time": [("time", DESCENDING), ("_id", DESCENDING)],
+    "resource": [("resourceId", ASCENDING), ("time", DESCENDING), ("_id", DESCENDING)],
+}
+
+
+def audit_collection_name(org_id: str) -> str:
+    if not is_valid_org_id(org_id):
+        raise ValueError(f"invalid organization id {org_id!r}")
+    return f"org_{org_id}_audit"
+
+
+class AuditRepository:
+    """The audit events of one organization."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    async def insert(self, event: Mapping[str, Any]) -> None:
+        # ObjectIds grow within a process, so (time, _id) orders events of one millisecond too.
+        async with driver_errors():
+            await self._collection.insert_one({"_id": ObjectId(), **event})
+
+    async def find(
+        self, *, resource_id: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Events newest first, optionally of one resource and from ``since`` on, without ``_id``."""
+        query: dict[str, Any] = {}
+        if resource_id is not None:
+            query["resourceId"] = resource_id
+        if since is not None:
+            query["time"] = {"$gte": since}
+        async with driver_errors():
+            cursor = (
+                self._collection.find(query, {"_id": 0})
+                .sort([("time", DESCENDING), ("_id", DESCENDING)])
+                .limit(limit)
+            )
+            return list(await cursor.to_list(length=limit))
+
+
+class AuditStore:
+    """Per-organization audit repositories of one database, with indexes ensured on first use."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self._ensured: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def events(self, org_id: str) -> AuditRepository:
+        name = audit_collection_name(org_id)
+        collection = self._db[name]
+        if name not in self._ensured:
+            async with self._lock:
+                if name not in self._ensured:
+                    async with driver_errors():
+                        for index_name, keys in AUDIT_INDEXES.items():
+                            await collection.create_index(keys, name=index_name)
+                    self._ensured.add(name)
+        return AuditRepository(collection)
