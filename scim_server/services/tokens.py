@@ -55,7 +55,9 @@ class Principal:
 
 
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    # aiohttp decodes header bytes that are not UTF-8 to lone surrogates; "surrogatepass" hashes those
+    # too (to a hash no issued token has) instead of failing with a 500.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def new_token_secret() -> str:

@@ -141,3 +141,19 @@ async def test_no_token_or_authorization_header_reaches_a_log_line(
     text = caplog.text
     for secret in [*secrets, *(hash_token(s) for s in secrets)]:
         assert secret not in text
+
+
+async def test_a_token_of_bytes_that_are_not_utf8_is_401_not_500(client: TestClient[Any, Any]) -> None:
+    assert client.server.host is not None and client.server.port is not None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        b"GET /scim/v2/Users HTTP/1.1\r\nHost: scim.test\r\n"
+        b"Authorization: Bearer scim_\xff\xfe-token\r\nConnection: close\r\n\r\n"
+    )
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+
+    assert response.startswith(b"HTTP/1.1 401 ")
+    assert b"the bearer token is invalid, expired or revoked" in response

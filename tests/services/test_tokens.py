@@ -142,6 +142,8 @@ async def test_the_bearer_scheme_is_case_insensitive_and_whitespace_tolerant(db:
         ("Bearer two words", "malformed Authorization header: expected Bearer <token>"),
         ("Bearer " + "x" * 513, "malformed Authorization header: expected Bearer <token>"),
         ("Bearer scim_unknown-token-value", "the bearer token is invalid, expired or revoked"),
+        # Header bytes that are not UTF-8 reach the service as lone surrogates.
+        ("Bearer scim_\udcff\udcfe-token", "the bearer token is invalid, expired or revoked"),
     ],
 )
 async def test_a_missing_malformed_or_unknown_token_is_401(db: Any, header: str | None, message: str) -> None:
