@@ -362,7 +362,13 @@ def print_table(results: list[Result], reference: Result) -> None:
 async def bench(args: argparse.Namespace) -> None:
     pin(0, CLIENT_CORE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
-    env.update(SCIM_BOOTSTRAP_TOKENS=f"{ORG}:{TOKEN}", SCIM_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    # No rate limit: the bench measures throughput. A setting the server does not know is ignored.
+    env.update(
+        SCIM_BOOTSTRAP_TOKENS=f"{ORG}:{TOKEN}",
+        SCIM_LOG_LEVEL="WARNING",
+        SCIM_RATE_LIMIT_PER_SECOND="0",
+        PYTHONUNBUFFERED="1",
+    )
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": SCIM, "Accept": SCIM}
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=args.concurrency)

@@ -24,7 +24,6 @@ was missing", RFC 7644 §3.12); an unknown attribute or a filter on a non-multi-
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -615,8 +614,23 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def _immutable_pairs(resource_type: ResourceType) -> list[tuple[str | None, Attribute, Attribute | None]]:
-    pairs: list[tuple[str | None, Attribute, Attribute | None]] = []
+_ImmutablePairs = list[tuple[str | None, Attribute, Attribute | None]]
+# Per resource type, by identity (hashing a ResourceType walks its whole schema): derived data of the
+# catalog's constants, the same on every call, so this is a memo rather than state.
+_IMMUTABLE_PAIRS: dict[int, tuple[ResourceType, _ImmutablePairs]] = {}
+
+
+def _immutable_pairs(resource_type: ResourceType) -> _ImmutablePairs:
+    cached = _IMMUTABLE_PAIRS.get(id(resource_type))
+    if cached is not None and cached[0] is resource_type:
+        return cached[1]
+    pairs = _find_immutable_pairs(resource_type)
+    _IMMUTABLE_PAIRS[id(resource_type)] = (resource_type, pairs)
+    return pairs
+
+
+def _find_immutable_pairs(resource_type: ResourceType) -> _ImmutablePairs:
+    pairs: _ImmutablePairs = []
     groups: list[tuple[str | None, tuple[Attribute, ...]]] = [
         (None, COMMON_ATTRIBUTES + resource_type.schema.attributes),
         *((ext.schema.id, ext.schema.attributes) for ext in resource_type.extensions),
@@ -656,6 +670,16 @@ def _check_immutable(
             raise MutabilityError(f"Attribute '{path}' is immutable")
 
 
+def _copy_tree(value: Any) -> Any:
+    """A deep copy of a canonical resource: JSON containers are copied, leaves (str, numbers, bool,
+    None, datetime) are immutable and shared. Several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: _copy_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(v) for v in value]
+    return value
+
+
 def apply_patch(
     resource: Mapping[str, Any], operations: Sequence[PatchOperation], resource_type: ResourceType
 ) -> dict[str, Any]:
@@ -666,7 +690,7 @@ def apply_patch(
     The result is pruned of unassigned values and must pass :func:`check_resource` (a patch that
     removes ``userName`` or leaves two primaries fails as a whole) and keep immutable values.
     """
-    doc = copy.deepcopy(dict(resource))
+    doc = _copy_tree(dict(resource))
     applier = _Applier(doc, resource_type)
     for operation in operations:
         applier.apply(operation)

@@ -267,33 +267,52 @@ class MembershipRepository:
 
 
 class Store:
-    """The per-organization repositories of one database, with indexes ensured on first use."""
+    """The per-organization repositories of one database, with indexes ensured on first use.
+
+    Repositories hold no state of their own, so each organization's are built once and reused: a
+    collection handle costs tens of microseconds to make, more than the rest of a cached request's
+    work. The caches grow by three small objects per organization this process has served.
+    """
 
     def __init__(self, db: Any) -> None:
         self._db = db
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()
+        self._users: dict[str, ResourceRepository] = {}
+        self._groups: dict[str, ResourceRepository] = {}
+        self._memberships: dict[str, MembershipRepository] = {}
 
     @property
     def db(self) -> Any:
         return self._db
 
     async def users(self, org_id: str) -> ResourceRepository:
-        return ResourceRepository(await self._collection(org_id, USER_RESOURCE_TYPE), USER_RESOURCE_TYPE)
+        repository = self._users.get(org_id)
+        if repository is None:
+            collection = await self._collection(org_id, USER_RESOURCE_TYPE)
+            repository = self._users[org_id] = ResourceRepository(collection, USER_RESOURCE_TYPE)
+        return repository
 
     async def groups(self, org_id: str) -> ResourceRepository:
-        return ResourceRepository(await self._collection(org_id, GROUP_RESOURCE_TYPE), GROUP_RESOURCE_TYPE)
+        repository = self._groups.get(org_id)
+        if repository is None:
+            collection = await self._collection(org_id, GROUP_RESOURCE_TYPE)
+            repository = self._groups[org_id] = ResourceRepository(collection, GROUP_RESOURCE_TYPE)
+        return repository
 
     async def memberships(self, org_id: str) -> MembershipRepository:
-        name = membership_collection_name(org_id)
-        pairs = self._db[name]
-        if name not in self._ensured:
-            await self._ensure(name, pairs, MEMBERSHIP_INDEXES)
-        return MembershipRepository(
-            pairs,
-            await self._collection(org_id, USER_RESOURCE_TYPE),
-            await self._collection(org_id, GROUP_RESOURCE_TYPE),
-        )
+        repository = self._memberships.get(org_id)
+        if repository is None:
+            name = membership_collection_name(org_id)
+            pairs = self._db[name]
+            if name not in self._ensured:
+                await self._ensure(name, pairs, MEMBERSHIP_INDEXES)
+            repository = self._memberships[org_id] = MembershipRepository(
+                pairs,
+                await self._collection(org_id, USER_RESOURCE_TYPE),
+                await self._collection(org_id, GROUP_RESOURCE_TYPE),
+            )
+        return repository
 
     async def _collection(self, org_id: str, resource_type: ResourceType) -> Any:
         name = collection_name(org_id, resource_type)
