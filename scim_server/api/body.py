@@ -1,4 +1,5 @@
-"""Reading request bodies strictly: media type, size, UTF-8, JSON without NaN or duplicate keys, depth.
+"""Reading request bodies strictly: media type, size, UTF-8, JSON without NaN or duplicate keys, depth,
+and no unpaired surrogate escapes.
 
 Anything wrong becomes a SCIM error here, before a handler sees the body.
 """
@@ -40,7 +41,32 @@ def parse_json(raw: bytes) -> Any:
         value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (json.JSONDecodeError, RecursionError):
         raise InvalidSyntaxError("the request body is not valid JSON") from None
+    except ValueError:
+        # Python refuses integers of more than 4300 digits (CVE-2020-10735) with a plain ValueError.
+        raise InvalidSyntaxError("the request body has a number too long to read") from None
+    if not _is_unicode(value):
+        raise InvalidSyntaxError("the request body has a string with an unpaired surrogate escape")
     return value
+
+
+def _is_unicode(value: Any) -> bool:
+    """False when a string (key or value) holds a lone surrogate such as ``"\\ud800"``.
+
+    JSON lets ``\\u`` escapes name half a surrogate pair, and json.loads keeps it; such a string
+    cannot be encoded as UTF-8, so it could neither be stored in BSON nor sent back in a response.
+    The depth check has already bounded the nesting, so this recursion is shallow.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_is_unicode(k) and _is_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_unicode(item) for item in value)
+    return True
 
 
 def _too_deep_text(text: str) -> bool:
