@@ -162,12 +162,17 @@ class _Resource:
     name: str
     plural: str
     schema: type[Schema]
+    response_schema: type[Schema]
     list_schema: type[Schema]
 
 
 _RESOURCES = {
-    "user": _Resource("User", "Users", schemas.UserSchema, schemas.UserListResponseSchema),
-    "group": _Resource("Group", "Groups", schemas.GroupSchema, schemas.GroupListResponseSchema),
+    "user": _Resource(
+        "User", "Users", schemas.UserSchema, schemas.UserResponseSchema, schemas.UserListResponseSchema
+    ),
+    "group": _Resource(
+        "Group", "Groups", schemas.GroupSchema, schemas.GroupResponseSchema, schemas.GroupListResponseSchema
+    ),
 }
 
 
@@ -175,7 +180,7 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
     """The seven operations of a resource endpoint (RFC 7644 §3.2 to §3.6)."""
     one, many, schema = resource.name, resource.plural, resource.schema
     resource_id = _path("id", f"The {one}'s id.")
-    with_etag = _ok(schema, f"The {one}.", ETAG_HEADER)
+    with_etag = _ok(resource.response_schema, f"The {one}.", ETAG_HEADER)
     return {
         "list": _Operation(
             f"List or filter {many}",
@@ -188,7 +193,7 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
             f"Create a {one}",
             f"Creates a {one} (RFC 7644 §3.3). readOnly attributes in the body are ignored.",
             {
-                201: _ok(schema, f"The created {one}.", {**ETAG_HEADER, **LOCATION_HEADER}),
+                201: _ok(resource.response_schema, f"The created {one}.", {**ETAG_HEADER, **LOCATION_HEADER}),
                 **_errors(400, 401, 403, 409, 413, 415),
             },
             (ATTRIBUTES, EXCLUDED_ATTRIBUTES),

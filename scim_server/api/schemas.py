@@ -12,6 +12,7 @@ component names follow SCIM attribute paths (``User.name``, ``User.emails``,
 
 from __future__ import annotations
 
+import copy
 from typing import Any, cast
 
 from marshmallow import Schema, fields, validate
@@ -146,36 +147,60 @@ EnterpriseUserSchema = _schema_class(
 
 _RESOURCE = "Resource"  # owner of the common attributes, so their meta is the component Resource.meta
 
-UserSchema = _schema_class(
-    "User",
-    {
-        "schemas": _schemas_field(USER_SCHEMA_ID, ENTERPRISE_USER_SCHEMA_ID),
-        "id": _field(_RESOURCE, ID),
-        "externalId": _field(_RESOURCE, EXTERNAL_ID),
-        **_attributes("User", USER_SCHEMA),
-        "enterprise": fields.Nested(
-            EnterpriseUserSchema,
-            data_key=ENTERPRISE_USER_SCHEMA_ID,
-            metadata={"description": "The enterprise User extension attributes (RFC 7643 §4.3)."},
-        ),
-        "meta": _field(_RESOURCE, META),
-    },
-    f"{USER_SCHEMA.description} ({USER_SCHEMA_ID}, RFC 7643 §4.1). Attribute names are case-insensitive; "
-    "attributes marked readOnly are ignored on input, writeOnly ones are never returned.",
+# Rendered resources always carry these (RFC 7643 §7 "returned": "always"); every other attribute may
+# be left out by attributes/excludedAttributes (RFC 7644 §3.9), required or not.
+_ALWAYS_RETURNED = frozenset({"schemas", "id"})
+_PROJECTION_NOTE = (
+    " As a response, it carries schemas and id always and any other attribute only when it has a value "
+    "and attributes/excludedAttributes (RFC 7644 §3.9) do not leave it out, required ones included."
 )
 
 
-GroupSchema = _schema_class(
-    "Group",
-    {
-        "schemas": _schemas_field(GROUP_SCHEMA_ID),
-        "id": _field(_RESOURCE, ID),
-        "externalId": _field(_RESOURCE, EXTERNAL_ID),
-        **_attributes("Group", GROUP_SCHEMA),
-        "meta": _field(_RESOURCE, META),
-    },
+def _response_fields(declared: dict[str, fields.Field]) -> dict[str, fields.Field]:
+    """The same fields with ``required`` only where the response always carries the attribute."""
+    out: dict[str, fields.Field] = {}
+    for name, declared_field in declared.items():
+        response_field = copy.copy(declared_field)
+        response_field.required = name in _ALWAYS_RETURNED
+        out[name] = response_field
+    return out
+
+
+_USER_FIELDS: dict[str, fields.Field] = {
+    "schemas": _schemas_field(USER_SCHEMA_ID, ENTERPRISE_USER_SCHEMA_ID),
+    "id": _field(_RESOURCE, ID),
+    "externalId": _field(_RESOURCE, EXTERNAL_ID),
+    **_attributes("User", USER_SCHEMA),
+    "enterprise": fields.Nested(
+        EnterpriseUserSchema,
+        data_key=ENTERPRISE_USER_SCHEMA_ID,
+        metadata={"description": "The enterprise User extension attributes (RFC 7643 §4.3)."},
+    ),
+    "meta": _field(_RESOURCE, META),
+}
+_USER_DESCRIPTION = (
+    f"{USER_SCHEMA.description} ({USER_SCHEMA_ID}, RFC 7643 §4.1). Attribute names are case-insensitive; "
+    "attributes marked readOnly are ignored on input, writeOnly ones are never returned."
+)
+UserSchema = _schema_class("User", _USER_FIELDS, _USER_DESCRIPTION)
+UserResponseSchema = _schema_class(
+    "UserResponse", _response_fields(_USER_FIELDS), _USER_DESCRIPTION + _PROJECTION_NOTE
+)
+
+_GROUP_FIELDS: dict[str, fields.Field] = {
+    "schemas": _schemas_field(GROUP_SCHEMA_ID),
+    "id": _field(_RESOURCE, ID),
+    "externalId": _field(_RESOURCE, EXTERNAL_ID),
+    **_attributes("Group", GROUP_SCHEMA),
+    "meta": _field(_RESOURCE, META),
+}
+_GROUP_DESCRIPTION = (
     f"{GROUP_SCHEMA.description} ({GROUP_SCHEMA_ID}, RFC 7643 §4.2). displayName is required and unique per "
-    "organization (case-insensitively); members are Users or Groups of the same organization, given by id.",
+    "organization (case-insensitively); members are Users or Groups of the same organization, given by id."
+)
+GroupSchema = _schema_class("Group", _GROUP_FIELDS, _GROUP_DESCRIPTION)
+GroupResponseSchema = _schema_class(
+    "GroupResponse", _response_fields(_GROUP_FIELDS), _GROUP_DESCRIPTION + _PROJECTION_NOTE
 )
 
 
@@ -213,7 +238,9 @@ class UserListResponseSchema(ListResponseSchema):
         description = "A page of User resources (RFC 7644 §3.4.2)."
 
     resources = fields.List(
-        fields.Nested(UserSchema), data_key="Resources", metadata={"description": "The Users on this page."}
+        fields.Nested(UserResponseSchema),
+        data_key="Resources",
+        metadata={"description": "The Users on this page."},
     )
 
 
@@ -222,7 +249,9 @@ class GroupListResponseSchema(ListResponseSchema):
         description = "A page of Group resources (RFC 7644 §3.4.2)."
 
     resources = fields.List(
-        fields.Nested(GroupSchema), data_key="Resources", metadata={"description": "The Groups on this page."}
+        fields.Nested(GroupResponseSchema),
+        data_key="Resources",
+        metadata={"description": "The Groups on this page."},
     )
 
 

@@ -196,9 +196,10 @@ async def test_success_responses_reference_the_resource_schemas(client: TestClie
     assert success("POST", "/scim/v2/Users/.search", "200") == {
         "$ref": "#/components/schemas/UserListResponse"
     }
-    assert success("POST", "/scim/v2/Users", "201") == {"$ref": "#/components/schemas/User"}
+    # Responses use UserResponse: attributes/excludedAttributes may leave out the required userName.
+    assert success("POST", "/scim/v2/Users", "201") == {"$ref": "#/components/schemas/UserResponse"}
     for method in ("GET", "PUT", "PATCH"):
-        assert success(method, "/scim/v2/Users/{id}", "200") == {"$ref": "#/components/schemas/User"}
+        assert success(method, "/scim/v2/Users/{id}", "200") == {"$ref": "#/components/schemas/UserResponse"}
     assert success("GET", "/scim/v2/ServiceProviderConfig", "200") == {
         "$ref": "#/components/schemas/ServiceProviderConfig"
     }
@@ -262,7 +263,7 @@ async def test_wire_schemas_are_components(client: TestClient[Any, Any]) -> None
         "Resources",
     }
     assert components["UserListResponse"]["properties"]["Resources"]["items"] == {
-        "$ref": "#/components/schemas/User"
+        "$ref": "#/components/schemas/UserResponse"
     }
     assert set(components["SearchRequest"]["properties"]) == {
         "schemas",
@@ -294,6 +295,10 @@ async def test_user_schema_is_generated_from_the_catalog(client: TestClient[Any,
         a.name for a in ENTERPRISE_USER_SCHEMA.attributes
     }
     assert user["required"] == ["schemas", "userName"]
+    response = components["UserResponse"]
+    assert response["properties"] == properties
+    assert response["required"] == ["id", "schemas"]
+    assert components["GroupResponse"]["required"] == ["id", "schemas"]
     assert properties["id"]["readOnly"] is True
     assert properties["meta"]["readOnly"] is True
     assert properties["groups"]["readOnly"] is True
