@@ -1,7 +1,7 @@
 """Graceful shutdown: on SIGTERM ``scim-server serve`` finishes the request in flight, then exits 0.
 
 The in-flight request is slow but legal, so the server needs no test-only hook: one PATCH of 1,000
-``add`` operations on a user holding 20,000 e-mail addresses, which takes seconds on the embedded
+``add`` operations on a user holding 20,000 e-mail addresses, which takes about 2 s on the embedded
 store. SIGTERM is sent while it runs; the response must still arrive, complete, after the signal.
 (The request's body must have arrived: aiohttp stops reading from connections once shutdown begins, so
 a body still being uploaded at SIGTERM is not completed.) Every wait is bounded and the child is
@@ -23,7 +23,7 @@ TOKEN = "acme-token-123"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SLOW_SECONDS = 120.0  # bound on the slow PATCH; it takes about 3 s on a 2-core machine
+SLOW_SECONDS = 120.0  # bound on the slow PATCH; about 2 s on a 2-core machine
 SIGNAL_AFTER_SECONDS = 0.3
 
 
