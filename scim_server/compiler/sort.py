@@ -1,8 +1,9 @@
 """Compile ``sortBy`` / ``sortOrder`` into a MongoDB sort specification (RFC 7644 §3.4.2.3).
 
-Pure, like the filter compiler. Every specification ends with ``_id`` as a tiebreaker, so the order is
-total and stays the same across ``startIndex``/``count`` pages (Okta pages through imports and requires
-a consistent order).
+Pure, like the filter compiler. Every specification ends with ``_id`` as a tiebreaker (or sorts by a
+unique attribute), so the order is total and stays the same across ``startIndex``/``count`` pages (Okta
+pages through imports and requires a consistent order). The tiebreaker runs in the same direction as
+the sort key, so one ascending index ``(key, _id)`` serves both directions.
 
 Decisions beyond the RFC text:
 
@@ -11,6 +12,8 @@ Decisions beyond the RFC text:
 * An unknown or unsortable ``sortBy`` raises :class:`~scim_server.errors.InvalidValueError` (400
   ``invalidValue``): the RFC names no error for it, and it is a bad parameter value, not a bad filter.
 * caseExact=false strings sort on their lower-cased shadow, i.e. case-insensitively.
+* An attribute unique per organization (``userName``, a group's ``displayName``) needs no ``_id``
+  tiebreaker, and leaving it out lets the unique index serve the sort.
 * A complex attribute sorts by its ``value`` sub-attribute. For a multi-valued one the RFC asks for the
   primary or else the first value; MongoDB sorts an array by its smallest element (largest when
   descending), which is what we offer as the approximation.
@@ -22,6 +25,7 @@ from __future__ import annotations
 from scim_server.compiler.query import is_hidden, with_value_sub_attribute
 from scim_server.errors import InvalidValueError
 from scim_server.filters.ast import AttrPath
+from scim_server.schema.attributes import Uniqueness
 from scim_server.schema.catalog import GROUP_MEMBERS, ID, META, USER_GROUPS, ResourceType
 from scim_server.schema.layout import CREATED_FIELD, ID_FIELD, query_path
 
@@ -67,4 +71,8 @@ def compile_sort(sort_by: AttrPath | None, descending: bool, resource_type: Reso
         raise InvalidValueError(
             f'Attribute "{sort_by}" is complex; sort by one of its sub-attributes instead.'
         )
-    return [(query_path(target), direction), (ID_FIELD, 1)]
+    if target.sub_attribute is None and target.attribute.uniqueness is not Uniqueness.NONE:
+        # Unique per organization (a unique index in the store): no ties to break, and the sort is
+        # then served by that index alone.
+        return [(query_path(target), direction)]
+    return [(query_path(target), direction), (ID_FIELD, direction)]

@@ -26,18 +26,27 @@ from scim_server.storage.timing import record
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 # Index name -> (keys, options). The names double as the attribute reported on a uniqueness clash.
+# Every query shape an IdP sends, and every default or common sort, is served by one of these as
+# equality, then sort keys, then a range or anchored prefix (tests/storage/test_index_coverage.py
+# checks each). An index whose keys change gets a new name: MongoDB refuses to re-create a name with
+# other keys, so a renamed index leaves the old one behind, which operators may drop.
 USER_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
+    # userName eq / sw, sortBy=userName (unique, so no _id tiebreaker is needed).
     "userName": ([("_lc.userName", ASCENDING)], {"unique": True}),
-    "externalId": ([("externalId", ASCENDING)], {}),
+    # externalId eq, sortBy=externalId.
+    "externalId_id": ([("externalId", ASCENDING), ("_id", ASCENDING)], {}),
+    # The default order (creation, then id) and sortBy=meta.created.
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
-    "lastModified": ([("meta.lastModified", ASCENDING)], {}),
-    "emails": ([("emails._lc.value", ASCENDING)], {}),
+    # meta.lastModified gt/ge/lt/le (delta sync), sortBy=meta.lastModified.
+    "lastModified_id": ([("meta.lastModified", ASCENDING), ("_id", ASCENDING)], {}),
+    # emails.value eq, emails[type eq "work" and value eq "..."] (both in one element: multikey).
+    "emails_value_type": ([("emails._lc.value", ASCENDING), ("emails._lc.type", ASCENDING)], {}),
 }
 GROUP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "displayName": ([("_lc.displayName", ASCENDING)], {"unique": True}),
-    "externalId": ([("externalId", ASCENDING)], {}),
+    "externalId_id": ([("externalId", ASCENDING), ("_id", ASCENDING)], {}),
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
-    "lastModified": ([("meta.lastModified", ASCENDING)], {}),
+    "lastModified_id": ([("meta.lastModified", ASCENDING), ("_id", ASCENDING)], {}),
 }
 # Pairs are found by group (members, deletes), by member (back-references) and by exact pair (_id).
 MEMBERSHIP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
@@ -180,16 +189,22 @@ class MembershipRepository:
         return f"{group_id}/{member_id}"
 
     async def find(self, ids: Sequence[str]) -> dict[str, Member]:
-        """The users and groups among ``ids`` that exist, by id, with their display names."""
+        """The users and groups among ``ids`` that exist, by id, with their display names.
+
+        Users are looked up first; groups only for the ids that are not users, so a list of users
+        (or of groups a user belongs to, after no user matched) costs as few round trips as it can.
+        """
         found: dict[str, Member] = {}
-        if not ids:
-            return found
+        remaining = list(ids)
         for kind, collection, display in self._collections:
+            if not remaining:
+                break
             async with driver_errors():
-                cursor = collection.find({"_id": {"$in": list(ids)}}, {display: 1})
+                cursor = collection.find({"_id": {"$in": remaining}}, {display: 1})
                 docs = await cursor.to_list(length=None)
             for doc in docs:
                 found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
+            remaining = [i for i in remaining if i not in found]
         return found
 
     async def groups_of(self, member_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -208,12 +223,15 @@ class MembershipRepository:
         """The direct members of each group (optionally only Users or only Groups), in member-id order."""
         result: dict[str, list[str]] = {g: [] for g in group_ids}
         if group_ids:
-            query: dict[str, Any] = {"g": {"$in": list(group_ids)}}
-            if kind is not None:
-                query["t"] = kind
+            # The kind is checked here rather than in the query, so the (g, m) index serves both the
+            # lookup and the order.
             async with driver_errors():
-                cursor = self._pairs.find(query, {"g": 1, "m": 1}).sort("m", ASCENDING)
-                for pair in await cursor.to_list(length=None):
+                cursor = self._pairs.find({"g": {"$in": list(group_ids)}}, {"g": 1, "m": 1, "t": 1}).sort(
+                    "m", ASCENDING
+                )
+                pairs = await cursor.to_list(length=None)
+            for pair in pairs:
+                if kind is None or pair.get("t") == kind:
                     result[pair["g"]].append(pair["m"])
         return result
 

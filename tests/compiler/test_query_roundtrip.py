@@ -321,9 +321,9 @@ async def test_sort_is_case_insensitive_on_the_shadow(users: Any) -> None:
     assert await ordered(users, "USERNAME", descending=True) == ["u2", "u1", "u4", "u3", "u5"]
 
 
-async def test_sort_ties_break_on_id(users: Any) -> None:
-    assert await ordered(users, "meta.created", descending=True) == ["u5", "u3", "u4", "u2", "u1"]
-    assert await ordered(users, "name.familyName", descending=True) == ["u2", "u1", "u3", "u4", "u5"]
+async def test_sort_ties_break_on_id_in_the_sort_direction(users: Any) -> None:
+    assert await ordered(users, "meta.created", descending=True) == ["u5", "u4", "u3", "u2", "u1"]
+    assert await ordered(users, "name.familyName", descending=True) == ["u2", "u1", "u5", "u4", "u3"]
 
 
 async def test_sort_with_a_filter_and_an_extension_attribute(users: Any) -> None:

@@ -26,8 +26,6 @@ def test_default_order_is_creation_then_id_and_ignores_sort_order() -> None:
 @pytest.mark.parametrize(
     ("sort_by", "field"),
     [
-        ("userName", "_lc.userName"),
-        ("USERNAME", "_lc.userName"),
         ("name.familyName", "name._lc.familyName"),
         ("urn:ietf:params:scim:schemas:core:2.0:User:displayName", "_lc.displayName"),
         ("externalId", "externalId"),
@@ -44,7 +42,13 @@ def test_default_order_is_creation_then_id_and_ignores_sort_order() -> None:
 )
 def test_sort_field_and_direction_with_id_tiebreaker(sort_by: str, field: str) -> None:
     assert sort(sort_by) == [(field, 1), ("_id", 1)]
-    assert sort(sort_by, descending=True) == [(field, -1), ("_id", 1)]
+    assert sort(sort_by, descending=True) == [(field, -1), ("_id", -1)]
+
+
+@pytest.mark.parametrize("sort_by", ["userName", "USERNAME"])
+def test_sort_by_a_unique_attribute_needs_no_tiebreaker(sort_by: str) -> None:
+    assert sort(sort_by) == [("_lc.userName", 1)]
+    assert sort(sort_by, descending=True) == [("_lc.userName", -1)]
 
 
 def test_sort_by_id_needs_no_tiebreaker() -> None:

@@ -210,8 +210,15 @@ class RepositoryContract:
 
         assert info["userName"]["key"] == [("_lc.userName", 1)]
         assert info["userName"]["unique"] is True
-        assert {"_id_", "userName", "externalId", "created", "lastModified", "emails"} <= set(info)
-        assert not info["externalId"].get("unique", False)
+        assert {
+            "_id_",
+            "userName",
+            "externalId_id",
+            "created",
+            "lastModified_id",
+            "emails_value_type",
+        } <= set(info)
+        assert not info["externalId_id"].get("unique", False)
 
     async def test_a_second_store_on_the_same_database_ensures_indexes_again(self, db: Any) -> None:
         await Store(db).users("acme")
