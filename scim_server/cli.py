@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,6 +15,7 @@ from aiohttp import web
 
 from scim_server.app import create_app
 from scim_server.errors import ScimError
+from scim_server.logs import configure_logging
 from scim_server.services.audit import AuditEvent, AuditTrail
 from scim_server.services.tokens import TokenService, TokenSpecError
 from scim_server.settings import Settings, SettingsError, load_settings
@@ -22,6 +23,7 @@ from scim_server.storage.audit import AuditStore
 from scim_server.storage.client import close, connect, ping
 from scim_server.storage.repository import is_valid_org_id
 from scim_server.storage.tokens import TokenRepository
+from scim_server.workers import bind, supervise
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="interface to listen on (setting: host)")
     serve.add_argument("--port", type=int, help="port to listen on (setting: port)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port, all on the configured MongoDB (default 1; more need MongoDB)",
+    )
 
     tokens = commands.add_parser("tokens", help="manage bearer tokens in the configured MongoDB")
     actions = tokens.add_subparsers(dest="action", required=True)
@@ -72,12 +80,60 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+MAX_WORKERS = 256
+
+
+def _serve(settings: Settings, workers: int = 1) -> int:
+    if not 1 <= workers <= MAX_WORKERS:
+        return _fail(f"--workers must be between 1 and {MAX_WORKERS}")
+    if workers > 1 and settings.embedded:
+        return _fail(
+            "--workers needs MongoDB (set SCIM_MONGODB_URI): the embedded store lives inside one process, "
+            "so several workers would each have their own, different data. Use --workers 1."
+        )
+    configure_logging(settings.log_level, settings.log_format)
+    if workers == 1:
+        return _run_server(settings, host=settings.host, port=settings.port)
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+        sock = bind(settings.host, settings.port)
+    except OSError as error:
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror}")
+    with sock:
+        return supervise(
+            lambda inherited, ready: _run_server(settings, sock=inherited, ready=ready),
+            sock,
+            workers,
+            stop_seconds=settings.shutdown_timeout_seconds + 10,
+        )
+
+
+def _run_server(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
+    """Run one server process until it is signalled; the exit code, with the reason on stderr."""
+    app = create_app(settings)
+    if ready is not None:
+        notify = ready
+
+        async def started(_app: web.Application) -> None:
+            # After the store context: the database answered and the tokens are loaded.
+            notify()
+
+        app.on_startup.append(started)
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            sock=sock,
+            print=None,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+        )
     except ScimError as error:
         return _fail(f"cannot start: {error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
     except TokenSpecError as error:
@@ -230,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         return _fail(f"invalid configuration: {error}")
     if args.command == "serve":
-        return _serve(settings)
+        return _serve(settings, args.workers)
     if settings.embedded:
         if args.command == "audit":
             return _fail(
