@@ -13,7 +13,7 @@ from typing import Any
 
 from scim_server.errors import InvalidPathError, InvalidValueError
 from scim_server.filters import parse_attr_path
-from scim_server.schema.attributes import Attribute, Returned
+from scim_server.schema.attributes import Attribute, AttributeType, Returned
 from scim_server.schema.catalog import EXTERNAL_ID, META, ResourceType
 from scim_server.storage.documents import StoredResource
 
@@ -106,8 +106,8 @@ def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the precision the store keeps."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat is several times faster than strftime; "+00:00" becomes "Z".
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def etag(version: int) -> str:
@@ -125,41 +125,106 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _project_complex(value: Any, attribute: Attribute, keep: set[str] | None, drop: set[str]) -> Any:
-    def one(element: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for sub in attribute.sub_attributes:
-            if sub.name not in element or sub.returned is Returned.NEVER:
-                continue
-            if sub.returned is not Returned.ALWAYS and (
-                (keep is not None and sub.name not in keep) or sub.name in drop
-            ):
-                continue
-            out[sub.name] = _json_value(element[sub.name])
-        return out
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """How one attribute is rendered under a projection, decided once per projection."""
 
-    if attribute.multi_valued:
-        elements = [one(e) for e in value]
-        return [e for e in elements if e] or None
-    return one(value) or None
+    name: str
+    complex: bool
+    multi_valued: bool
+    # Complex: the sub-attributes rendered, in schema order; those holding datetimes.
+    subs: tuple[str, ...] = ()
+    datetime_subs: frozenset[str] = frozenset()
+    # Simple: whether the value holds datetimes (otherwise it is JSON as stored).
+    datetimes: bool = False
 
 
-def _render_attributes(
-    data: Mapping[str, Any], attributes: Sequence[Attribute], container: str, projection: Projection
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    core: tuple[_Field, ...]
+    extensions: tuple[tuple[str, tuple[_Field, ...]], ...]
+    meta: tuple[str, ...] | None
+
+
+def _fields(attributes: Sequence[Attribute], container: str, projection: Projection) -> tuple[_Field, ...]:
+    fields: list[_Field] = []
     for attribute in attributes:
-        if attribute.name not in data or not projection.wants(container, attribute):
+        if not projection.wants(container, attribute):
             continue
-        value = data[attribute.name]
-        if attribute.is_complex:
-            keep, drop = projection.sub_filter(container, attribute)
-            value = _project_complex(value, attribute, keep, drop)
-            if value is None:
+        if not attribute.is_complex:
+            datetimes = attribute.type is AttributeType.DATETIME
+            fields.append(_Field(attribute.name, False, attribute.multi_valued, datetimes=datetimes))
+            continue
+        keep, drop = projection.sub_filter(container, attribute)
+        subs = tuple(
+            sub.name
+            for sub in attribute.sub_attributes
+            if sub.returned is not Returned.NEVER
+            and (
+                sub.returned is Returned.ALWAYS
+                or ((keep is None or sub.name in keep) and sub.name not in drop)
+            )
+        )
+        datetime_subs = frozenset(
+            s.name for s in attribute.sub_attributes if s.type is AttributeType.DATETIME
+        )
+        fields.append(_Field(attribute.name, True, attribute.multi_valued, subs, datetime_subs))
+    return tuple(fields)
+
+
+_META_KEYS = ("resourceType", "created", "lastModified", "location", "version")
+# Plans by (resource type identity, projection). Projections come from request parameters, so the
+# memo is bounded; resource types are the catalog's constants (kept in the value, so ids stay valid).
+_PLANS: dict[tuple[int, Projection], tuple[ResourceType, _Plan]] = {}
+_PLAN_LIMIT = 512
+
+
+def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
+    key = (id(resource_type), projection)
+    cached = _PLANS.get(key)
+    if cached is not None and cached[0] is resource_type:
+        return cached[1]
+    meta: tuple[str, ...] | None = None
+    if projection.wants("", META):
+        keep, drop = projection.sub_filter("", META)
+        meta = tuple(k for k in _META_KEYS if (keep is None or k in keep) and k not in drop)
+    plan = _Plan(
+        core=_fields((EXTERNAL_ID, *resource_type.schema.attributes), "", projection),
+        extensions=tuple(
+            (ext.schema.id, _fields(ext.schema.attributes, ext.schema.id, projection))
+            for ext in resource_type.extensions
+        ),
+        meta=meta,
+    )
+    if len(_PLANS) >= _PLAN_LIMIT:
+        _PLANS.clear()
+    _PLANS[key] = (resource_type, plan)
+    return plan
+
+
+def _element(element: Mapping[str, Any], field: _Field) -> dict[str, Any]:
+    if field.datetime_subs:
+        return {s: _json_value(element[s]) for s in field.subs if s in element}
+    return {s: element[s] for s in field.subs if s in element}
+
+
+def _render_fields(data: Mapping[str, Any], fields: tuple[_Field, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in fields:
+        name = field.name
+        if name not in data:
+            continue
+        value = data[name]
+        if field.complex:
+            if field.multi_valued:
+                value = [e for e in (_element(element, field) for element in value) if e]
+            else:
+                value = _element(value, field)
+            if not value:
                 continue
-        else:
+        elif field.datetimes:
             value = _json_value(value)
-        out[attribute.name] = value
+        out[name] = value
     return out
 
 
@@ -183,27 +248,25 @@ def render_resource(
     projection: Projection = ALL,
 ) -> dict[str, Any]:
     """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``."""
-    location = f"{base_url}{resource_type.endpoint}/{stored.id}"
+    plan = _plan(resource_type, projection)
     resource = _with_refs(stored.resource, base_url)
     body: dict[str, Any] = {"schemas": [resource_type.schema.id], "id": stored.id}
-    body.update(_render_attributes(resource, (EXTERNAL_ID,), "", projection))
-    body.update(_render_attributes(resource, resource_type.schema.attributes, "", projection))
-    for extension in resource_type.extensions:
-        data = resource.get(extension.schema.id)
+    body.update(_render_fields(resource, plan.core))
+    for schema_id, fields in plan.extensions:
+        data = resource.get(schema_id)
         if not data:
             continue
-        rendered = _render_attributes(data, extension.schema.attributes, extension.schema.id, projection)
-        body["schemas"].append(extension.schema.id)
+        rendered = _render_fields(data, fields)
+        body["schemas"].append(schema_id)
         if rendered:
-            body[extension.schema.id] = rendered
-    if projection.wants("", META):
+            body[schema_id] = rendered
+    if plan.meta is not None:
         meta = {
             "resourceType": resource_type.name,
             "created": format_datetime(stored.created),
             "lastModified": format_datetime(stored.last_modified),
-            "location": location,
+            "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
             "version": etag(stored.version),
         }
-        keep, drop = projection.sub_filter("", META)
-        body["meta"] = {k: v for k, v in meta.items() if (keep is None or k in keep) and k not in drop}
+        body["meta"] = {k: meta[k] for k in plan.meta}
     return body

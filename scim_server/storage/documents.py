@@ -78,12 +78,25 @@ def to_document(
     return doc
 
 
+_STORED_REF = stored_name("$ref")
+
+
 def _strip(value: Any) -> Any:
-    """Drop internal ``_`` keys and give stored names back their SCIM spelling."""
+    """Drop internal ``_`` keys and give stored names back their SCIM spelling.
+
+    Written for speed (it runs on every document read): scalars are not passed through a call.
+    """
     if isinstance(value, dict):
-        return {scim_name(k): _strip(v) for k, v in value.items() if not k.startswith("_")}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key.startswith("_"):
+                continue
+            if isinstance(item, dict | list):
+                item = _strip(item)
+            out[scim_name(key) if key == _STORED_REF else key] = item
+        return out
     if isinstance(value, list):
-        return [_strip(v) for v in value]
+        return [_strip(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 
