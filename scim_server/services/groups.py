@@ -246,24 +246,34 @@ class GroupService(ResourceService):
     async def patch(
         self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
     ) -> StoredResource:
-        """PATCH; membership counts in the audit event are those the request names to add and remove
-        (an add of a present member still counts), except for a replacement of all members, whose
-        counts are exact."""
+        """PATCH: attribute operations through the guarded write, membership as pair writes after it.
+
+        Adding a present member or removing an absent one changes nothing, so it neither moves the
+        version nor counts in the audit event.
+        """
         operations = parse_patch_request(
             body, self.resource_type, max_operations=self._settings.max_patch_operations
         )
         others, plan = split_operations(operations, self.resource_type)
         resolved = {m.id: m for m in await self._resolve_members(org_id, resource_id, plan.wanted())}
         memberships = await self._memberships(org_id)
+        # What the plan really changes: the version moves, and the audit counts, only for that.
+        if plan.replace is not None:
+            before = set((await memberships.member_ids([resource_id]))[resource_id])
+            adding, removing = set(plan.replace) - before, before - set(plan.replace)
+        elif not plan.is_empty:
+            present = await memberships.present(resource_id, sorted({*plan.add, *plan.remove}))
+            adding, removing = set(plan.add) - present, plan.remove & present
+        else:
+            adding, removing = set(), set()
 
         async def write_members() -> MemberChange | None:
             if plan.replace is not None:
-                return await self._replace_members(org_id, resource_id, [resolved[i] for i in plan.replace])
-            if plan.remove:
-                await memberships.remove(resource_id, sorted(plan.remove))
-            if plan.add:
-                await memberships.add(resource_id, [resolved[i] for i in plan.add])
-            return MemberChange(added=len(plan.add), removed=len(plan.remove)) if not plan.is_empty else None
+                await memberships.replace(resource_id, [resolved[i] for i in plan.replace])
+            else:
+                await memberships.remove(resource_id, sorted(removing))
+                await memberships.add(resource_id, [resolved[i] for i in plan.add if i in adding])
+            return MemberChange(added=len(adding), removed=len(removing)) if adding or removing else None
 
         def change(current: StoredResource) -> dict[str, Any]:
             if not others:
@@ -277,6 +287,6 @@ class GroupService(ResourceService):
             change,
             actor=actor,
             operation="patch",
-            touch=not plan.is_empty,
+            touch=bool(adding or removing),
             after=write_members,
         )

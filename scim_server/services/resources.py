@@ -28,7 +28,9 @@ from scim_server.compiler.sort import compile_sort
 from scim_server.compiler.update import plan_update
 from scim_server.errors import (
     ConflictError,
+    InvalidPathError,
     InvalidSyntaxError,
+    InvalidValueError,
     MutabilityError,
     NotFoundError,
     PreconditionFailedError,
@@ -342,11 +344,13 @@ class ResourceService:
     async def search(self, org_id: str, request: SearchRequest) -> SearchResult:
         """List/query (RFC 7644 §3.4.2): filter, sort, 1-based paging with a stable order."""
         query = await self.compile_query(org_id, request.filter)
-        sort_path = (
-            parse_attr_path(request.sort_by, schema_uris=self.resource_type.schema_uris)
-            if request.sort_by
-            else None
-        )
+        sort_path = None
+        if request.sort_by:
+            try:
+                sort_path = parse_attr_path(request.sort_by, schema_uris=self.resource_type.schema_uris)
+            except InvalidPathError as error:
+                # A bad sortBy is a bad parameter value, like an unknown one (compiler/sort.py).
+                raise InvalidValueError(f"invalid sortBy: {error.detail}") from None
         sort = compile_sort(sort_path, request.descending, self.resource_type)
         count = self._settings.default_page_size if request.count is None else request.count
         count = min(count, self._settings.max_page_size)

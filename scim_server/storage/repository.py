@@ -248,6 +248,15 @@ class MembershipRepository:
             for gid, members in ids.items()
         }
 
+    async def present(self, group_id: str, member_ids: Sequence[str]) -> set[str]:
+        """Which of ``member_ids`` are direct members of the group (one lookup of k pair ids)."""
+        if not member_ids:
+            return set()
+        ids = [self._pair_id(group_id, m) for m in member_ids]
+        async with driver_errors():
+            cursor = self._pairs.find({"_id": {"$in": ids}}, {"m": 1})
+            return {pair["m"] for pair in await cursor.to_list(length=None)}
+
     async def add(self, group_id: str, members: Sequence[Member]) -> None:
         """Add members; ones already present are left as they are."""
         if not members:

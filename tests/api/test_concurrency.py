@@ -230,8 +230,8 @@ async def test_concurrent_member_adds_and_removes_on_one_group_equal_the_serial_
     random.Random(3).shuffle(calls)
     responses = await asyncio.gather(*(call() for call in calls))
     assert [r.status for r in responses] == [204] * len(calls)
-    # Every change has its own version, with no gaps. (A repeated add changes nothing; today it still
-    # takes a version of its own: see the xfail test below.)
+    # Every change has its own version, with no gaps; a repeated add changes nothing and answers the
+    # version it found (two racing first adds of one member may both count as changes).
     versions = sorted({version_of(r.headers["ETag"]) for r in responses})
     assert versions == list(range(2, 2 + len(versions)))
     assert len(versions) >= len(joining) + len(initial)
@@ -246,12 +246,6 @@ async def test_concurrent_member_adds_and_removes_on_one_group_equal_the_serial_
         assert [g["value"] for g in user["groups"]] == [group_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/groups.py GroupService.patch passes touch=not plan.is_empty, so a membership PATCH "
-    "that changes nothing (adding a present member, removing an absent one) still bumps meta.version; "
-    "the README promises a PATCH that changes nothing keeps it, as User PATCH does",
-)
 async def test_a_membership_patch_that_changes_nothing_keeps_the_version(client: Client) -> None:
     member = (await (await client.post(USERS, json={"userName": "m"}, headers=auth())).json())["id"]
     created = await client.post(
