@@ -7,6 +7,7 @@ Anything wrong becomes a SCIM error here, before a handler sees the body.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -44,9 +45,14 @@ def parse_json(raw: bytes) -> Any:
     except ValueError:
         # Python refuses integers of more than 4300 digits (CVE-2020-10735) with a plain ValueError.
         raise InvalidSyntaxError("the request body has a number too long to read") from None
-    if not _is_unicode(value):
+    if _SURROGATE_ESCAPE.search(text) is not None and not _is_unicode(value):
         raise InvalidSyntaxError("the request body has a string with an unpaired surrogate escape")
     return value
+
+
+# A lone surrogate can only come from a \uD800-\uDFFF escape (raw UTF-8 cannot hold one), so the
+# walk of the parsed value is needed only when the text has such an escape.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _is_unicode(value: Any) -> bool:

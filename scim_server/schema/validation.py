@@ -48,10 +48,15 @@ _INT64_MAX = 2**63 - 1
 _SUB_ATTRIBUTE_ALIASES: dict[str, dict[str, str]] = {"manager": {"managerid": "value"}}
 
 
+_CONTAINERS = frozenset({str, list, dict, tuple})
+
+
 def is_unassigned(value: Any) -> bool:
     """True for the values RFC 7643 §2.5 treats as "no value": null, ``""``, ``[]`` and ``{}``."""
     if value is None:
         return True
+    if value.__class__ in _CONTAINERS:  # the usual JSON types, without the slower ABC check
+        return len(value) == 0
     if isinstance(value, str | list | tuple | Mapping):
         return len(value) == 0
     return False
@@ -287,12 +292,11 @@ def _check_value(attr: Attribute, value: Any, path: str) -> None:
                 raise InvalidValueError(f"Attribute '{path}' must be an object")
             for sub in attr.sub_attributes:
                 sub_value = item.get(sub.name)
-                sub_path = f"{path}.{sub.name}"
                 if is_unassigned(sub_value):
                     if sub.required and sub.mutability is not Mutability.READ_ONLY:
-                        raise InvalidValueError(f"{sub_path} is required")
+                        raise InvalidValueError(f"{path}.{sub.name} is required")
                     continue
-                _check_value(sub, sub_value, sub_path)
+                _check_value(sub, sub_value, f"{path}.{sub.name}")
         elif attr.strict_canonical and attr.canonical_values:
             allowed = attr.canonical_values
             ok = item in allowed if attr.case_exact else str(item).lower() in {a.lower() for a in allowed}
@@ -305,12 +309,11 @@ def _check_attributes(
 ) -> None:
     for attr in attributes:
         value = container.get(attr.name)
-        path = attribute_path_text(extension, attr.name)
         if is_unassigned(value):
             if attr.required and attr.mutability is not Mutability.READ_ONLY:
-                raise InvalidValueError(f"{path} is required")
+                raise InvalidValueError(f"{attribute_path_text(extension, attr.name)} is required")
             continue
-        _check_value(attr, value, path)
+        _check_value(attr, value, attribute_path_text(extension, attr.name))
 
 
 def check_resource(resource: Mapping[str, Any], resource_type: ResourceType) -> None:

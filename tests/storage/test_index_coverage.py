@@ -607,10 +607,11 @@ ROUND_TRIPS = {
     "displayName eq": 2,
     # the user's pairs + count + page
     "members.value eq (groups of a user)": 3,
-    # members exist (1) + read + guarded update + insert pairs + audit
-    "PATCH group: add 1 member": 5,
-    # read + guarded update + delete pairs + audit
-    "PATCH group: remove 1 member": 4,
+    # members exist + which of the pairs exist (exact change sets) + read + guarded update
+    # + insert pairs + audit
+    "PATCH group: add 1 member": 6,
+    # which of the pairs exist + read + guarded update + delete pairs + audit
+    "PATCH group: remove 1 member": 5,
     "PATCH group: rename": 3,
     # members exist + insert + insert pairs + audit + member pairs + members
     "POST group with 1 member": 6,
