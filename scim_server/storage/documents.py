@@ -65,7 +65,8 @@ def to_document(
     version: int,
 ) -> dict[str, Any]:
     """Build the stored document of a canonical resource."""
-    core = {k: v for k, v in resource.items() if not resource_type.extension(k)}
+    # Extension URNs contain ":", attribute names never do: most keys skip the URN lookup.
+    core = {k: v for k, v in resource.items() if ":" not in k or not resource_type.extension(k)}
     # externalId is a common attribute, kept at the root like the core ones.
     attributes = _schema_attributes(resource_type.schema)
     doc = _shadowed(core, attributes)
