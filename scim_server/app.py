@@ -1,32 +1,19 @@
-"""``create_app``: the one place that wires settings, store, services and routes together."""
+"""``create_app``: the one place that wires settings, store and services together.
+
+The wiring here is framework-free: :func:`open_components` opens the store and builds the services;
+:func:`scim_server.api.application.build_application` turns them into the web application.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
-from scim_server.api.keys import (
-    CLIENT,
-    DATABASE,
-    GROUPS,
-    METRICS,
-    RATE_LIMITER,
-    SETTINGS,
-    STORE,
-    TOKENS,
-    USERS,
-)
-from scim_server.api.metrics import Metrics
-from scim_server.api.middleware import auth_middleware, error_middleware
-from scim_server.api.observability import access_log_middleware
-from scim_server.api.openapi import setup_openapi
-from scim_server.api.ratelimit import RateLimiter
-from scim_server.api.routes import setup_routes
-from scim_server.api.timing import timing_middleware
+from scim_server.api.application import Application, build_application
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
 from scim_server.services.audit import AuditTrail
 from scim_server.services.groups import GroupService
@@ -43,56 +30,34 @@ logger = logging.getLogger("scim_server")
 DEMO_ORG = "demo"
 
 
-def create_app(
-    settings: Settings,
-    *,
-    db: Any = None,
-    announce: Callable[[str], None] | None = None,
-) -> web.Application:
-    """Build the application. ``db`` injects a database (tests); otherwise one is opened at startup.
+@dataclass(frozen=True, slots=True)
+class Components:
+    """The wired services of one process."""
 
-    ``announce`` receives the startup messages meant for the operator's console (the embedded-store
-    warning and the demo token); it defaults to standard error.
-    """
-    app = web.Application(
-        client_max_size=settings.max_body_bytes,
-        # A filter may be sent in the URL: let request lines be as long as a body may be, so that an
-        # over-long one reaches the app and gets a SCIM error rather than aiohttp's plain-text 400.
-        handler_args={"max_line_size": max(8190, settings.max_body_bytes)},
-        middlewares=[access_log_middleware, error_middleware, auth_middleware, timing_middleware],
-    )
-    app[SETTINGS] = settings
-    app[METRICS] = Metrics()
-    if settings.rate_limit_per_second > 0:
-        app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
-    say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
+    tokens: TokenService
+    users: ResourceService
+    groups: GroupService
+    ready: Callable[[], Awaitable[None]]
 
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        client = None
-        database = db
-        if database is None:
-            client, database = connect(settings.mongodb_uri, settings.database)
-            app[CLIENT] = client
-        try:
-            await ping(database)
-        except BaseException:
-            if client is not None:
-                close(client)
-            raise
-        app[DATABASE] = database
+
+@asynccontextmanager
+async def open_components(
+    settings: Settings, *, db: Any = None, announce: Callable[[str], None]
+) -> AsyncIterator[Components]:
+    """Open the store (or use ``db``), build the services, load the tokens; close it all at the end."""
+    client = None
+    database = db
+    if database is None:
+        client, database = connect(settings.mongodb_uri, settings.database)
+    try:
+        await ping(database)
         store = Store(database)
-        app[STORE] = store
         tokens = TokenService(TokenRepository(database), cache_seconds=settings.token_cache_seconds)
-        app[TOKENS] = tokens
         audit = AuditTrail(AuditStore(database))
-        app[USERS] = ResourceService(
-            USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit
-        )
-        app[GROUPS] = GroupService(
-            GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit
-        )
+        users = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit)
+        groups = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit)
         if settings.embedded and db is None:
-            say(
+            announce(
                 "scim-server: using the EMBEDDED in-memory store (mongomock-motor). All data is lost when "
                 "the process exits. Set SCIM_MONGODB_URI to use MongoDB."
             )
@@ -101,18 +66,29 @@ def create_app(
             logger.info("loaded bootstrap tokens for %d organization(s)", len(set(orgs)))
         elif settings.embedded and db is None:
             _, token = await tokens.create(DEMO_ORG, name="demo")
-            say(f"scim-server: demo organization {DEMO_ORG!r}, bearer token (shown once): {token}")
-        yield
+            announce(f"scim-server: demo organization {DEMO_ORG!r}, bearer token (shown once): {token}")
+
+        async def ready() -> None:
+            await ping(database)
+
+        # The last flush of tokens' last-used times happens before the store is closed.
+        async with tokens.flushing_last_used(settings.token_last_used_flush_seconds):
+            yield Components(tokens, users, groups, ready)
+    finally:
         if client is not None:
             close(client)
 
-    async def token_last_used_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Runs inside store_ctx: the last flush happens before the store is closed.
-        async with app[TOKENS].flushing_last_used(settings.token_last_used_flush_seconds):
-            yield
 
-    app.cleanup_ctx.append(store_ctx)
-    app.cleanup_ctx.append(token_last_used_ctx)
-    setup_routes(app)
-    setup_openapi(app)
-    return app
+def create_app(
+    settings: Settings,
+    *,
+    db: Any = None,
+    announce: Callable[[str], None] | None = None,
+) -> Application:
+    """Build the application. ``db`` injects a database (tests); otherwise one is opened at startup.
+
+    ``announce`` receives the startup messages meant for the operator's console (the embedded-store
+    warning and the demo token); it defaults to standard error.
+    """
+    say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
+    return build_application(settings, lambda: open_components(settings, db=db, announce=say))

@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-
+from scim_server.api.serving import serve
 from scim_server.app import create_app
 from scim_server.errors import ScimError
 from scim_server.logs import configure_logging
@@ -116,23 +115,14 @@ def _run_server(
     ready: Callable[[], None] | None = None,
 ) -> int:
     """Run one server process until it is signalled; the exit code, with the reason on stderr."""
-    app = create_app(settings)
-    if ready is not None:
-        notify = ready
-
-        async def started(_app: web.Application) -> None:
-            # After the store context: the database answered and the tokens are loaded.
-            notify()
-
-        app.on_startup.append(started)
     try:
-        web.run_app(
-            app,
+        serve(
+            create_app(settings),
             host=host,
             port=port,
             sock=sock,
-            print=None,
             shutdown_timeout=settings.shutdown_timeout_seconds,
+            ready=ready,
         )
     except ScimError as error:
         return _fail(f"cannot start: {error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -11,16 +11,13 @@ from scim_server.api.ratelimit import RateLimiter
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import Principal, TokenService
 from scim_server.settings import Settings
-from scim_server.storage.repository import Store
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-DATABASE = web.AppKey("database", object)
-CLIENT = web.AppKey("client", object)
 TOKENS = web.AppKey("tokens", TokenService)
 USERS = web.AppKey("users", ResourceService)
 GROUPS = web.AppKey("groups", ResourceService)
-DISCOVERY = web.AppKey("discovery", dict)
+# Pings the store; raises ServiceUnavailableError when it does not answer (/readyz).
+READY: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("ready")
 METRICS = web.AppKey("metrics", Metrics)
 # Absent when rate limiting is off (rate_limit_per_second = 0).
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
@@ -28,11 +25,3 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 PRINCIPAL = web.RequestKey("principal", Principal)
 # The request's id: the client's X-Request-Id when it is a short safe token, else a new one.
 REQUEST_ID = web.RequestKey("request_id", str)
-
-
-def principal(request: web.Request) -> Principal:
-    return request[PRINCIPAL]
-
-
-def database(app: web.Application) -> Any:
-    return app[DATABASE]

@@ -25,11 +25,10 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api.keys import DATABASE, METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
+from scim_server.api.keys import METRICS, PRINCIPAL, READY, REQUEST_ID, SETTINGS
 from scim_server.api.metrics import CONTENT_TYPE, UNMATCHED_ROUTE
 from scim_server.errors import ServiceUnavailableError, UnauthorizedError
 from scim_server.logs import FIELDS, current_request_id
-from scim_server.storage.client import ping
 
 access_logger = logging.getLogger("scim_server.access")
 
@@ -128,7 +127,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     It pings on every call, so it turns ready again as soon as the driver reconnects.
     """
     try:
-        await asyncio.wait_for(ping(request.app[DATABASE]), READINESS_TIMEOUT_SECONDS)
+        await asyncio.wait_for(request.app[READY](), READINESS_TIMEOUT_SECONDS)
     except TimeoutError:
         raise ServiceUnavailableError("the database did not answer in time") from None
     return web.json_response({"status": "ready"})

@@ -20,8 +20,7 @@ from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA
 from scim_server.services.audit import Actor
 from scim_server.services.listing import SearchRequest, search_from_body, search_from_query
 from scim_server.services.render import Projection, etag, parse_projection, render_resource
-from scim_server.services.resources import ResourceService, matches_if_match
-from scim_server.storage.documents import StoredResource
+from scim_server.services.resources import ResourceService, StoredResource, matches_if_match
 
 SCIM_BASE_PATH = "/scim/v2"
 

@@ -1,7 +1,7 @@
 """``Server-Timing`` on every handler's response: storage time and the server's own time.
 
 ``Server-Timing: db;dur=<ms>, app;dur=<ms>`` (W3C Server Timing): ``db`` is the time spent awaiting
-storage calls during the request (:mod:`scim_server.storage.timing`), ``app`` the rest of the
+storage calls during the request (:mod:`scim_server.timing`), ``app`` the rest of the
 handler's time: parsing, compiling, rendering and serializing. The middleware sits innermost, after
 authentication, so it times the handler; the bench (``scripts/bench``) reads the header.
 
@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 
 from scim_server.api.middleware import render_error
 from scim_server.errors import ScimError
-from scim_server.storage.timing import measure
+from scim_server.timing import measure
 
 SERVER_TIMING = "Server-Timing"
 

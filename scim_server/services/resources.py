@@ -45,7 +45,10 @@ from scim_server.services.listing import SearchRequest
 from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
 from scim_server.settings import Settings
-from scim_server.storage.documents import StoredResource, to_document
+
+# StoredResource is what this service returns; the web layer takes the type from here.
+from scim_server.storage.documents import StoredResource as StoredResource
+from scim_server.storage.documents import to_document
 from scim_server.storage.repository import MembershipRepository, ResourceRepository
 
 _MAX_WRITE_ATTEMPTS = 50

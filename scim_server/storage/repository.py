@@ -21,7 +21,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from scim_server.errors import ServiceUnavailableError, UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
 from scim_server.storage.documents import StoredResource, from_document
-from scim_server.storage.timing import record
+from scim_server.timing import record
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -79,7 +79,7 @@ async def driver_errors() -> AsyncIterator[None]:
     """Translate driver failures into SCIM errors; driver messages never reach clients.
 
     Each block is one driver call (one round trip), timed and counted for the current request
-    (:mod:`scim_server.storage.timing`).
+    (:mod:`scim_server.timing`).
     """
     start = time.perf_counter()
     try:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from scim_server.storage.repository import Store
-from scim_server.storage.timing import measure, record
+from scim_server.timing import measure, record
 
 
 async def test_driver_calls_are_counted_and_timed_inside_measure(db: Any) -> None:

@@ -1,5 +1,8 @@
 """Time and count the storage calls of one request.
 
+A leaf module, like ``errors``: the storage package records into it and the web layer reads it, without
+either depending on the other.
+
 Every driver call of the storage package runs inside :func:`~scim_server.storage.repository.driver_errors`,
 which reports its duration here. :func:`measure` opens an accumulator for the current task (a request),
 held in a context variable, so concurrent requests never mix their figures; tasks and threads started

@@ -1,0 +1,70 @@
+"""The aiohttp application: middlewares, limits, routes and OpenAPI around the wired components.
+
+``scim_server.app`` wires settings, store and services (no web framework there); this module is the
+only place that turns them into a ``web.Application``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from aiohttp import web
+
+from scim_server.api.keys import GROUPS, METRICS, RATE_LIMITER, READY, SETTINGS, TOKENS, USERS
+from scim_server.api.metrics import Metrics
+from scim_server.api.middleware import auth_middleware, error_middleware
+from scim_server.api.observability import access_log_middleware
+from scim_server.api.openapi import setup_openapi
+from scim_server.api.ratelimit import RateLimiter
+from scim_server.api.routes import setup_routes
+from scim_server.api.timing import timing_middleware
+from scim_server.services.resources import ResourceService
+from scim_server.services.tokens import TokenService
+from scim_server.settings import Settings
+
+Application = web.Application
+
+
+class Components(Protocol):
+    """What the web layer needs from the wiring: the services and a readiness check."""
+
+    @property
+    def tokens(self) -> TokenService: ...
+    @property
+    def users(self) -> ResourceService: ...
+    @property
+    def groups(self) -> ResourceService: ...
+    @property
+    def ready(self) -> Callable[[], Awaitable[None]]: ...
+
+
+def build_application(
+    settings: Settings, components: Callable[[], AbstractAsyncContextManager[Components]]
+) -> web.Application:
+    """The application; ``components`` is entered at startup and left at shutdown."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        # A filter may be sent in the URL: let request lines be as long as a body may be, so that an
+        # over-long one reaches the app and gets a SCIM error rather than aiohttp's plain-text 400.
+        handler_args={"max_line_size": max(8190, settings.max_body_bytes)},
+        middlewares=[access_log_middleware, error_middleware, auth_middleware, timing_middleware],
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    if settings.rate_limit_per_second > 0:
+        app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with components() as wired:
+            app[TOKENS] = wired.tokens
+            app[USERS] = wired.users
+            app[GROUPS] = wired.groups
+            app[READY] = wired.ready
+            yield
+
+    app.cleanup_ctx.append(lifecycle)
+    setup_routes(app)
+    setup_openapi(app)
+    return app
