@@ -76,11 +76,16 @@ class ResourceEndpoints:
         return f"{base_url(request)}{self._service(request).resource_type.endpoint}/{resource_id}"
 
     async def _render(
-        self, request: web.Request, stored: list[StoredResource], projection: Projection
+        self,
+        request: web.Request,
+        stored: list[StoredResource],
+        projection: Projection,
+        *,
+        created: bool = False,
     ) -> list[dict[str, Any]]:
         """Render resources, first filling in what membership derives (one lookup for them all)."""
         service = self._service(request)
-        expanded = await service.expand(request[PRINCIPAL].org_id, stored, projection)
+        expanded = await service.expand(request[PRINCIPAL].org_id, stored, projection, created=created)
         base = base_url(request)
         return [render_resource(s, service.resource_type, base, projection) for s in expanded]
 
@@ -95,7 +100,7 @@ class ResourceEndpoints:
         headers = {"ETag": etag(stored.version)}
         if status == 201:
             headers["Location"] = self._location(request, stored.id)
-        [body] = await self._render(request, [stored], projection)
+        [body] = await self._render(request, [stored], projection, created=status == 201)
         return scim_response(body, status=status, headers=headers)
 
     async def _search(self, request: web.Request, search: SearchRequest) -> web.Response:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -16,8 +17,13 @@ SCIM_MEDIA_TYPE = "application/scim+json"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
-def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+def _dumps(value: Any) -> bytes:
+    """UTF-8 JSON: orjson (several times faster than the stdlib); the stdlib encoder for what orjson
+    refuses (integers beyond 64 bits, non-string keys), so every body the server built still goes out."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _ENCODER.encode(value).encode("utf-8")
 
 
 def scim_response(
@@ -29,7 +35,7 @@ def scim_response(
     if body is None:
         return web.Response(status=status, headers=headers)
     return web.Response(
-        text=_dumps(body),
+        body=_dumps(body),
         status=status,
         headers=headers,
         content_type=SCIM_MEDIA_TYPE,

@@ -53,6 +53,7 @@ from scim_server.storage.repository import MembershipRepository, ResourceReposit
 
 _MAX_WRITE_ATTEMPTS = 50
 _FILTER_CACHE_SIZE = 512
+_KEEP = frozenset({"_id"})
 
 RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
 MembershipFactory = Callable[[str], Awaitable[MembershipRepository]]
@@ -278,7 +279,10 @@ class ResourceService:
         repo = await self._repositories(org_id)
         async with self._lock(org_id, resource_id):
             for _ in range(_MAX_WRITE_ATTEMPTS):
-                current = await self._existing(repo, resource_id)
+                found = await repo.get_with_document(resource_id)
+                if found is None:
+                    raise self._not_found(resource_id)
+                current, current_document = found
                 if not matches_if_match(if_match, current.version):
                     raise PreconditionFailedError(
                         f"{self.resource_type.name} {resource_id} is at version {current.version}, "
@@ -294,7 +298,8 @@ class ResourceService:
                     self._clock(),
                     current.version + 1,
                 )
-                plan = plan_update(self._document(current), self._document(updated), keep=frozenset({"_id"}))
+                # Planned against the document as stored (not rebuilt from ``current``): one build less.
+                plan = plan_update(current_document, self._document(updated), keep=_KEEP)
                 if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
                     members = None if after is None else await after()
                     await self._record(
@@ -401,18 +406,29 @@ class ResourceService:
     # -- derived attributes --------------------------------------------------------------------
 
     async def expand(
-        self, org_id: str, stored: list[StoredResource], projection: Projection = ALL
+        self,
+        org_id: str,
+        stored: list[StoredResource],
+        projection: Projection = ALL,
+        *,
+        created: bool = False,
     ) -> list[StoredResource]:
         """Fill in the attributes derived from membership (a user's ``groups``, a group's ``members``)
-        when the response will show them: a few lookups for the whole page, none when excluded."""
+        when the response will show them: a few lookups for the whole page, none when excluded.
+
+        ``created``: the resources were just created, so a user is in no group yet (its id is new) and
+        its groups are not looked up; a new group's members still are."""
         derived = self._derived
         if derived is None or not stored or not projection.wants("", derived):
+            return stored
+        if created and derived is USER_GROUPS:
             return stored
         memberships = await self._memberships(org_id)
         ids = [s.id for s in stored]
         if derived is USER_GROUPS:
             groups_of = await memberships.groups_of(ids)
-            groups = await memberships.find(sorted({g for gids in groups_of.values() for g in gids}))
+            group_ids = sorted({g for gids in groups_of.values() for g in gids})
+            groups = await memberships.find(group_ids, kinds=("Group",))
             values = {
                 uid: [
                     {"value": g, "display": groups[g].display, "type": "direct"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +121,12 @@ class ResourceRepository:
             doc = await self._collection.find_one({"_id": resource_id})
         return None if doc is None else from_document(doc, self._resource_type)
 
+    async def get_with_document(self, resource_id: str) -> tuple[StoredResource, dict[str, Any]] | None:
+        """The resource and the stored document it was read from (a write plans its update against it)."""
+        async with driver_errors():
+            doc = await self._collection.find_one({"_id": resource_id})
+        return None if doc is None else (from_document(doc, self._resource_type), doc)
+
     async def update(
         self,
         resource_id: str,
@@ -188,17 +194,20 @@ class MembershipRepository:
     def _pair_id(group_id: str, member_id: str) -> str:
         return f"{group_id}/{member_id}"
 
-    async def find(self, ids: Sequence[str]) -> dict[str, Member]:
+    async def find(self, ids: Sequence[str], kinds: Collection[str] | None = None) -> dict[str, Member]:
         """The users and groups among ``ids`` that exist, by id, with their display names.
 
         Users are looked up first; groups only for the ids that are not users, so a list of users
-        (or of groups a user belongs to, after no user matched) costs as few round trips as it can.
+        costs as few round trips as it can. ``kinds`` ("User", "Group") limits the lookup to those
+        collections: a user's groups are looked up in the groups collection only.
         """
         found: dict[str, Member] = {}
         remaining = list(ids)
         for kind, collection, display in self._collections:
             if not remaining:
                 break
+            if kinds is not None and kind not in kinds:
+                continue
             async with driver_errors():
                 cursor = collection.find({"_id": {"$in": remaining}}, {display: 1})
                 docs = await cursor.to_list(length=None)
