@@ -95,12 +95,24 @@ class AuditEvent:
         )
 
 
+def _is_object(value: Any) -> bool:
+    """None or a mapping; the exact-dict test first, as canonical resources hold plain dicts (the
+    Mapping ABC check is several times slower, and strings, the common case, fail it slowly)."""
+    kind = type(value)
+    if value is None or kind is dict:
+        return True
+    return kind not in _JSON_NON_OBJECTS and isinstance(value, Mapping)
+
+
+_JSON_NON_OBJECTS = frozenset({str, int, float, bool, list})
+
+
 def _diff(path: str, before: Any, after: Any) -> list[str]:
     """The paths under ``path`` that differ. A single-valued complex attribute is compared sub-attribute
     by sub-attribute (``name.familyName``); anything else, multi-valued ones included, as a whole."""
     if before == after:
         return []
-    if isinstance(before, Mapping | None) and isinstance(after, Mapping | None):
+    if _is_object(before) and _is_object(after):
         old, new = before or {}, after or {}
         return [f"{path}.{key}" for key in old.keys() | new.keys() if old.get(key) != new.get(key)]
     return [path]

@@ -230,6 +230,8 @@ def _render_fields(data: Mapping[str, Any], fields: tuple[_Field, ...]) -> dict[
 
 def _with_refs(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
     """Add ``$ref`` to the membership entries (a user's ``groups``, a group's ``members``)."""
+    if "groups" not in resource and "members" not in resource:
+        return resource  # read only by the renderer: no copy needed
     out = dict(resource)
     if "groups" in out:
         out["groups"] = [{**g, "$ref": f"{base_url}/Groups/{g['value']}"} for g in out["groups"]]

@@ -477,6 +477,7 @@ class ResourceService:
 
 
 def _with(stored: StoredResource, name: str, values: list[dict[str, Any]]) -> StoredResource:
+    if not values:  # no derived values: the resource as read (most users of a page)
+        return stored
     entries = [{k: v for k, v in entry.items() if v is not None} for entry in values]
-    resource = {**stored.resource, name: entries} if entries else stored.resource
-    return dataclasses.replace(stored, resource=resource)
+    return dataclasses.replace(stored, resource={**stored.resource, name: entries})

@@ -65,8 +65,14 @@ class AuditStore:
         self._db = db
         self._ensured: set[str] = set()
         self._lock = asyncio.Lock()
+        # One repository per organization once its indexes are ensured: every write records an
+        # event, and building the driver's collection object each time is measurable own time.
+        self._repositories: dict[str, AuditRepository] = {}
 
     async def events(self, org_id: str) -> AuditRepository:
+        repository = self._repositories.get(org_id)
+        if repository is not None:
+            return repository
         name = audit_collection_name(org_id)
         collection = self._db[name]
         if name not in self._ensured:
@@ -76,4 +82,5 @@ class AuditStore:
                         for index_name, keys in AUDIT_INDEXES.items():
                             await collection.create_index(keys, name=index_name)
                     self._ensured.add(name)
-        return AuditRepository(collection)
+        repository = self._repositories[org_id] = AuditRepository(collection)
+        return repository

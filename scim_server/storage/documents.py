@@ -80,6 +80,8 @@ def to_document(
 
 
 _STORED_REF = stored_name("$ref")
+# A tuple, not ``dict | list``: isinstance checks a tuple about twice as fast as a union.
+_CONTAINERS = (dict, list)
 
 
 def _strip(value: Any) -> Any:
@@ -92,12 +94,12 @@ def _strip(value: Any) -> Any:
         for key, item in value.items():
             if key.startswith("_"):
                 continue
-            if isinstance(item, dict | list):
+            if isinstance(item, _CONTAINERS):
                 item = _strip(item)
             out[scim_name(key) if key == _STORED_REF else key] = item
         return out
     if isinstance(value, list):
-        return [_strip(v) if isinstance(v, dict | list) else v for v in value]
+        return [_strip(v) if isinstance(v, _CONTAINERS) else v for v in value]
     return value
 
 
@@ -108,11 +110,10 @@ def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> Stored
     for key, value in doc.items():
         if key.startswith("_") or key == "meta":
             continue
+        if isinstance(value, _CONTAINERS):
+            value = _strip(value)
         extension = by_key.get(key)
-        if extension is not None:
-            resource[extension.schema.id] = _strip(value)
-        else:
-            resource[key] = _strip(value)
+        resource[key if extension is None else extension.schema.id] = value
     meta = doc["meta"]
     return StoredResource(
         id=doc[ID_FIELD],
