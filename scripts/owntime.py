@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp.test_utils import TestClient, TestServer
+from bench_load import user_body  # scripts/ is on the path when a script in it runs
 from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.app import create_app
@@ -33,7 +34,6 @@ from scim_server.settings import load_settings
 
 TOKEN = "owntime-token-0123456789"  # noqa: S105 (a throwaway token for an in-process server)
 SCIM = "application/scim+json"
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 TIMING = re.compile(r"(\w+);dur=([0-9.]+)")
@@ -49,22 +49,6 @@ TARGETS = {
 }
 
 Client = TestClient[Any, Any]
-
-
-def user_body(n: int, prefix: str = "user") -> dict[str, Any]:
-    return {
-        "schemas": [USER_SCHEMA],
-        "userName": f"{prefix}{n}@example.com",
-        "externalId": f"ext-{prefix}-{n}",
-        "name": {"givenName": f"Given{n}", "familyName": f"Family{n}"},
-        "displayName": f"User {n}",
-        "title": "Engineer",
-        "active": True,
-        "emails": [
-            {"value": f"{prefix}{n}@example.com", "type": "work", "primary": True},
-            {"value": f"{prefix}{n}@home.example.org", "type": "home"},
-        ],
-    }
 
 
 async def call(
