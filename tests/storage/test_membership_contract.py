@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
-from scim_server.storage.client import connect
 from scim_server.storage.documents import to_document
 from scim_server.storage.repository import Member, MembershipRepository, Store, membership_collection_name
+from tests.storage.conftest import on_mongodb
 
-MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -121,21 +116,13 @@ class MembershipContract:
 
 class TestMembershipOnMongomock(MembershipContract):
     @pytest.fixture
-    def db(self) -> Any:
-        return AsyncMongoMockClient(tz_aware=True)["scim"]
+    def db(self, mongomock_database: Any) -> Any:
+        return mongomock_database
 
 
-@pytest.mark.mongodb
-@pytest.mark.skipif(
-    not MONGODB_URI, reason="set SCIM_TEST_MONGODB_URI to run the storage contract on MongoDB"
-)
 class TestMembershipOnMongoDB(MembershipContract):
+    pytestmark = on_mongodb
+
     @pytest.fixture
-    async def db(self) -> AsyncIterator[Any]:
-        name = f"scim_test_{uuid.uuid4().hex[:16]}"
-        client, database = connect(MONGODB_URI, name)
-        try:
-            yield database
-            await client.drop_database(name)
-        finally:
-            client.close()
+    def db(self, mongodb_database: Any) -> Any:
+        return mongodb_database

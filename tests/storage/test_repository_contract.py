@@ -7,22 +7,17 @@ MongoDB class runs only when ``SCIM_TEST_MONGODB_URI`` names a server it may cre
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.errors import UniquenessError
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
-from scim_server.storage.client import connect
 from scim_server.storage.documents import StoredResource, to_document
 from scim_server.storage.repository import ResourceRepository, Store, collection_name
+from tests.storage.conftest import on_mongodb
 
-MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENTERPRISE_KEY = "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
@@ -240,25 +235,16 @@ class RepositoryContract:
 
 class TestRepositoryOnMongomock(RepositoryContract):
     @pytest.fixture
-    def db(self) -> Any:
-        return AsyncMongoMockClient(tz_aware=True)["scim"]
+    def db(self, mongomock_database: Any) -> Any:
+        return mongomock_database
 
 
-@pytest.mark.mongodb
-@pytest.mark.skipif(
-    not MONGODB_URI, reason="set SCIM_TEST_MONGODB_URI to run the storage contract on MongoDB"
-)
 class TestRepositoryOnMongoDB(RepositoryContract):
+    pytestmark = on_mongodb
+
     @pytest.fixture
-    async def db(self) -> AsyncIterator[Any]:
-        # The server's own connect(): motor, tz_aware, and the URI's options (a timeout, say) honoured.
-        name = f"scim_test_{uuid.uuid4().hex[:16]}"
-        client, database = connect(MONGODB_URI, name)
-        try:
-            yield database
-            await client.drop_database(name)
-        finally:
-            client.close()
+    def db(self, mongodb_database: Any) -> Any:
+        return mongodb_database
 
     async def test_concurrent_inserts_of_one_username_leave_exactly_one(self, db: Any) -> None:
         repo = await self.users(db)

@@ -1,0 +1,43 @@
+"""Databases for the storage contracts: the embedded store, and MongoDB when a URI is given."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from scim_server.storage.client import connect
+
+MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
+
+# Put on a contract's MongoDB class: it runs only when SCIM_TEST_MONGODB_URI names a server.
+on_mongodb = [
+    pytest.mark.mongodb,
+    pytest.mark.skipif(
+        not MONGODB_URI, reason="set SCIM_TEST_MONGODB_URI to run the storage contract on MongoDB"
+    ),
+]
+
+
+@pytest.fixture
+def mongomock_database() -> Any:
+    return AsyncMongoMockClient(tz_aware=True)["scim"]
+
+
+@pytest.fixture
+async def mongodb_database() -> AsyncIterator[Any]:
+    """A fresh database on the server SCIM_TEST_MONGODB_URI names, dropped afterwards.
+
+    It uses the server's own connect(): motor, tz_aware, and the URI's options (a timeout, say) honoured.
+    """
+    name = f"scim_test_{uuid.uuid4().hex[:16]}"
+    client, database = connect(MONGODB_URI, name)
+    try:
+        yield database
+        await client.drop_database(name)
+    finally:
+        client.close()
