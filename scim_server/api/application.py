@@ -19,7 +19,7 @@ from scim_server.api.observability import access_log_middleware
 from scim_server.api.openapi import setup_openapi
 from scim_server.api.ratelimit import RateLimiter
 from scim_server.api.routes import setup_routes
-from scim_server.api.timing import timing_middleware
+from scim_server.api.timing import add_server_timing, timing_middleware
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import TokenService
 from scim_server.settings import Settings
@@ -65,6 +65,7 @@ def build_application(
             yield
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_response_prepare.append(add_server_timing)
     setup_routes(app)
     setup_openapi(app)
     return app

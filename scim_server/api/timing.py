@@ -5,9 +5,10 @@ storage calls during the request (:mod:`scim_server.timing`), ``app`` the rest o
 handler's time: parsing, compiling, rendering and serializing. The middleware sits innermost, after
 authentication, so it times the handler; the bench (``scripts/bench``) reads the header.
 
-A SCIM error raised by the handler is rendered here with the error middleware's own renderer, so
-4xx answers carry the header too; anything else (aiohttp's 404/405, unexpected exceptions) passes on
-to the error middleware untouched.
+The middleware only records the figures (in the request); the header is added when the response is
+prepared (``add_server_timing``, an ``on_response_prepare`` hook), so it also lands on the SCIM errors
+the one error middleware renders for failures inside the handler. Requests that never reach the
+handler (401s, aiohttp's 404/405) carry no header.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api.middleware import render_error
-from scim_server.errors import ScimError
+from scim_server.api.keys import SERVER_TIMING_VALUE
 from scim_server.timing import measure
 
 SERVER_TIMING = "Server-Timing"
@@ -35,9 +35,13 @@ async def timing_middleware(request: web.Request, handler: Handler) -> web.Strea
     start = time.perf_counter()
     with measure() as storage:
         try:
-            response = await handler(request)
-        except ScimError as error:
-            response = render_error(error)
-    if not response.prepared:
-        response.headers[SERVER_TIMING] = server_timing(time.perf_counter() - start, storage.seconds)
-    return response
+            return await handler(request)
+        finally:
+            request[SERVER_TIMING_VALUE] = server_timing(time.perf_counter() - start, storage.seconds)
+
+
+async def add_server_timing(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the header for a request that went through the timing middleware."""
+    value = request.get(SERVER_TIMING_VALUE)
+    if value is not None:
+        response.headers[SERVER_TIMING] = value
