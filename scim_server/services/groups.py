@@ -22,7 +22,7 @@ from scim_server.errors import InvalidPathError, InvalidSyntaxError, InvalidValu
 from scim_server.filters.ast import Compare, CompareOp, Filter, Or
 from scim_server.schema.catalog import GROUP_MEMBERS, ResourceType
 from scim_server.services.audit import Actor, MemberChange
-from scim_server.services.resources import ResourceService
+from scim_server.services.resources import AfterWrite, ResourceService
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.repository import Member
 
@@ -218,27 +218,50 @@ class GroupService(ResourceService):
         )
         return stored
 
-    async def _replace_members(self, org_id: str, group_id: str, members: Sequence[Member]) -> MemberChange:
-        """Make ``members`` the group's members; the counts compare them with the members before.
+    async def _membership_writer(
+        self, org_id: str, group_id: str, plan: MemberPlan, *, always_count: bool = False
+    ) -> tuple[AfterWrite, bool]:
+        """Check the plan's new members, work out what it really changes, and return the write to run
+        after the group's guarded update, with whether it changes any membership.
 
-        Reading the current member ids is O(n), as the replacement itself is.
+        The write reports the members added and removed (an add of a present member or a remove of an
+        absent one is no change); ``always_count`` reports zeros too. A full replacement reads the
+        current member ids, O(n) as the replacement itself is; other changes look up only their pairs.
         """
+        resolved = {m.id: m for m in await self._resolve_members(org_id, group_id, plan.wanted())}
         memberships = await self._memberships(org_id)
-        before = set((await memberships.member_ids([group_id]))[group_id])
-        await memberships.replace(group_id, members)
-        wanted = {m.id for m in members}
-        return MemberChange(added=len(wanted - before), removed=len(before - wanted))
+        if plan.replace is not None:
+            before = set((await memberships.member_ids([group_id]))[group_id])
+            adding, removing = set(plan.replace) - before, before - set(plan.replace)
+        elif plan.is_empty:
+            adding, removing = set(), set()
+        else:
+            present = await memberships.present(group_id, sorted({*plan.add, *plan.remove}))
+            adding, removing = set(plan.add) - present, plan.remove & present
+
+        async def write() -> MemberChange | None:
+            if plan.replace is not None:
+                await memberships.replace(group_id, [resolved[i] for i in plan.replace])
+            else:
+                await memberships.remove(group_id, sorted(removing))
+                await memberships.add(group_id, [resolved[i] for i in plan.add if i in adding])
+            if adding or removing or always_count:
+                return MemberChange(added=len(adding), removed=len(removing))
+            return None
+
+        return write, bool(adding or removing)
 
     async def replace(
         self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
     ) -> StoredResource:
-        """PUT replaces the members too: without ``members`` the group ends up empty (RFC 7644 §3.5.1)."""
+        """PUT replaces the members too: without ``members`` the group ends up empty (RFC 7644 §3.5.1).
+
+        A PUT is a write even when nothing changes: the version moves and the event is recorded.
+        """
         attributes, members = _split_body(body)
-        resolved = await self._resolve_members(org_id, resource_id, members or {})
-
-        async def write_members() -> MemberChange:
-            return await self._replace_members(org_id, resource_id, resolved)
-
+        plan = MemberPlan()
+        plan.replaced(members or {})
+        write_members, _ = await self._membership_writer(org_id, resource_id, plan, always_count=True)
         return await self._replace(
             org_id, resource_id, attributes, if_match, actor=actor, touch=True, after=write_members
         )
@@ -255,25 +278,7 @@ class GroupService(ResourceService):
             body, self.resource_type, max_operations=self._settings.max_patch_operations
         )
         others, plan = split_operations(operations, self.resource_type)
-        resolved = {m.id: m for m in await self._resolve_members(org_id, resource_id, plan.wanted())}
-        memberships = await self._memberships(org_id)
-        # What the plan really changes: the version moves, and the audit counts, only for that.
-        if plan.replace is not None:
-            before = set((await memberships.member_ids([resource_id]))[resource_id])
-            adding, removing = set(plan.replace) - before, before - set(plan.replace)
-        elif not plan.is_empty:
-            present = await memberships.present(resource_id, sorted({*plan.add, *plan.remove}))
-            adding, removing = set(plan.add) - present, plan.remove & present
-        else:
-            adding, removing = set(), set()
-
-        async def write_members() -> MemberChange | None:
-            if plan.replace is not None:
-                await memberships.replace(resource_id, [resolved[i] for i in plan.replace])
-            else:
-                await memberships.remove(resource_id, sorted(removing))
-                await memberships.add(resource_id, [resolved[i] for i in plan.add if i in adding])
-            return MemberChange(added=len(adding), removed=len(removing)) if adding or removing else None
+        write_members, membership_changes = await self._membership_writer(org_id, resource_id, plan)
 
         def change(current: StoredResource) -> dict[str, Any]:
             if not others:
@@ -287,6 +292,6 @@ class GroupService(ResourceService):
             change,
             actor=actor,
             operation="patch",
-            touch=bool(adding or removing),
+            touch=membership_changes,
             after=write_members,
         )
