@@ -107,6 +107,16 @@ class ResourceService:
         self._derived = next(
             (a for a in resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
         )
+        # (container, attribute) of every immutable attribute: "" for the core schema, else the URN.
+        self._immutable = tuple(
+            (container, attribute)
+            for container, schema in (
+                ("", resource_type.schema),
+                *((e.schema.id, e.schema) for e in resource_type.extensions),
+            )
+            for attribute in schema.attributes
+            if attribute.mutability is Mutability.IMMUTABLE
+        )
         # Parsed filters by text, with the member ids they reference (whose lookups make the compiled
         # query depend on stored data); filters without such references are cached compiled.
         self._filters: OrderedDict[str, tuple[Filter, frozenset[str], dict[str, Any] | None]] = OrderedDict()
@@ -431,9 +441,7 @@ class ResourceService:
             groups = await memberships.find(group_ids, kinds=("Group",))
             values = {
                 uid: [
-                    {"value": g, "display": groups[g].display, "type": "direct"}
-                    for g in gids
-                    if g in groups and groups[g].type == "Group"
+                    {"value": g, "display": groups[g].display, "type": "direct"} for g in gids if g in groups
                 ]
                 for uid, gids in groups_of.items()
             }
@@ -464,12 +472,7 @@ class ResourceService:
 
     def _check_immutable(self, current: Mapping[str, Any], incoming: Mapping[str, Any]) -> None:
         """RFC 7643 §7: an immutable attribute may be set once, then never changed by PUT."""
-        attributes = [("", a) for a in self.resource_type.schema.attributes] + [
-            (e.schema.id, a) for e in self.resource_type.extensions for a in e.schema.attributes
-        ]
-        for container, attribute in attributes:
-            if attribute.mutability is not Mutability.IMMUTABLE:
-                continue
+        for container, attribute in self._immutable:
             old = (current.get(container) or {}) if container else current
             new = (incoming.get(container) or {}) if container else incoming
             if attribute.name in old and new.get(attribute.name) != old[attribute.name]:

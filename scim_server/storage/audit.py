@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 
-from scim_server.storage.repository import driver_errors, is_valid_org_id
+from scim_server.storage.repository import driver_errors, org_collection_name
 
 AUDIT_INDEXES: dict[str, list[tuple[str, int]]] = {
     "time": [("time", DESCENDING), ("_id", DESCENDING)],
@@ -24,9 +24,7 @@ AUDIT_INDEXES: dict[str, list[tuple[str, int]]] = {
 
 
 def audit_collection_name(org_id: str) -> str:
-    if not is_valid_org_id(org_id):
-        raise ValueError(f"invalid organization id {org_id!r}")
-    return f"org_{org_id}_audit"
+    return org_collection_name(org_id, "audit")
 
 
 class AuditRepository:

@@ -62,16 +62,19 @@ def is_valid_org_id(org_id: str) -> bool:
     return ORG_ID_PATTERN.fullmatch(org_id) is not None
 
 
-def collection_name(org_id: str, resource_type: ResourceType) -> str:
+def org_collection_name(org_id: str, kind: str) -> str:
+    """``org_<org>_<kind>``: an organization's collection; the id is checked to be a safe name."""
     if not is_valid_org_id(org_id):
         raise ValueError(f"invalid organization id {org_id!r}")
-    return f"org_{org_id}_{resource_type.name.lower()}s"
+    return f"org_{org_id}_{kind}"
+
+
+def collection_name(org_id: str, resource_type: ResourceType) -> str:
+    return org_collection_name(org_id, f"{resource_type.name.lower()}s")
 
 
 def membership_collection_name(org_id: str) -> str:
-    if not is_valid_org_id(org_id):
-        raise ValueError(f"invalid organization id {org_id!r}")
-    return f"org_{org_id}_memberships"
+    return org_collection_name(org_id, "memberships")
 
 
 @asynccontextmanager
@@ -117,9 +120,8 @@ class ResourceRepository:
             await self._collection.insert_one(dict(document))
 
     async def get(self, resource_id: str) -> StoredResource | None:
-        async with driver_errors():
-            doc = await self._collection.find_one({"_id": resource_id})
-        return None if doc is None else from_document(doc, self._resource_type)
+        found = await self.get_with_document(resource_id)
+        return None if found is None else found[0]
 
     async def get_with_document(self, resource_id: str) -> tuple[StoredResource, dict[str, Any]] | None:
         """The resource and the stored document it was read from (a write plans its update against it)."""
