@@ -39,12 +39,6 @@ class InvalidFilterError(ScimError):
     scim_type = "invalidFilter"
 
 
-class TooManyError(ScimError):
-    """The filter yields, or would cost, more than the server is willing to process."""
-
-    scim_type = "tooMany"
-
-
 class UniquenessError(ScimError):
     """One or more unique attribute values are already in use (§3.3, 409)."""
 
@@ -80,18 +74,6 @@ class InvalidValueError(ScimError):
     """A required value was missing, or a value was of the wrong type or form."""
 
     scim_type = "invalidValue"
-
-
-class InvalidVersionError(ScimError):
-    """The SCIM protocol version is not supported."""
-
-    scim_type = "invalidVersion"
-
-
-class SensitiveError(ScimError):
-    """The request would carry sensitive data in the URI."""
-
-    scim_type = "sensitive"
 
 
 class UnauthorizedError(ScimError):
@@ -153,12 +135,6 @@ class TooManyRequestsError(ScimError):
     def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
         super().__init__(detail)
         self.retry_after = None if retry_after is None else max(1, retry_after)
-
-
-class NotImplementedScimError(ScimError):
-    """The service provider does not support the requested operation (§3.12: 501)."""
-
-    status = 501
 
 
 class InternalServerError(ScimError):

@@ -413,10 +413,6 @@ class ResolvedAttribute:
         """The attribute the path finally names (the sub-attribute when there is one)."""
         return self.sub_attribute if self.sub_attribute is not None else self.attribute
 
-    @property
-    def is_common(self) -> bool:
-        return self.extension is None and self.attribute in COMMON_ATTRIBUTES
-
     def text(self) -> str:
         """The canonical path text, URN-qualified for extension attributes (RFC 7644 §3.10)."""
         base = self.attribute.name

@@ -29,12 +29,7 @@ from scim_server.schema.catalog import ID, META, ResolvedAttribute
 
 SHADOW = "_lc"
 ID_FIELD = "_id"
-VERSION_FIELD = "meta.version"
 CREATED_FIELD = "meta.created"
-LAST_MODIFIED_FIELD = "meta.lastModified"
-
-# meta sub-attributes that are stored; the others are derived at render time.
-STORED_META = frozenset({"created", "lastModified", "version"})
 
 
 _REFERENCE, _STORED_REFERENCE = "$ref", "ref"
@@ -90,10 +85,3 @@ def element_query_path(sub_attribute: Attribute) -> str:
     if sub_attribute.folds_case:
         return _join(SHADOW, sub_attribute.name)
     return stored_name(sub_attribute.name)
-
-
-def is_stored(resolved: ResolvedAttribute) -> bool:
-    """False for attributes that have no stored field (``meta.resourceType``, ``meta.location``)."""
-    if resolved.attribute is META:
-        return resolved.sub_attribute is not None and resolved.sub_attribute.name in STORED_META
-    return True

@@ -25,10 +25,6 @@ def hash_password(password: str) -> str:
     return f"{PREFIX}n={_N},r={_R},p={_P}${_b64(salt)}${_b64(digest)}"
 
 
-def is_hashed(value: str) -> bool:
-    return value.startswith(PREFIX)
-
-
 def verify_password(password: str, stored: str) -> bool:
     """Check a password against a stored hash in constant time (for applications reading the store)."""
     try:

@@ -9,12 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from mongomock_motor import AsyncMongoMockClient
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo.errors import PyMongoError
 
 from scim_server.errors import ServiceUnavailableError
-
-Database = AsyncIOMotorDatabase  # mongomock-motor's database masquerades as this class
 
 
 def connect(mongodb_uri: str, database: str) -> tuple[Any, Any]:
