@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,9 @@ async def test_secrets_are_left_out_of_the_settings_repr() -> None:
 
     assert "pw-123" not in text and "boot-secret" not in text and "m-secret" not in text
     assert "log_format='json'" in text
+
+
+def test_the_shipped_config_file_lists_every_setting_at_its_default() -> None:
+    data = tomllib.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))["server"]
+    assert set(data) == {f.name for f in dataclasses.fields(Settings)}
+    assert load_settings(environ={}, path=DEFAULT_CONFIG_PATH) == Settings()
