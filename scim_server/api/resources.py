@@ -85,9 +85,10 @@ class ResourceEndpoints:
     ) -> list[dict[str, Any]]:
         """Render resources, first filling in what membership derives (one lookup for them all)."""
         service = self._service(request)
-        expanded = await service.expand(request[PRINCIPAL].org_id, stored, projection, created=created)
+        derived = await service.derived(request[PRINCIPAL].org_id, stored, projection, created=created)
         base = base_url(request)
-        return [render_resource(s, service.resource_type, base, projection) for s in expanded]
+        resource_type = service.resource_type
+        return [render_resource(s, resource_type, base, projection, derived.get(s.id)) for s in stored]
 
     async def _resource_response(
         self,

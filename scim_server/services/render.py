@@ -14,8 +14,9 @@ from typing import Any
 from scim_server.errors import InvalidPathError, InvalidValueError
 from scim_server.filters import parse_attr_path
 from scim_server.schema.attributes import Attribute, AttributeType, Returned
-from scim_server.schema.catalog import EXTERNAL_ID, META, ResourceType
-from scim_server.storage.documents import StoredResource
+from scim_server.schema.catalog import EXTERNAL_ID, GROUP_MEMBERS, META, USER_GROUPS, ResourceType
+from scim_server.schema.layout import stored_name
+from scim_server.storage.documents import StoredResource, to_document
 
 # (extension URN or "" for core/common, attribute name, sub-attribute name or None)
 AttributeKey = tuple[str, str, str | None]
@@ -70,6 +71,8 @@ def parse_projection(
 
     RFC 7644 §3.9 makes ``attributes`` win when both are given.
     """
+    if attributes is None and excluded is None:
+        return ALL  # the common case, without a parse
     include_items, exclude_items = _split(attributes), _split(excluded)
     if len(include_items) + len(exclude_items) > max_items:
         raise InvalidValueError(f"at most {max_items} attribute names may be listed")
@@ -125,24 +128,22 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    """How one attribute is rendered under a projection, decided once per projection."""
+# How a field is rendered from its stored value, decided once per projection.
+_SIMPLE = 0  # JSON as stored (strings, numbers, booleans, lists of them)
+_DATETIMES = 1  # holds datetimes: formatted
+_SINGLE = 2  # a complex value: its kept sub-attributes, stored key -> SCIM name
+_MULTI = 3  # a multi-valued complex attribute: each element as _SINGLE, empty ones dropped
+_DERIVED = 4  # a user's groups or a group's members: from membership, not from the document
 
-    name: str
-    complex: bool
-    multi_valued: bool
-    # Complex: the sub-attributes rendered, in schema order; those holding datetimes.
-    subs: tuple[str, ...] = ()
-    datetime_subs: frozenset[str] = frozenset()
-    # Simple: whether the value holds datetimes (otherwise it is JSON as stored).
-    datetimes: bool = False
+# (attribute name, kind, (stored sub key, SCIM sub name) kept, datetime subs)
+_Field = tuple[str, int, tuple[tuple[str, str], ...], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
     core: tuple[_Field, ...]
-    extensions: tuple[tuple[str, tuple[_Field, ...]], ...]
+    # (URN, stored key, fields) of each extension
+    extensions: tuple[tuple[str, str, tuple[_Field, ...]], ...]
     meta: tuple[str, ...] | None
 
 
@@ -152,12 +153,12 @@ def _fields(attributes: Sequence[Attribute], container: str, projection: Project
         if not projection.wants(container, attribute):
             continue
         if not attribute.is_complex:
-            datetimes = attribute.type is AttributeType.DATETIME
-            fields.append(_Field(attribute.name, False, attribute.multi_valued, datetimes=datetimes))
+            kind = _DATETIMES if attribute.type is AttributeType.DATETIME else _SIMPLE
+            fields.append((attribute.name, kind, (), frozenset()))
             continue
         keep, drop = projection.sub_filter(container, attribute)
         subs = tuple(
-            sub.name
+            (stored_name(sub.name), sub.name)
             for sub in attribute.sub_attributes
             if sub.returned is not Returned.NEVER
             and (
@@ -166,9 +167,13 @@ def _fields(attributes: Sequence[Attribute], container: str, projection: Project
             )
         )
         datetime_subs = frozenset(
-            s.name for s in attribute.sub_attributes if s.type is AttributeType.DATETIME
+            stored_name(s.name) for s in attribute.sub_attributes if s.type is AttributeType.DATETIME
         )
-        fields.append(_Field(attribute.name, True, attribute.multi_valued, subs, datetime_subs))
+        if attribute is USER_GROUPS or attribute is GROUP_MEMBERS:
+            kind = _DERIVED
+        else:
+            kind = _MULTI if attribute.multi_valued else _SINGLE
+        fields.append((attribute.name, kind, subs, datetime_subs))
     return tuple(fields)
 
 
@@ -191,7 +196,7 @@ def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
     plan = _Plan(
         core=_fields((EXTERNAL_ID, *resource_type.schema.attributes), "", projection),
         extensions=tuple(
-            (ext.schema.id, _fields(ext.schema.attributes, ext.schema.id, projection))
+            (ext.schema.id, ext.storage_key, _fields(ext.schema.attributes, ext.schema.id, projection))
             for ext in resource_type.extensions
         ),
         meta=meta,
@@ -202,44 +207,60 @@ def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
     return plan
 
 
-def _element(element: Mapping[str, Any], field: _Field) -> dict[str, Any]:
-    if field.datetime_subs:
-        return {s: _json_value(element[s]) for s in field.subs if s in element}
-    return {s: element[s] for s in field.subs if s in element}
+def _element(element: Mapping[str, Any], subs: tuple[tuple[str, str], ...], datetimes: frozenset[str]) -> Any:
+    if datetimes:
+        return {name: _json_value(element[key]) for key, name in subs if key in element}
+    return {name: element[key] for key, name in subs if key in element}
 
 
-def _render_fields(data: Mapping[str, Any], fields: tuple[_Field, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for field in fields:
-        name = field.name
-        if name not in data:
-            continue
-        value = data[name]
-        if field.complex:
-            if field.multi_valued:
-                value = [e for e in (_element(element, field) for element in value) if e]
-            else:
-                value = _element(value, field)
-            if not value:
-                continue
-        elif field.datetimes:
-            value = _json_value(value)
-        out[name] = value
+def _derived(
+    name: str, entries: Sequence[Mapping[str, Any]], subs: tuple[tuple[str, str], ...], base_url: str
+) -> list[dict[str, Any]]:
+    """Membership entries ({value, display, type}) with their ``$ref``, projected: a user's ``groups``
+    are groups (their type says direct or indirect), a group's ``members`` users or groups."""
+    out = []
+    for entry in entries:
+        endpoint = "Groups" if name == "groups" or entry.get("type") == "Group" else "Users"
+        full = {**entry, "$ref": f"{base_url}/{endpoint}/{entry['value']}"}
+        element = {name: full[name] for _, name in subs if full.get(name) is not None}
+        if element:
+            out.append(element)
     return out
 
 
-def _with_refs(resource: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """Add ``$ref`` to the membership entries (a user's ``groups``, a group's ``members``)."""
-    if "groups" not in resource and "members" not in resource:
-        return resource  # read only by the renderer: no copy needed
-    out = dict(resource)
-    if "groups" in out:
-        out["groups"] = [{**g, "$ref": f"{base_url}/Groups/{g['value']}"} for g in out["groups"]]
-    if "members" in out:
-        out["members"] = [
-            {**m, "$ref": f"{base_url}/{'Groups' if m.get('type') == 'Group' else 'Users'}/{m['value']}"}
-            for m in out["members"]
-        ]
+def _render_fields(
+    data: Mapping[str, Any],
+    fields: tuple[_Field, ...],
+    derived: Sequence[Mapping[str, Any]] | None,
+    base_url: str,
+) -> dict[str, Any]:
+    """One object level of a stored document (the root or an extension's) as SCIM JSON.
+
+    Written for speed: it runs for every resource of every response.
+    """
+    out: dict[str, Any] = {}
+    for name, kind, subs, datetimes in fields:
+        if kind == _DERIVED:
+            if derived:
+                entries = _derived(name, derived, subs, base_url)
+                if entries:
+                    out[name] = entries
+            continue
+        value: Any = data.get(name)
+        if value is None:
+            continue
+        if kind == _SIMPLE:
+            out[name] = value
+        elif kind == _MULTI:
+            value = [e for e in [_element(element, subs, datetimes) for element in value] if e]
+            if value:
+                out[name] = value
+        elif kind == _SINGLE:
+            value = _element(value, subs, datetimes)
+            if value:
+                out[name] = value
+        else:
+            out[name] = _json_value(value)
     return out
 
 
@@ -248,18 +269,34 @@ def render_resource(
     resource_type: ResourceType,
     base_url: str,
     projection: Projection = ALL,
+    derived: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``."""
+    """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``.
+
+    Rendered in one pass from the stored document (never from a canonical copy of it), following the
+    stored layout (``schema.layout``). ``derived``: the membership entries of a user's ``groups`` or a
+    group's ``members`` (``value``, ``display``, ``type``), when they were looked up.
+    """
     plan = _plan(resource_type, projection)
-    resource = _with_refs(stored.resource, base_url)
-    body: dict[str, Any] = {"schemas": [resource_type.schema.id], "id": stored.id}
-    body.update(_render_fields(resource, plan.core))
-    for schema_id, fields in plan.extensions:
-        data = resource.get(schema_id)
+    document = stored.document
+    if document is None:
+        document = to_document(
+            stored.resource,
+            resource_type,
+            id=stored.id,
+            created=stored.created,
+            last_modified=stored.last_modified,
+            version=stored.version,
+        )
+    schemas = [resource_type.schema.id]
+    body: dict[str, Any] = {"schemas": schemas, "id": stored.id}
+    body.update(_render_fields(document, plan.core, derived, base_url))
+    for schema_id, key, fields in plan.extensions:
+        data = document.get(key)
         if not data:
             continue
-        rendered = _render_fields(data, fields)
-        body["schemas"].append(schema_id)
+        schemas.append(schema_id)
+        rendered = _render_fields(data, fields, None, base_url)
         if rendered:
             body[schema_id] = rendered
     if plan.meta is not None:
@@ -270,5 +307,5 @@ def render_resource(
             "location": f"{base_url}{resource_type.endpoint}/{stored.id}",
             "version": etag(stored.version),
         }
-        body["meta"] = {k: meta[k] for k in plan.meta}
+        body["meta"] = meta if len(plan.meta) == len(_META_KEYS) else {k: meta[k] for k in plan.meta}
     return body

@@ -13,7 +13,6 @@ not a write and records nothing.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 import weakref
 from collections import OrderedDict
@@ -209,9 +208,9 @@ class ResourceService:
         check_resource(resource, self.resource_type)
         resource = await self._secure(resource, None)
         now = self._clock()
-        stored = StoredResource(str(uuid.uuid4()), resource, now, now, 1)
+        stored = self._stored(str(uuid.uuid4()), resource, now, now, 1)
         repo = await self._repositories(org_id)
-        await repo.insert(self._document(stored))
+        await repo.insert(stored.document or {})
         return stored
 
     async def get(self, org_id: str, resource_id: str) -> StoredResource:
@@ -289,10 +288,7 @@ class ResourceService:
         repo = await self._repositories(org_id)
         async with self._lock(org_id, resource_id):
             for _ in range(_MAX_WRITE_ATTEMPTS):
-                found = await repo.get_with_document(resource_id)
-                if found is None:
-                    raise self._not_found(resource_id)
-                current, current_document = found
+                current = await self._existing(repo, resource_id)
                 if not matches_if_match(if_match, current.version):
                     raise PreconditionFailedError(
                         f"{self.resource_type.name} {resource_id} is at version {current.version}, "
@@ -301,15 +297,11 @@ class ResourceService:
                 resource = await self._secure(change(current), current.resource)
                 if resource == current.resource and not touch:
                     return current
-                updated = StoredResource(
-                    resource_id,
-                    resource,
-                    current.created,
-                    self._clock(),
-                    current.version + 1,
+                updated = self._stored(
+                    resource_id, resource, current.created, self._clock(), current.version + 1
                 )
                 # Planned against the document as stored (not rebuilt from ``current``): one build less.
-                plan = plan_update(current_document, self._document(updated), keep=_KEEP)
+                plan = plan_update(current.document or {}, updated.document or {}, keep=_KEEP)
                 if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
                     members = None if after is None else await after()
                     await self._record(
@@ -415,43 +407,45 @@ class ResourceService:
 
     # -- derived attributes --------------------------------------------------------------------
 
-    async def expand(
+    async def derived(
         self,
         org_id: str,
         stored: list[StoredResource],
         projection: Projection = ALL,
         *,
         created: bool = False,
-    ) -> list[StoredResource]:
-        """Fill in the attributes derived from membership (a user's ``groups``, a group's ``members``)
-        when the response will show them: a few lookups for the whole page, none when excluded.
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The entries of the attribute derived from membership (a user's ``groups``, a group's
+        ``members``) by resource id, when the response will show them: a few lookups for the whole
+        page, none when excluded. Each entry has ``value``, ``display`` (None when unknown) and ``type``.
 
         ``created``: the resources were just created, so a user is in no group yet (its id is new) and
         its groups are not looked up; a new group's members still are."""
         derived = self._derived
         if derived is None or not stored or not projection.wants("", derived):
-            return stored
+            return {}
         if created and derived is USER_GROUPS:
-            return stored
+            return {}
         memberships = await self._memberships(org_id)
         ids = [s.id for s in stored]
         if derived is USER_GROUPS:
             groups_of = await memberships.groups_of(ids)
             group_ids = sorted({g for gids in groups_of.values() for g in gids})
+            if not group_ids:
+                return {}
             groups = await memberships.find(group_ids, kinds=("Group",))
-            values = {
+            return {
                 uid: [
                     {"value": g, "display": groups[g].display, "type": "direct"} for g in gids if g in groups
                 ]
                 for uid, gids in groups_of.items()
+                if gids
             }
-        else:
-            members = await memberships.members_of(ids)
-            values = {
-                gid: [{"value": m.id, "display": m.display, "type": m.type} for m in found]
-                for gid, found in members.items()
-            }
-        return [_with(s, derived.name, values.get(s.id, [])) for s in stored]
+        members = await memberships.members_of(ids)
+        return {
+            gid: [{"value": m.id, "display": m.display, "type": m.type} for m in found]
+            for gid, found in members.items()
+        }
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -460,15 +454,24 @@ class ResourceService:
             raise InvalidSyntaxError("the request body must be a JSON object")
         return coerce_resource(body, self.resource_type)
 
-    def _document(self, stored: StoredResource) -> dict[str, Any]:
-        return to_document(
-            stored.resource,
+    def _stored(
+        self,
+        resource_id: str,
+        resource: dict[str, Any],
+        created: datetime,
+        last_modified: datetime,
+        version: int,
+    ) -> StoredResource:
+        """A resource about to be written, with the document that stores it."""
+        document = to_document(
+            resource,
             self.resource_type,
-            id=stored.id,
-            created=stored.created,
-            last_modified=stored.last_modified,
-            version=stored.version,
+            id=resource_id,
+            created=created,
+            last_modified=last_modified,
+            version=version,
         )
+        return StoredResource(resource_id, resource, created, last_modified, version, document=document)
 
     def _check_immutable(self, current: Mapping[str, Any], incoming: Mapping[str, Any]) -> None:
         """RFC 7643 §7: an immutable attribute may be set once, then never changed by PUT."""
@@ -477,10 +480,3 @@ class ResourceService:
             new = (incoming.get(container) or {}) if container else incoming
             if attribute.name in old and new.get(attribute.name) != old[attribute.name]:
                 raise MutabilityError(f"{attribute.name} is immutable and cannot be changed")
-
-
-def _with(stored: StoredResource, name: str, values: list[dict[str, Any]]) -> StoredResource:
-    if not values:  # no derived values: the resource as read (most users of a page)
-        return stored
-    entries = [{k: v for k, v in entry.items() if v is not None} for entry in values]
-    return dataclasses.replace(stored, resource={**stored.resource, name: entries})

@@ -7,7 +7,6 @@ lower-cased shadows). These two functions are pure; the repository is the only c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,15 +15,65 @@ from scim_server.schema.catalog import ResourceType
 from scim_server.schema.layout import ID_FIELD, SHADOW, scim_name, stored_name
 
 
-@dataclass(frozen=True, slots=True)
 class StoredResource:
-    """A resource as read from the store: its canonical attributes and server-managed metadata."""
+    """A resource as stored: its metadata, its stored document, and its canonical attributes.
 
-    id: str
-    resource: dict[str, Any]
-    created: datetime
-    last_modified: datetime
-    version: int
+    Read from the store, only the document is at hand: the canonical ``resource`` is derived from it on
+    first use, so a read that only renders (GET, list) never builds it. Built by a write, both are given.
+    Equality is on the resource and its metadata, whichever way it was made.
+    """
+
+    __slots__ = ("_document", "_resource", "_resource_type", "created", "id", "last_modified", "version")
+
+    def __init__(
+        self,
+        id: str,
+        resource: dict[str, Any] | None,
+        created: datetime,
+        last_modified: datetime,
+        version: int,
+        *,
+        document: Mapping[str, Any] | None = None,
+        resource_type: ResourceType | None = None,
+    ) -> None:
+        if resource is None and (document is None or resource_type is None):
+            raise ValueError("a stored resource needs its resource, or its document and resource type")
+        self.id = id
+        self.created = created
+        self.last_modified = last_modified
+        self.version = version
+        self._resource = resource
+        self._document = document
+        self._resource_type = resource_type
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        """The canonical resource (SCIM names, no internal keys, no meta)."""
+        if self._resource is None:
+            assert self._document is not None and self._resource_type is not None
+            self._resource = _canonical(self._document, self._resource_type)
+        return self._resource
+
+    @property
+    def document(self) -> Mapping[str, Any] | None:
+        """The stored document, when this resource was read from or built for the store."""
+        return self._document
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.id, self.resource, self.created, self.last_modified, self.version)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredResource):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents, like a dict
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredResource(id={self.id!r}, resource={self.resource!r}, created={self.created!r}, "
+            f"last_modified={self.last_modified!r}, version={self.version!r})"
+        )
 
 
 def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> dict[str, Any]:
@@ -103,8 +152,7 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> StoredResource:
-    """Read a stored document back into a canonical resource and its metadata."""
+def _canonical(doc: Mapping[str, Any], resource_type: ResourceType) -> dict[str, Any]:
     resource: dict[str, Any] = {}
     by_key = {ext.storage_key: ext for ext in resource_type.extensions}
     for key, value in doc.items():
@@ -114,11 +162,18 @@ def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> Stored
             value = _strip(value)
         extension = by_key.get(key)
         resource[key if extension is None else extension.schema.id] = value
+    return resource
+
+
+def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> StoredResource:
+    """Read a stored document back: its metadata now, its canonical resource when first asked for."""
     meta = doc["meta"]
     return StoredResource(
-        id=doc[ID_FIELD],
-        resource=resource,
-        created=meta["created"],
-        last_modified=meta["lastModified"],
-        version=meta["version"],
+        doc[ID_FIELD],
+        None,
+        meta["created"],
+        meta["lastModified"],
+        meta["version"],
+        document=doc,
+        resource_type=resource_type,
     )

@@ -120,14 +120,10 @@ class ResourceRepository:
             await self._collection.insert_one(dict(document))
 
     async def get(self, resource_id: str) -> StoredResource | None:
-        found = await self.get_with_document(resource_id)
-        return None if found is None else found[0]
-
-    async def get_with_document(self, resource_id: str) -> tuple[StoredResource, dict[str, Any]] | None:
-        """The resource and the stored document it was read from (a write plans its update against it)."""
+        """The resource, carrying the stored document it was read from (a write plans against it)."""
         async with driver_errors():
             doc = await self._collection.find_one({"_id": resource_id})
-        return None if doc is None else (from_document(doc, self._resource_type), doc)
+        return None if doc is None else from_document(doc, self._resource_type)
 
     async def update(
         self,
