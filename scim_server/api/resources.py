@@ -145,7 +145,8 @@ class ResourceEndpoints:
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         projection = self._projection(request)
-        stored = await self._service(request).get(request[PRINCIPAL].org_id, self._id(request))
+        service = self._service(request)
+        stored = await service.get(request[PRINCIPAL].org_id, self._id(request), response_only=True)
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match is not None and matches_if_match(if_none_match, stored.version):
             return web.Response(status=304, headers={"ETag": etag(stored.version)})

@@ -107,9 +107,13 @@ def _keys(items: Iterable[str], resource_type: ResourceType) -> frozenset[Attrib
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the precision the store keeps."""
+    # isoformat is several times faster than strftime; "+00:00" becomes "Z". Stored times are UTC
+    # already, so the conversion is needed only for others.
+    text = value.isoformat(timespec="milliseconds")
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    # isoformat is several times faster than strftime; "+00:00" becomes "Z".
     return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
@@ -128,33 +132,39 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-# How a field is rendered from its stored value, decided once per projection.
-_SIMPLE = 0  # JSON as stored (strings, numbers, booleans, lists of them)
-_DATETIMES = 1  # holds datetimes: formatted
-_SINGLE = 2  # a complex value: its kept sub-attributes, stored key -> SCIM name
-_MULTI = 3  # a multi-valued complex attribute: each element as _SINGLE, empty ones dropped
-_DERIVED = 4  # a user's groups or a group's members: from membership, not from the document
+# How a field is rendered from its stored value, decided once per projection. The first two pass
+# a complex value through as stored when the document was read for a response (its shadows left in
+# the store): every sub-attribute is kept and none is renamed or formatted.
+_WHOLE_SINGLE = 0
+_WHOLE_MULTI = 1
+_SIMPLE = 2  # JSON as stored (strings, numbers, booleans, lists of them)
+_SINGLE = 3  # a complex value: its kept sub-attributes, stored key -> SCIM name
+_MULTI = 4  # a multi-valued complex attribute: each element as _SINGLE, empty ones dropped
+_DATETIMES = 5  # holds datetimes: formatted
 
-# (attribute name, kind, (stored sub key, SCIM sub name) kept, datetime subs)
-_Field = tuple[str, int, tuple[tuple[str, str], ...], frozenset[str]]
+# (kind, (stored sub key, SCIM sub name) kept, stored keys of datetime subs)
+_Field = tuple[int, tuple[tuple[str, str], ...], frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    core: tuple[_Field, ...]
+    # Rendered attributes by name (the stored key of a top-level attribute is its name).
+    core: dict[str, _Field]
+    # The derived membership attribute (a user's groups, a group's members): (name, kept subs).
+    derived: tuple[str, tuple[tuple[str, str], ...]] | None
     # (URN, stored key, fields) of each extension
-    extensions: tuple[tuple[str, str, tuple[_Field, ...]], ...]
+    extensions: tuple[tuple[str, str, dict[str, _Field]], ...]
     meta: tuple[str, ...] | None
 
 
-def _fields(attributes: Sequence[Attribute], container: str, projection: Projection) -> tuple[_Field, ...]:
-    fields: list[_Field] = []
+def _fields(attributes: Sequence[Attribute], container: str, projection: Projection) -> dict[str, _Field]:
+    fields: dict[str, _Field] = {}
     for attribute in attributes:
         if not projection.wants(container, attribute):
             continue
         if not attribute.is_complex:
             kind = _DATETIMES if attribute.type is AttributeType.DATETIME else _SIMPLE
-            fields.append((attribute.name, kind, (), frozenset()))
+            fields[attribute.name] = (kind, (), frozenset())
             continue
         keep, drop = projection.sub_filter(container, attribute)
         subs = tuple(
@@ -169,12 +179,14 @@ def _fields(attributes: Sequence[Attribute], container: str, projection: Project
         datetime_subs = frozenset(
             stored_name(s.name) for s in attribute.sub_attributes if s.type is AttributeType.DATETIME
         )
-        if attribute is USER_GROUPS or attribute is GROUP_MEMBERS:
-            kind = _DERIVED
+        whole = len(subs) == len(attribute.sub_attributes) and not datetime_subs
+        whole = whole and all(key == name for key, name in subs)
+        if attribute.multi_valued:
+            kind = _WHOLE_MULTI if whole else _MULTI
         else:
-            kind = _MULTI if attribute.multi_valued else _SINGLE
-        fields.append((attribute.name, kind, subs, datetime_subs))
-    return tuple(fields)
+            kind = _WHOLE_SINGLE if whole else _SINGLE
+        fields[attribute.name] = (kind, subs, datetime_subs)
+    return fields
 
 
 _META_KEYS = ("resourceType", "created", "lastModified", "location", "version")
@@ -193,8 +205,15 @@ def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
     if projection.wants("", META):
         keep, drop = projection.sub_filter("", META)
         meta = tuple(k for k in _META_KEYS if (keep is None or k in keep) and k not in drop)
+    core = _fields((EXTERNAL_ID, *resource_type.schema.attributes), "", projection)
+    derived = None
+    for attribute in (USER_GROUPS, GROUP_MEMBERS):
+        field = core.pop(attribute.name, None) if attribute in resource_type.schema.attributes else None
+        if field is not None:
+            derived = (attribute.name, field[1])
     plan = _Plan(
-        core=_fields((EXTERNAL_ID, *resource_type.schema.attributes), "", projection),
+        core=core,
+        derived=derived,
         extensions=tuple(
             (ext.schema.id, ext.storage_key, _fields(ext.schema.attributes, ext.schema.id, projection))
             for ext in resource_type.extensions
@@ -229,39 +248,33 @@ def _derived(
 
 
 def _render_fields(
-    data: Mapping[str, Any],
-    fields: tuple[_Field, ...],
-    derived: Sequence[Mapping[str, Any]] | None,
-    base_url: str,
-) -> dict[str, Any]:
-    """One object level of a stored document (the root or an extension's) as SCIM JSON.
+    data: Mapping[str, Any], fields: dict[str, _Field], out: dict[str, Any], clean: bool
+) -> None:
+    """One object level of a stored document (the root or an extension's) as SCIM JSON, into ``out``,
+    in the document's order. ``clean``: the document was read without its shadows.
 
     Written for speed: it runs for every resource of every response.
     """
-    out: dict[str, Any] = {}
-    for name, kind, subs, datetimes in fields:
-        if kind == _DERIVED:
-            if derived:
-                entries = _derived(name, derived, subs, base_url)
-                if entries:
-                    out[name] = entries
-            continue
-        value: Any = data.get(name)
-        if value is None:
-            continue
+    for key, value in data.items():
+        field = fields.get(key)
+        if field is None or value is None:
+            continue  # internal keys, meta, extensions, what the projection leaves out
+        kind = field[0]
         if kind == _SIMPLE:
-            out[name] = value
-        elif kind == _MULTI:
-            value = [e for e in [_element(element, subs, datetimes) for element in value] if e]
+            out[key] = value
+        elif clean and kind <= _WHOLE_MULTI:
             if value:
-                out[name] = value
-        elif kind == _SINGLE:
-            value = _element(value, subs, datetimes)
+                out[key] = value
+        elif kind in (_MULTI, _WHOLE_MULTI):
+            value = [e for e in [_element(element, field[1], field[2]) for element in value] if e]
             if value:
-                out[name] = value
+                out[key] = value
+        elif kind == _DATETIMES:
+            out[key] = _json_value(value)
         else:
-            out[name] = _json_value(value)
-    return out
+            value = _element(value, field[1], field[2])
+            if value:
+                out[key] = value
 
 
 def render_resource(
@@ -274,8 +287,9 @@ def render_resource(
     """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``.
 
     Rendered in one pass from the stored document (never from a canonical copy of it), following the
-    stored layout (``schema.layout``). ``derived``: the membership entries of a user's ``groups`` or a
-    group's ``members`` (``value``, ``display``, ``type``), when they were looked up.
+    stored layout (``schema.layout``); attributes come in the document's order. ``derived``: the
+    membership entries of a user's ``groups`` or a group's ``members`` (``value``, ``display``,
+    ``type``), when they were looked up.
     """
     plan = _plan(resource_type, projection)
     document = stored.document
@@ -288,15 +302,22 @@ def render_resource(
             last_modified=stored.last_modified,
             version=stored.version,
         )
+    clean = stored.response_only
     schemas = [resource_type.schema.id]
     body: dict[str, Any] = {"schemas": schemas, "id": stored.id}
-    body.update(_render_fields(document, plan.core, derived, base_url))
+    _render_fields(document, plan.core, body, clean)
+    if derived and plan.derived is not None:
+        name, subs = plan.derived
+        entries = _derived(name, derived, subs, base_url)
+        if entries:
+            body[name] = entries
     for schema_id, key, fields in plan.extensions:
         data = document.get(key)
         if not data:
             continue
         schemas.append(schema_id)
-        rendered = _render_fields(data, fields, None, base_url)
+        rendered: dict[str, Any] = {}
+        _render_fields(data, fields, rendered, clean)
         if rendered:
             body[schema_id] = rendered
     if plan.meta is not None:

@@ -136,8 +136,10 @@ class ResourceService:
     def _not_found(self, resource_id: str) -> NotFoundError:
         return NotFoundError(f"{self.resource_type.name} {resource_id} not found")
 
-    async def _existing(self, repo: ResourceRepository, resource_id: str) -> StoredResource:
-        stored = await repo.get(resource_id)
+    async def _existing(
+        self, repo: ResourceRepository, resource_id: str, *, response_only: bool = False
+    ) -> StoredResource:
+        stored = await repo.get(resource_id, response_only=response_only)
         if stored is None:
             raise self._not_found(resource_id)
         return stored
@@ -213,9 +215,11 @@ class ResourceService:
         await repo.insert(stored.document or {})
         return stored
 
-    async def get(self, org_id: str, resource_id: str) -> StoredResource:
+    async def get(self, org_id: str, resource_id: str, *, response_only: bool = False) -> StoredResource:
+        """GET (RFC 7644 §3.4.1). ``response_only``: the resource is only to be rendered, so what no
+        response shows is left in the store (``StoredResource.response_only``)."""
         repo = await self._repositories(org_id)
-        return await self._existing(repo, resource_id)
+        return await self._existing(repo, resource_id, response_only=response_only)
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -368,7 +372,7 @@ class ResourceService:
         total = await repo.count(query)
         resources: list[StoredResource] = []
         if count > 0 and request.start_index <= total:
-            resources = await repo.find(query, sort, request.start_index - 1, count)
+            resources = await repo.find(query, sort, request.start_index - 1, count, response_only=True)
         return SearchResult(total, request.start_index, resources)
 
     async def compile_query(self, org_id: str, text: str | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from scim_server.schema.attributes import Attribute, Schema
+from scim_server.schema.attributes import Attribute, Returned, Schema
 from scim_server.schema.catalog import ResourceType
 from scim_server.schema.layout import ID_FIELD, SHADOW, scim_name, stored_name
 
@@ -23,7 +23,16 @@ class StoredResource:
     Equality is on the resource and its metadata, whichever way it was made.
     """
 
-    __slots__ = ("_document", "_resource", "_resource_type", "created", "id", "last_modified", "version")
+    __slots__ = (
+        "_document",
+        "_resource",
+        "_resource_type",
+        "created",
+        "id",
+        "last_modified",
+        "response_only",
+        "version",
+    )
 
     def __init__(
         self,
@@ -35,9 +44,12 @@ class StoredResource:
         *,
         document: Mapping[str, Any] | None = None,
         resource_type: ResourceType | None = None,
+        response_only: bool = False,
     ) -> None:
         if resource is None and (document is None or resource_type is None):
             raise ValueError("a stored resource needs its resource, or its document and resource type")
+        # Read for a response (see response_projection): rendered, never written back.
+        self.response_only = response_only
         self.id = id
         self.created = created
         self.last_modified = last_modified
@@ -50,6 +62,8 @@ class StoredResource:
     def resource(self) -> dict[str, Any]:
         """The canonical resource (SCIM names, no internal keys, no meta)."""
         if self._resource is None:
+            if self.response_only:
+                raise RuntimeError("a resource read for a response lacks what a write needs; read it whole")
             assert self._document is not None and self._resource_type is not None
             self._resource = _canonical(self._document, self._resource_type)
         return self._resource
@@ -165,8 +179,13 @@ def _canonical(doc: Mapping[str, Any], resource_type: ResourceType) -> dict[str,
     return resource
 
 
-def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> StoredResource:
-    """Read a stored document back: its metadata now, its canonical resource when first asked for."""
+def from_document(
+    doc: Mapping[str, Any], resource_type: ResourceType, *, response_only: bool = False
+) -> StoredResource:
+    """Read a stored document back: its metadata now, its canonical resource when first asked for.
+
+    ``response_only``: the document was read with :func:`response_projection`, for rendering only.
+    """
     meta = doc["meta"]
     return StoredResource(
         doc[ID_FIELD],
@@ -176,4 +195,26 @@ def from_document(doc: Mapping[str, Any], resource_type: ResourceType) -> Stored
         meta["version"],
         document=doc,
         resource_type=resource_type,
+        response_only=response_only,
     )
+
+
+def response_projection(resource_type: ResourceType) -> dict[str, int]:
+    """The projection of a read whose only use is a response: the ``_lc`` shadows and the attributes
+    never returned (a password's hash) stay in the store, so the server neither receives nor strips them.
+    """
+    projection: dict[str, int] = {}
+
+    def level(prefix: str, attributes: tuple[Attribute, ...]) -> None:
+        projection[f"{prefix}{SHADOW}"] = 0
+        for attribute in attributes:
+            if attribute.returned is Returned.NEVER:
+                projection[f"{prefix}{stored_name(attribute.name)}"] = 0
+                continue
+            if attribute.is_complex:
+                level(f"{prefix}{attribute.name}.", attribute.sub_attributes)
+
+    level("", resource_type.schema.attributes)
+    for extension in resource_type.extensions:
+        level(f"{extension.storage_key}.", extension.schema.attributes)
+    return projection

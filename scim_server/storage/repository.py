@@ -20,7 +20,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from scim_server.errors import ServiceUnavailableError, UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
-from scim_server.storage.documents import StoredResource, from_document
+from scim_server.storage.documents import StoredResource, from_document, response_projection
 from scim_server.timing import record
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -114,16 +114,21 @@ class ResourceRepository:
     def __init__(self, collection: Any, resource_type: ResourceType) -> None:
         self._collection = collection
         self._resource_type = resource_type
+        self._response_projection = response_projection(resource_type)
 
     async def insert(self, document: Mapping[str, Any]) -> None:
         async with driver_errors():
             await self._collection.insert_one(dict(document))
 
-    async def get(self, resource_id: str) -> StoredResource | None:
-        """The resource, carrying the stored document it was read from (a write plans against it)."""
+    async def get(self, resource_id: str, *, response_only: bool = False) -> StoredResource | None:
+        """The resource, carrying the stored document it was read from (a write plans against it).
+
+        ``response_only``: read without what a response never shows (:func:`response_projection`).
+        """
+        projection = self._response_projection if response_only else None
         async with driver_errors():
-            doc = await self._collection.find_one({"_id": resource_id})
-        return None if doc is None else from_document(doc, self._resource_type)
+            doc = await self._collection.find_one({"_id": resource_id}, projection)
+        return None if doc is None else from_document(doc, self._resource_type, response_only=response_only)
 
     async def update(
         self,
@@ -156,11 +161,15 @@ class ResourceRepository:
         sort: Sequence[tuple[str, int]],
         skip: int,
         limit: int,
+        *,
+        response_only: bool = False,
     ) -> list[StoredResource]:
+        projection = self._response_projection if response_only else None
         async with driver_errors():
-            cursor = self._collection.find(dict(query)).sort(list(sort)).skip(skip).limit(limit)
+            cursor = self._collection.find(dict(query), projection).sort(list(sort)).skip(skip).limit(limit)
             docs = await cursor.to_list(length=limit)
-        return [from_document(doc, self._resource_type) for doc in docs]
+        resource_type = self._resource_type
+        return [from_document(doc, resource_type, response_only=response_only) for doc in docs]
 
     async def count(self, query: Mapping[str, Any]) -> int:
         async with driver_errors():

@@ -170,7 +170,7 @@ async def test_probes_are_logged_at_debug(
 async def test_an_unexpected_error_is_logged_with_the_request_id_and_route_not_the_path(
     client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(self: ResourceRepository, resource_id: str) -> None:
+    async def broken(self: ResourceRepository, resource_id: str, **_: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(ResourceRepository, "get", broken)
@@ -238,7 +238,7 @@ async def test_a_request_during_a_database_outage_gets_503_and_succeeds_after_it
     user_id = await create_user(client)
     original = ResourceRepository.get
 
-    async def reconnecting(self: ResourceRepository, resource_id: str) -> Any:
+    async def reconnecting(self: ResourceRepository, resource_id: str, **options: Any) -> Any:
         # The driver fails inside the repository's translation of driver errors, as motor does.
         collection = self._collection
 
@@ -247,7 +247,7 @@ async def test_a_request_during_a_database_outage_gets_503_and_succeeds_after_it
 
         self._collection = type("Down", (), {"find_one": staticmethod(failing_find_one)})()
         try:
-            return await original(self, resource_id)
+            return await original(self, resource_id, **options)
         finally:
             self._collection = collection
 
