@@ -23,12 +23,18 @@ def _reject_constant(name: str) -> Any:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise InvalidSyntaxError(f"duplicate key {key!r} in JSON object")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidSyntaxError(f"duplicate key {key!r} in JSON object")
+            seen.add(key)
     return out
+
+
+# Built once: json.loads with options builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -39,7 +45,7 @@ def parse_json(raw: bytes) -> Any:
     if _too_deep_text(text):
         raise InvalidSyntaxError(f"the request body is nested deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        value = _DECODER.decode(text)
     except (json.JSONDecodeError, RecursionError):
         raise InvalidSyntaxError("the request body is not valid JSON") from None
     except ValueError:
@@ -75,25 +81,27 @@ def _is_unicode(value: Any) -> bool:
     return True
 
 
+# A JSON string (escapes included), and a run of characters that are not brackets.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
 def _too_deep_text(text: str) -> bool:
-    """Nesting depth checked on the text, so json.loads never recurses on absurdly nested input."""
+    """Nesting depth checked on the text, so json.loads never recurses on absurdly nested input.
+
+    A body with no more brackets than the limit cannot nest deeper (the usual case: no scan). Else
+    strings and everything but brackets are dropped by regular expressions, and only the brackets
+    are walked.
+    """
+    if text.count("{") + text.count("[") <= MAX_DEPTH:
+        return False
     depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for char in _NOT_BRACKETS.sub("", _STRING.sub("", text)):
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 return True
-        elif char in "]}":
+        else:
             depth -= 1
     return False
 
