@@ -24,6 +24,7 @@ was missing", RFC 7644 §3.12); an unknown attribute or a filter on a non-multi-
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -102,6 +103,13 @@ def _excerpt(value: Any) -> str:
     return text if len(text) <= 50 else f"{text[:47]}..."
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_path(text: str, schema_uris: tuple[str, ...]) -> PatchPath:
+    """Paths parsed once per text: IdPs send the same few paths over and over. The parsed path is
+    immutable; a text that fails to parse raises every time (exceptions are not cached)."""
+    return parse_path(text, schema_uris=schema_uris)
+
+
 def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> PatchOperation:
     where = f"Operations[{index}]"
     if not isinstance(raw, Mapping):
@@ -118,7 +126,7 @@ def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> Patch
         if not isinstance(path_text, str):
             raise InvalidPathError(f"{where}: 'path' must be a string")
         if path_text.strip():
-            path = parse_path(path_text, schema_uris=resource_type.schema_uris)
+            path = _parse_path(path_text, resource_type.schema_uris)
     has_value, value = _member(raw, "value")
     if op == "remove":
         if path is None:

@@ -19,6 +19,7 @@ import base64
 import binascii
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from scim_server.errors import InvalidSyntaxError, InvalidValueError
@@ -86,9 +87,15 @@ def attribute_path_text(extension: SchemaExtension | None, *names: str) -> str:
 
 def _coerce_simple(attr: Attribute, value: Any, path: str) -> Any:
     """One value of a simple (non-complex) attribute; ``None`` when unassigned."""
+    kind = attr.type
+    if value.__class__ is str and kind is AttributeType.STRING:  # the usual case, first
+        if not value:
+            return None
+        if len(value) > MAX_STRING_LENGTH:
+            raise InvalidValueError(f"Attribute '{path}' is longer than {MAX_STRING_LENGTH} characters")
+        return value
     if is_unassigned(value):
         return None
-    kind = attr.type
     if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
         # "Values must be stored as sent" (Entra): a phone number sent as the JSON number
         # 55555555555 keeps its digits. Only integers: a float's text form is not what was sent.
@@ -166,10 +173,21 @@ def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | 
     return out or None
 
 
+# Path texts of sub-attributes, for error details: built from catalog names only, so bounded.
+_SUB_PATHS: dict[tuple[str, str], str] = {}
+
+
+def _sub_path(path: str, name: str) -> str:
+    text = _SUB_PATHS.get((path, name))
+    if text is None:
+        text = _SUB_PATHS[(path, name)] = f"{path}.{name}"
+    return text
+
+
 def _put_sub(out: dict[str, Any], sub: Attribute, raw: Any, path: str) -> None:
     if sub.mutability is Mutability.READ_ONLY:
         return
-    coerced = _coerce_attribute(sub, raw, f"{path}.{sub.name}")
+    coerced = _coerce_attribute(sub, raw, _sub_path(path, sub.name))
     if coerced is None:
         out.pop(sub.name, None)
     else:
@@ -177,13 +195,15 @@ def _put_sub(out: dict[str, Any], sub: Attribute, raw: Any, path: str) -> None:
 
 
 def _coerce_one(attr: Attribute, value: Any, path: str) -> Any:
-    if attr.is_complex:
+    if attr.type is AttributeType.COMPLEX:
         return _coerce_complex(attr, value, path)
     return _coerce_simple(attr, value, path)
 
 
 def _coerce_attribute(attr: Attribute, value: Any, path: str) -> Any:
     """A whole attribute value: a list for multi-valued, a dict for complex, else a scalar; or None."""
+    if value.__class__ is str and not attr.multi_valued and attr.type is AttributeType.STRING:
+        return _coerce_simple(attr, value, path)  # the usual case, without the general dispatch
     if is_unassigned(value):
         return None
     if attr.multi_valued:
@@ -228,6 +248,33 @@ def _qualified_key(key: str, resource_type: ResourceType) -> tuple[str, str] | N
     return None
 
 
+_EXACT_NAMES: dict[int, tuple[ResourceType, dict[str, tuple[SchemaExtension | None, Attribute]]]] = {}
+
+
+def _exact_names(resource_type: ResourceType) -> dict[str, tuple[SchemaExtension | None, Attribute]]:
+    """Top-level keys spelled exactly as in the catalog, resolved as ``resolve(None, key)`` would
+    (common attributes, then the core schema, then the extensions): most keys skip the case-insensitive
+    search. A memo per resource type, by identity."""
+    cached = _EXACT_NAMES.get(id(resource_type))
+    if cached is not None and cached[0] is resource_type:
+        return cached[1]
+    names: dict[str, tuple[SchemaExtension | None, Attribute]] = {}
+    for extension in reversed(resource_type.extensions):
+        names.update((a.name, (extension, a)) for a in extension.schema.attributes)
+    names.update((a.name, (None, a)) for a in resource_type.schema.attributes)
+    names.update((a.name, (None, a)) for a in COMMON_ATTRIBUTES)
+    # Only where resolve agrees (a name that differs from another only in case could resolve elsewhere).
+    names = {
+        key: value
+        for key, value in names.items()
+        if (r := resource_type.resolve(None, key)) is not None
+        and r.extension is value[0]
+        and r.attribute is value[1]
+    }
+    _EXACT_NAMES[id(resource_type)] = (resource_type, names)
+    return names
+
+
 def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dict[str, Any]:
     """Turn a client JSON body (POST, PUT; RFC 7644 §3.3, §3.5.1) into the canonical resource.
 
@@ -253,8 +300,13 @@ def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dic
         else:
             out.setdefault(extension.schema.id, {})[attr.name] = coerced
 
+    exact = _exact_names(resource_type)
     for key, raw in body.items():
         if not isinstance(key, str):
+            continue
+        found = exact.get(key)
+        if found is not None:
+            put(*found, raw)
             continue
         resolved = resource_type.resolve(None, key)
         if resolved is not None:
@@ -279,41 +331,101 @@ def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dic
     return out
 
 
-def _check_value(attr: Attribute, value: Any, path: str) -> None:
-    """Required sub-attributes, a single primary and strict canonical values, recursively."""
+def _strict_ok(attr: Attribute, item: Any) -> bool:
+    allowed = attr.canonical_values
+    return item in allowed if attr.case_exact else str(item).lower() in {a.lower() for a in allowed}
+
+
+def _is_strict(attr: Attribute) -> bool:
+    return attr.strict_canonical and bool(attr.canonical_values)
+
+
+def _required(attr: Attribute) -> bool:
+    return attr.required and attr.mutability is not Mutability.READ_ONLY
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What is checked of one attribute's value: its path text (for details) and, for a complex
+    attribute, the sub-attributes that are required or hold a closed canonical set."""
+
+    attribute: Attribute
+    path: str
+    subs: tuple[Attribute, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckPlan:
+    # (extension URN or None for the root, attribute name, path text) of each required attribute
+    required: tuple[tuple[str | None, str, str], ...]
+    # (extension URN or None, check) of each attribute whose value has rules beyond its type
+    values: tuple[tuple[str | None, _Check], ...]
+    required_extensions: tuple[str, ...]
+
+
+# Per resource type, by identity: derived data of the catalog's constants (a memo, not state).
+_CHECK_PLANS: dict[int, tuple[ResourceType, _CheckPlan]] = {}
+
+
+def _check_plan(resource_type: ResourceType) -> _CheckPlan:
+    cached = _CHECK_PLANS.get(id(resource_type))
+    if cached is not None and cached[0] is resource_type:
+        return cached[1]
+    required: list[tuple[str | None, str, str]] = []
+    values: list[tuple[str | None, _Check]] = []
+    common = tuple(a for a in COMMON_ATTRIBUTES if a.mutability is not Mutability.READ_ONLY)
+    levels: list[tuple[SchemaExtension | None, tuple[Attribute, ...]]] = [
+        (None, common + resource_type.schema.attributes),
+        *((ext, ext.schema.attributes) for ext in resource_type.extensions),
+    ]
+    for extension, attributes in levels:
+        urn = None if extension is None else extension.schema.id
+        for attr in attributes:
+            path = attribute_path_text(extension, attr.name)
+            if _required(attr):
+                required.append((urn, attr.name, path))
+            if attr.is_complex:
+                subs = tuple(sub for sub in attr.sub_attributes if _required(sub) or _is_strict(sub))
+                values.append((urn, _Check(attr, path, subs)))
+            elif _is_strict(attr):
+                values.append((urn, _Check(attr, path, ())))
+    plan = _CheckPlan(
+        tuple(required),
+        tuple(values),
+        tuple(ext.schema.id for ext in resource_type.extensions if ext.required),
+    )
+    _CHECK_PLANS[id(resource_type)] = (resource_type, plan)
+    return plan
+
+
+def _check_value(check: _Check, value: Any) -> None:
+    """Required sub-attributes, a single primary and strict canonical values."""
+    attr, path = check.attribute, check.path
     values = value if attr.multi_valued and isinstance(value, list) else [value]
-    if attr.multi_valued and attr.is_complex:
+    if not attr.is_complex:
+        for item in values:
+            if not _strict_ok(attr, item):
+                raise InvalidValueError(
+                    f"Attribute '{path}' must be one of: {', '.join(attr.canonical_values)}"
+                )
+        return
+    if attr.multi_valued:
         primaries = sum(1 for item in values if isinstance(item, Mapping) and item.get("primary") is True)
         if primaries > 1:
             raise InvalidValueError(f"At most one value of '{path}' may be primary")
     for item in values:
-        if attr.is_complex:
-            if not isinstance(item, Mapping):
-                raise InvalidValueError(f"Attribute '{path}' must be an object")
-            for sub in attr.sub_attributes:
-                sub_value = item.get(sub.name)
-                if is_unassigned(sub_value):
-                    if sub.required and sub.mutability is not Mutability.READ_ONLY:
-                        raise InvalidValueError(f"{path}.{sub.name} is required")
-                    continue
-                _check_value(sub, sub_value, f"{path}.{sub.name}")
-        elif attr.strict_canonical and attr.canonical_values:
-            allowed = attr.canonical_values
-            ok = item in allowed if attr.case_exact else str(item).lower() in {a.lower() for a in allowed}
-            if not ok:
-                raise InvalidValueError(f"Attribute '{path}' must be one of: {', '.join(allowed)}")
-
-
-def _check_attributes(
-    container: Mapping[str, Any], attributes: tuple[Attribute, ...], extension: SchemaExtension | None
-) -> None:
-    for attr in attributes:
-        value = container.get(attr.name)
-        if is_unassigned(value):
-            if attr.required and attr.mutability is not Mutability.READ_ONLY:
-                raise InvalidValueError(f"{attribute_path_text(extension, attr.name)} is required")
-            continue
-        _check_value(attr, value, attribute_path_text(extension, attr.name))
+        if not isinstance(item, Mapping):
+            raise InvalidValueError(f"Attribute '{path}' must be an object")
+        for sub in check.subs:
+            sub_value = item.get(sub.name)
+            if is_unassigned(sub_value):
+                if _required(sub):
+                    raise InvalidValueError(f"{path}.{sub.name} is required")
+                continue
+            sub_values = sub_value if sub.multi_valued and isinstance(sub_value, list) else [sub_value]
+            if _is_strict(sub) and not all(_strict_ok(sub, v) for v in sub_values):
+                allowed = ", ".join(sub.canonical_values)
+                raise InvalidValueError(f"Attribute '{path}.{sub.name}' must be one of: {allowed}")
 
 
 def check_resource(resource: Mapping[str, Any], resource_type: ResourceType) -> None:
@@ -322,13 +434,22 @@ def check_resource(resource: Mapping[str, Any], resource_type: ResourceType) -> 
     Required attributes are present (``userName``: "userName is required"), at most one element of
     each multi-valued attribute is ``primary``, and attributes with a closed canonical set
     (:attr:`Attribute.strict_canonical`) hold one of its values. Raises :class:`InvalidValueError`.
+    Only the attributes with such rules are visited (a plan per resource type).
     """
-    common = tuple(a for a in COMMON_ATTRIBUTES if a.mutability is not Mutability.READ_ONLY)
-    _check_attributes(resource, common + resource_type.schema.attributes, None)
-    for extension in resource_type.extensions:
-        container = resource.get(extension.schema.id)
+    plan = _check_plan(resource_type)
+    for extension_urn in plan.required_extensions:
+        if not isinstance(resource.get(extension_urn), Mapping):
+            raise InvalidValueError(f"{extension_urn} is required")
+    for urn, name, path in plan.required:
+        container = resource if urn is None else resource.get(urn)
         if not isinstance(container, Mapping):
-            if extension.required:
-                raise InvalidValueError(f"{extension.schema.id} is required")
+            continue  # an extension that is absent (and not required) requires nothing
+        if is_unassigned(container.get(name)):
+            raise InvalidValueError(f"{path} is required")
+    for urn, check in plan.values:
+        container = resource if urn is None else resource.get(urn)
+        if not isinstance(container, Mapping):
             continue
-        _check_attributes(container, extension.schema.attributes, extension)
+        value = container.get(check.attribute.name)
+        if not is_unassigned(value):
+            _check_value(check, value)
