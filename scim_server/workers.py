@@ -103,6 +103,10 @@ def _spawn(worker: Worker, sock: socket.socket, ready_fd: int, others: list[int]
         with listen(sock) as own:
             sock.close()
             code = worker(own, ready)
+    except SystemExit as exit:
+        # A worker told to stop while it is still starting or already stopping (the server's own
+        # signal handling raises aiohttp's GracefulExit, a SystemExit) just ends: no traceback.
+        code = exit.code if isinstance(exit.code, int) else 1
     except BaseException:
         # Whatever escapes a worker ends it with code 1: a forked child must never return.
         traceback.print_exc()

@@ -107,7 +107,7 @@ async def test_workers_against_an_unreachable_mongodb_fail_cleanly() -> None:
     code, err = await run(sys.executable, *command, env=env)
 
     assert code == 2
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     assert (
         f"scim-server: cannot start: the database cannot be reached (SCIM_MONGODB_URI={UNREACHABLE})" in err
     )

@@ -369,11 +369,16 @@ class ResourceService:
         count = self._settings.default_page_size if request.count is None else request.count
         count = min(count, self._settings.max_page_size)
         repo = await self._repositories(org_id)
-        total = await repo.count(query)
-        resources: list[StoredResource] = []
-        if count > 0 and request.start_index <= total:
-            resources = await repo.find(query, sort, request.start_index - 1, count, response_only=True)
-        return SearchResult(total, request.start_index, resources)
+        skip = request.start_index - 1
+        if count > 0:
+            # One more than the page: when it does not come, the page ends the results and the total
+            # is known without counting (an eq probe, a short list: one round trip instead of two).
+            resources = await repo.find(query, sort, skip, count + 1, response_only=True)
+            if len(resources) <= count and (resources or skip == 0):
+                return SearchResult(skip + len(resources), request.start_index, resources)
+            del resources[count:]
+            return SearchResult(await repo.count(query), request.start_index, resources)
+        return SearchResult(await repo.count(query), request.start_index, [])
 
     async def compile_query(self, org_id: str, text: str | None) -> dict[str, Any]:
         """Parse and compile a filter. Parsing is cached by text; so is compiling, unless the filter
