@@ -53,6 +53,10 @@ class Settings:
     token_cache_seconds: float = 5.0
     # Seconds between writes of tokens' last-used times (one update per used token per flush).
     token_last_used_flush_seconds: float = 60.0
+    # Serialized resources kept per process for reads, keyed by version (0 entries disables); an entry
+    # is used for at most render_cache_seconds, the bound on a change made outside the server.
+    render_cache_entries: int = 10_000
+    render_cache_seconds: float = 60.0
     log_level: str = "INFO"
     # "json": one JSON object per line (the access log's fields as keys); "text": human-readable lines.
     log_format: str = "json"
@@ -127,6 +131,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'token_cache_seconds' must be between 0 and 60")
     if not 0 < settings.token_last_used_flush_seconds <= 3600:  # also rejects NaN
         raise SettingsError("setting 'token_last_used_flush_seconds' must be more than 0 and at most 3600")
+    if not 0 <= settings.render_cache_entries <= 1_000_000:
+        raise SettingsError("setting 'render_cache_entries' must be between 0 and 1000000")
+    if not 0 <= settings.render_cache_seconds <= 3600:  # also rejects NaN
+        raise SettingsError("setting 'render_cache_seconds' must be between 0 and 3600")
     if not settings.database or any(c in settings.database for c in '/\\. "$'):
         raise SettingsError("setting 'database' must be a plain MongoDB database name")
     if settings.log_level.upper() not in LOG_LEVELS:

@@ -39,6 +39,8 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "max_attributes": 100,
         "token_cache_seconds": 5.0,
         "token_last_used_flush_seconds": 60.0,
+        "render_cache_entries": 10000,
+        "render_cache_seconds": 60.0,
         "log_level": "INFO",
         "log_format": "json",
         "rate_limit_per_second": 100.0,
@@ -159,6 +161,8 @@ async def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, message: 
         ({"SCIM_TOKEN_CACHE_SECONDS": "-1"}, "setting 'token_cache_seconds' must be between 0 and 60"),
         ({"SCIM_TOKEN_CACHE_SECONDS": "61"}, "setting 'token_cache_seconds' must be between 0 and 60"),
         ({"SCIM_TOKEN_CACHE_SECONDS": "nan"}, "setting 'token_cache_seconds' must be between 0 and 60"),
+        ({"SCIM_RENDER_CACHE_ENTRIES": "-1"}, "setting 'render_cache_entries' must be between 0 and 1000000"),
+        ({"SCIM_RENDER_CACHE_SECONDS": "nan"}, "setting 'render_cache_seconds' must be between 0 and 3600"),
         ({"SCIM_TOKEN_CACHE_SECONDS": "soon"}, "setting 'token_cache_seconds': cannot use 'soon' as float"),
         *(
             ({"SCIM_TOKEN_LAST_USED_FLUSH_SECONDS": raw}, "'token_last_used_flush_seconds' must be more")

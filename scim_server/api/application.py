@@ -12,12 +12,13 @@ from typing import Protocol
 
 from aiohttp import web
 
-from scim_server.api.keys import GROUPS, METRICS, RATE_LIMITER, READY, SETTINGS, TOKENS, USERS
+from scim_server.api.keys import GROUPS, METRICS, RATE_LIMITER, READY, RENDERED, SETTINGS, TOKENS, USERS
 from scim_server.api.metrics import Metrics
 from scim_server.api.middleware import auth_middleware, error_middleware
 from scim_server.api.observability import access_log_middleware
 from scim_server.api.openapi import setup_openapi
 from scim_server.api.ratelimit import RateLimiter
+from scim_server.api.rendered import RenderedCache
 from scim_server.api.routes import setup_routes
 from scim_server.api.timing import add_server_timing, timing_middleware
 from scim_server.services.resources import ResourceService
@@ -53,6 +54,7 @@ def build_application(
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[RENDERED] = RenderedCache(settings.render_cache_entries, settings.render_cache_seconds)
     if settings.rate_limit_per_second > 0:
         app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 

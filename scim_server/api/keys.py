@@ -8,6 +8,7 @@ from aiohttp import web
 
 from scim_server.api.metrics import Metrics
 from scim_server.api.ratelimit import RateLimiter
+from scim_server.api.rendered import RenderedCache
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import Principal, TokenService
 from scim_server.settings import Settings
@@ -21,6 +22,9 @@ READY: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("ready")
 METRICS = web.AppKey("metrics", Metrics)
 # Absent when rate limiting is off (rate_limit_per_second = 0).
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
+# Serialized resources for reads, keyed by version (api/rendered.py).
+RENDERED = web.AppKey("rendered", RenderedCache)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 # The request's id: the client's X-Request-Id when it is a short safe token, else a new one.

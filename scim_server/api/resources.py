@@ -6,20 +6,25 @@ query parameters and status codes. SCIM rules live in the service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from scim_server.api.body import read_json
-from scim_server.api.keys import PRINCIPAL, SETTINGS
-from scim_server.api.responses import scim_response
+from scim_server.api.keys import PRINCIPAL, RENDERED, SETTINGS
+from scim_server.api.responses import dumps, scim_json_response
 from scim_server.errors import NotFoundError
 from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA
 from scim_server.services.audit import Actor
 from scim_server.services.listing import SearchRequest, search_from_body, search_from_query
-from scim_server.services.render import Projection, etag, parse_projection, render_resource
+from scim_server.services.render import (
+    Projection,
+    etag,
+    parse_projection,
+    render_derived,
+    render_resource,
+)
 from scim_server.services.resources import ResourceService, StoredResource, matches_if_match
 
 SCIM_BASE_PATH = "/scim/v2"
@@ -75,20 +80,44 @@ class ResourceEndpoints:
     def _location(self, request: web.Request, resource_id: str) -> str:
         return f"{base_url(request)}{self._service(request).resource_type.endpoint}/{resource_id}"
 
-    async def _render(
+    async def _bodies(
         self,
         request: web.Request,
         stored: list[StoredResource],
         projection: Projection,
         *,
         created: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Render resources, first filling in what membership derives (one lookup for them all)."""
+        cacheable: bool = False,
+    ) -> list[bytes]:
+        """Serialized resources, with what membership derives filled in (one lookup for them all).
+
+        ``cacheable``: a read, whose resources' bodies may come from, and go to, the per-process
+        cache of serialized versions (``api/rendered.py``); membership is added to them per request.
+        """
         service = self._service(request)
-        derived = await service.derived(request[PRINCIPAL].org_id, stored, projection, created=created)
+        org_id = request[PRINCIPAL].org_id
+        derived = await service.derived(org_id, stored, projection, created=created)
         base = base_url(request)
         resource_type = service.resource_type
-        return [render_resource(s, resource_type, base, projection, derived.get(s.id)) for s in stored]
+        cache = request.app[RENDERED]
+        cached = cacheable and cache.enabled
+        scope = cache.scope((org_id, resource_type.name, projection, base)) if cached else 0
+        now = cache.now()
+        bodies = []
+        for resource in stored:
+            body = cache.get(scope, resource.id, resource.version, now) if cached else None
+            if body is None:
+                body = dumps(render_resource(resource, resource_type, base, projection))
+                if cached:
+                    cache.put(scope, resource.id, resource.version, body, now)
+            entries = derived.get(resource.id)
+            if entries:
+                extra = render_derived(resource_type, projection, entries, base)
+                if extra is not None:
+                    # The body is a JSON object: the attribute goes in before its closing brace.
+                    body = b"%s,%s:%s}" % (body[:-1], dumps(extra[0]), dumps(extra[1]))
+            bodies.append(body)
+        return bodies
 
     async def _resource_response(
         self,
@@ -97,27 +126,31 @@ class ResourceEndpoints:
         projection: Projection,
         *,
         status: int = 200,
+        cacheable: bool = False,
     ) -> web.Response:
         headers = {"ETag": etag(stored.version)}
         if status == 201:
             headers["Location"] = self._location(request, stored.id)
-        [body] = await self._render(request, [stored], projection, created=status == 201)
-        return scim_response(body, status=status, headers=headers)
+        [body] = await self._bodies(request, [stored], projection, created=status == 201, cacheable=cacheable)
+        return scim_json_response(body, status=status, headers=headers)
 
     async def _search(self, request: web.Request, search: SearchRequest) -> web.Response:
         # Parse the projection before touching the store, so a bad parameter costs no query.
         projection = self._projection(request, search)
         service = self._service(request)
         result = await service.search(request[PRINCIPAL].org_id, search)
-        resources = await self._render(request, result.resources, projection)
-        body: Mapping[str, Any] = {
-            "schemas": [LIST_RESPONSE_SCHEMA],
-            "totalResults": result.total,
-            "startIndex": result.start_index,
-            "itemsPerPage": len(resources),
-            "Resources": resources,
-        }
-        return scim_response(body)
+        bodies = await self._bodies(request, result.resources, projection, cacheable=True)
+        envelope = dumps(
+            {
+                "schemas": [LIST_RESPONSE_SCHEMA],
+                "totalResults": result.total,
+                "startIndex": result.start_index,
+                "itemsPerPage": len(bodies),
+                "Resources": [],
+            }
+        )
+        # The envelope ends in "[]}": the serialized resources go between the brackets.
+        return scim_json_response(b"%s%s]}" % (envelope[:-2], b",".join(bodies)))
 
     @staticmethod
     def _id(request: web.Request) -> str:
@@ -150,7 +183,7 @@ class ResourceEndpoints:
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match is not None and matches_if_match(if_none_match, stored.version):
             return web.Response(status=304, headers={"ETag": etag(stored.version)})
-        return await self._resource_response(request, stored, projection)
+        return await self._resource_response(request, stored, projection, cacheable=True)
 
     async def replace(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)

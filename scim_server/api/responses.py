@@ -17,7 +17,7 @@ SCIM_MEDIA_TYPE = "application/scim+json"
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
-def _dumps(value: Any) -> bytes:
+def dumps(value: Any) -> bytes:
     """UTF-8 JSON: orjson (several times faster than the stdlib); the stdlib encoder for what orjson
     refuses (integers beyond 64 bits, non-string keys), so every body the server built still goes out."""
     try:
@@ -35,9 +35,18 @@ def scim_response(
     if body is None:
         return web.Response(status=status, headers=headers)
     return web.Response(
-        body=_dumps(body),
+        body=dumps(body),
         status=status,
         headers=headers,
         content_type=SCIM_MEDIA_TYPE,
         charset="utf-8",
+    )
+
+
+def scim_json_response(
+    body: bytes, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A response whose JSON body is already serialized (see ``api/rendered.py``)."""
+    return web.Response(
+        body=body, status=status, headers=headers, content_type=SCIM_MEDIA_TYPE, charset="utf-8"
     )

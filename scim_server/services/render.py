@@ -16,7 +16,7 @@ from scim_server.filters import parse_attr_path
 from scim_server.schema.attributes import Attribute, AttributeType, Returned
 from scim_server.schema.catalog import EXTERNAL_ID, GROUP_MEMBERS, META, USER_GROUPS, ResourceType
 from scim_server.schema.layout import stored_name
-from scim_server.storage.documents import StoredResource, to_document
+from scim_server.storage.documents import UTC_ZONES, StoredResource, to_document
 
 # (extension URN or "" for core/common, attribute name, sub-attribute name or None)
 AttributeKey = tuple[str, str, str | None]
@@ -107,13 +107,11 @@ def _keys(items: Iterable[str], resource_type: ResourceType) -> frozenset[Attrib
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the precision the store keeps."""
-    # isoformat is several times faster than strftime; "+00:00" becomes "Z". Stored times are UTC
-    # already, so the conversion is needed only for others.
-    text = value.isoformat(timespec="milliseconds")
-    if text.endswith("+00:00"):
-        return text[:-6] + "Z"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+    # isoformat is several times faster than strftime. Stored times come back in UTC: written without
+    # their zone (whose utcoffset, a Python method for the driver's, would cost more than the rest).
+    zone = value.tzinfo
+    if zone is None or zone is UTC_ZONES[0] or zone is UTC_ZONES[1]:
+        return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
@@ -306,11 +304,10 @@ def render_resource(
     schemas = [resource_type.schema.id]
     body: dict[str, Any] = {"schemas": schemas, "id": stored.id}
     _render_fields(document, plan.core, body, clean)
-    if derived and plan.derived is not None:
-        name, subs = plan.derived
-        entries = _derived(name, derived, subs, base_url)
-        if entries:
-            body[name] = entries
+    if derived:
+        rendered_derived = render_derived(resource_type, projection, derived, base_url)
+        if rendered_derived is not None:
+            body[rendered_derived[0]] = rendered_derived[1]
     for schema_id, key, fields in plan.extensions:
         data = document.get(key)
         if not data:
@@ -330,3 +327,19 @@ def render_resource(
         }
         body["meta"] = meta if len(plan.meta) == len(_META_KEYS) else {k: meta[k] for k in plan.meta}
     return body
+
+
+def render_derived(
+    resource_type: ResourceType,
+    projection: Projection,
+    derived: Sequence[Mapping[str, Any]],
+    base_url: str,
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """The rendered membership attribute (a user's ``groups``, a group's ``members``) and its name, or
+    None when the projection leaves it out or no entry remains."""
+    plan = _plan(resource_type, projection)
+    if plan.derived is None:
+        return None
+    name, subs = plan.derived
+    entries = _derived(name, derived, subs, base_url)
+    return (name, entries) if entries else None

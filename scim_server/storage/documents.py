@@ -7,8 +7,10 @@ lower-cased shadows). These two functions are pure; the repository is the only c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+
+from bson.tz_util import utc as bson_utc
 
 from scim_server.schema.attributes import Attribute, Returned, Schema
 from scim_server.schema.catalog import ResourceType
@@ -88,6 +90,11 @@ class StoredResource:
             f"StoredResource(id={self.id!r}, resource={self.resource!r}, created={self.created!r}, "
             f"last_modified={self.last_modified!r}, version={self.version!r})"
         )
+
+
+# The time zones stored datetimes come back in: the driver's UTC (tz_aware reads) and the standard one.
+# Times in them need no conversion to be written in UTC.
+UTC_ZONES: tuple[tzinfo, ...] = (UTC, bson_utc)
 
 
 def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> dict[str, Any]:

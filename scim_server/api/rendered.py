@@ -1,0 +1,68 @@
+"""Serialized resources kept for reads: a resource version is rendered and serialized once per process.
+
+A GET or a list page renders each resource from its stored document and serializes it to JSON; for a
+resource read again at the same version, with the same projection and base URL, in the same
+organization, the bytes are the same. They are kept here, keyed by exactly those, so a repeated read
+(Entra's cycles re-read the same users, list pages are re-read) costs a dictionary lookup per resource.
+
+* Never stale through the server: every write bumps ``meta.version``, so a changed resource has a new key.
+  An entry is used for at most ``render_cache_seconds`` (60 s by default), the bound on how long a change
+  made to the database outside the server goes unseen.
+* Bounded: at most ``render_cache_entries`` entries (10,000 by default, about 7 MB for typical users),
+  oldest first out; at most 256 scopes (organization, resource type, projection, base URL) are named,
+  and naming more clears the cache.
+* What membership derives (a user's ``groups``, a group's ``members``) is not part of a resource's
+  version, so it is never kept: it is looked up per request and added to the kept bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+
+_MAX_SCOPES = 256
+
+
+class RenderedCache:
+    """Serialized resource bodies by (scope, id, version); see the module documentation."""
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self._max_entries = max_entries
+        self._ttl = ttl_seconds
+        self._scopes: dict[Hashable, int] = {}
+        self._entries: OrderedDict[tuple[int, str, int], tuple[float, bytes]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_entries > 0 and self._ttl > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def scope(self, key: Hashable) -> int:
+        """A small number naming ``key`` (organization, resource type, projection, base URL)."""
+        number = self._scopes.get(key)
+        if number is None:
+            if len(self._scopes) >= _MAX_SCOPES:
+                self._scopes.clear()
+                self._entries.clear()
+            number = self._scopes[key] = len(self._scopes)
+        return number
+
+    def get(self, scope: int, resource_id: str, version: int, now: float) -> bytes | None:
+        found = self._entries.get((scope, resource_id, version))
+        if found is None or found[0] <= now:
+            return None
+        return found[1]
+
+    def put(self, scope: int, resource_id: str, version: int, body: bytes, now: float) -> None:
+        key = (scope, resource_id, version)
+        self._entries[key] = (now + self._ttl, body)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
