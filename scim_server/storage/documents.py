@@ -107,7 +107,7 @@ def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> 
             out[key] = item
             continue
         if attribute.is_complex:
-            subs = {a.name: a for a in attribute.sub_attributes}
+            subs = _by_name(attribute.sub_attributes)
             if attribute.multi_valued:
                 out[key] = [_shadowed(element, subs) for element in item]
             else:
@@ -121,8 +121,22 @@ def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> 
     return out
 
 
+# Attribute maps by name, per tuple of catalog attributes (by identity; the tuple is kept in the value
+# so its id stays valid): the catalog's constants, so this is a memo rather than state.
+_BY_NAME: dict[int, tuple[tuple[Attribute, ...], dict[str, Attribute]]] = {}
+
+
+def _by_name(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
+    cached = _BY_NAME.get(id(attributes))
+    if cached is not None and cached[0] is attributes:
+        return cached[1]
+    names = {a.name: a for a in attributes}
+    _BY_NAME[id(attributes)] = (attributes, names)
+    return names
+
+
 def _schema_attributes(schema: Schema) -> dict[str, Attribute]:
-    return {a.name: a for a in schema.attributes}
+    return _by_name(schema.attributes)
 
 
 def to_document(
