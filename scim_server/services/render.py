@@ -280,14 +280,13 @@ def render_resource(
     resource_type: ResourceType,
     base_url: str,
     projection: Projection = ALL,
-    derived: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``.
 
     Rendered in one pass from the stored document (never from a canonical copy of it), following the
-    stored layout (``schema.layout``); attributes come in the document's order. ``derived``: the
-    membership entries of a user's ``groups`` or a group's ``members`` (``value``, ``display``,
-    ``type``), when they were looked up.
+    stored layout (``schema.layout``); attributes come in the document's order. What membership
+    derives (a user's ``groups``, a group's ``members``) is not in the document: see
+    :func:`render_derived`.
     """
     plan = _plan(resource_type, projection)
     document = stored.document
@@ -304,10 +303,6 @@ def render_resource(
     schemas = [resource_type.schema.id]
     body: dict[str, Any] = {"schemas": schemas, "id": stored.id}
     _render_fields(document, plan.core, body, clean)
-    if derived:
-        rendered_derived = render_derived(resource_type, projection, derived, base_url)
-        if rendered_derived is not None:
-            body[rendered_derived[0]] = rendered_derived[1]
     for schema_id, key, fields in plan.extensions:
         data = document.get(key)
         if not data:
