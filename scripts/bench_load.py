@@ -3,6 +3,7 @@
 
     scripts/bench                                   # 1,000 users, 5 s per phase, 8 concurrent requests
     scripts/bench --users 100 --seconds 3 --concurrency 4
+    scripts/bench --mongodb-uri mongodb://127.0.0.1:27017 --workers 2   # against a MongoDB-wire server
 
 It starts ``python -m scim_server serve`` (embedded store, a bootstrap token) pinned to CPU core 0 and
 ``scripts/bench_reference.py`` (one fixed ~600-byte user for every request) pinned to core 0 as well,
@@ -12,6 +13,9 @@ number of concurrent requests and prints, per phase: requests/s, p50 and p99 lat
 server's RSS after the phase, the server's own time per request (median of ``app`` in the
 ``Server-Timing`` header, i.e. total minus storage) and the median storage time, and the ratio of
 requests/s and p50 to the reference server measured the same way (GET, same concurrency and time).
+
+With ``--mongodb-uri`` the server stores into a fresh database on that server instead (``--workers K``
+runs ``serve --workers K``, all workers on core 0; RSS is then the sum over the processes).
 
 All traffic goes to 127.0.0.1; every loop is bounded by the phase's deadline; both server processes
 are killed at the end, also on errors and Ctrl-C.
@@ -121,14 +125,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def rss_kib(pid: int) -> int | None:
+    """The resident memory of a process and its children (the workers of ``serve --workers K``)."""
+    total = None
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                    total = int(line.split()[1])
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            for child in children.read().split():
+                total = (total or 0) + (rss_kib(int(child)) or 0)
     except OSError:
-        return None
-    return None
+        return total
+    return total
 
 
 @contextlib.contextmanager
@@ -379,13 +388,19 @@ async def bench(args: argparse.Namespace) -> None:
         SCIM_RATE_LIMIT_PER_SECOND="0",
         PYTHONUNBUFFERED="1",
     )
+    if args.mongodb_uri:
+        # A database of its own per run, so runs never see each other's users.
+        env.update(
+            SCIM_MONGODB_URI=args.mongodb_uri, SCIM_DATABASE=f"scim_bench_{os.getpid()}_{time.time_ns()}"
+        )
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": SCIM, "Accept": SCIM}
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     with processes() as started:
         async with aiohttp.ClientSession(headers=headers, timeout=timeout, connector=connector) as session:
             port = free_port()
-            server = start([sys.executable, "-m", "scim_server", "serve", "--port", str(port)], env)
+            command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
+            server = start([*command, "--workers", str(args.workers)], env)
             started.append(server)
             base = f"http://127.0.0.1:{port}"
             await wait_listening(session, f"{base}/healthz", server)
@@ -395,7 +410,8 @@ async def bench(args: argparse.Namespace) -> None:
             print(
                 f"seeded {len(fx.users)} users and {len(fx.groups)} groups (each user in one group) "
                 f"in {time.perf_counter() - began:.1f} s; {args.seconds:g} s per phase, "
-                f"concurrency {args.concurrency}; server on core {SERVER_CORE}, load on core {CLIENT_CORE}"
+                f"concurrency {args.concurrency}; server on core {SERVER_CORE}, load on core {CLIENT_CORE}; "
+                + (f"MongoDB-wire store, {args.workers} worker(s)" if args.mongodb_uri else "embedded store")
             )
             results = []
             for name, send in phases(fx):
@@ -444,7 +460,17 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds per phase; the least disturbed is shown (default 3)"
     )
+    parser.add_argument(
+        "--mongodb-uri",
+        default="",
+        help="serve from this MongoDB (a fresh database per run) instead of the embedded store",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes, with --mongodb-uri (default 1)"
+    )
     args = parser.parse_args()
+    if args.workers > 1 and not args.mongodb_uri:
+        parser.error("--workers above 1 needs --mongodb-uri: the embedded store lives in one process")
     if args.users < 1 or args.seconds <= 0 or args.concurrency < 1 or args.rounds < 1:
         parser.error("--users, --seconds, --concurrency and --rounds must be positive")
     try:
