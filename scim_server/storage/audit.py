@@ -48,12 +48,12 @@ class AuditRepository:
         if since is not None:
             query["time"] = {"$gte": since}
         async with driver_errors():
-            cursor = (
-                self._collection.find(query, {"_id": 0})
+            return list(
+                await self._collection.find(query, {"_id": 0})
                 .sort([("time", DESCENDING), ("_id", DESCENDING)])
                 .limit(limit)
+                .to_list(length=limit)
             )
-            return list(await cursor.to_list(length=limit))
 
 
 class AuditStore:

@@ -82,7 +82,9 @@ async def driver_errors() -> AsyncIterator[None]:
     """Translate driver failures into SCIM errors; driver messages never reach clients.
 
     Each block is one driver call (one round trip), timed and counted for the current request
-    (:mod:`scim_server.timing`).
+    (:mod:`scim_server.timing`). Cursors are never bound to a name, so they, and what the driver holds
+    in them (the embedded store keeps every matched document), are released inside the block: that
+    release is storage time too.
     """
     start = time.perf_counter()
     try:
@@ -166,8 +168,13 @@ class ResourceRepository:
     ) -> list[StoredResource]:
         projection = self._response_projection if response_only else None
         async with driver_errors():
-            cursor = self._collection.find(dict(query), projection).sort(list(sort)).skip(skip).limit(limit)
-            docs = await cursor.to_list(length=limit)
+            docs = (
+                await self._collection.find(dict(query), projection)
+                .sort(list(sort))
+                .skip(skip)
+                .limit(limit)
+                .to_list(length=limit)
+            )
         resource_type = self._resource_type
         return [from_document(doc, resource_type, response_only=response_only) for doc in docs]
 
@@ -216,8 +223,7 @@ class MembershipRepository:
             if kinds is not None and kind not in kinds:
                 continue
             async with driver_errors():
-                cursor = collection.find({"_id": {"$in": remaining}}, {display: 1})
-                docs = await cursor.to_list(length=None)
+                docs = await collection.find({"_id": {"$in": remaining}}, {display: 1}).to_list(length=None)
             for doc in docs:
                 found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
             remaining = [i for i in remaining if i not in found]
@@ -228,11 +234,13 @@ class MembershipRepository:
         result: dict[str, list[str]] = {m: [] for m in member_ids}
         if member_ids:
             async with driver_errors():
-                cursor = self._pairs.find({"m": {"$in": list(member_ids)}}, {"g": 1, "m": 1}).sort(
-                    "g", ASCENDING
+                pairs = (
+                    await self._pairs.find({"m": {"$in": list(member_ids)}}, {"g": 1, "m": 1})
+                    .sort("g", ASCENDING)
+                    .to_list(length=None)
                 )
-                for pair in await cursor.to_list(length=None):
-                    result[pair["m"]].append(pair["g"])
+            for pair in pairs:
+                result[pair["m"]].append(pair["g"])
         return result
 
     async def member_ids(self, group_ids: Sequence[str], kind: str | None = None) -> dict[str, list[str]]:
@@ -242,10 +250,11 @@ class MembershipRepository:
             # The kind is checked here rather than in the query, so the (g, m) index serves both the
             # lookup and the order.
             async with driver_errors():
-                cursor = self._pairs.find({"g": {"$in": list(group_ids)}}, {"g": 1, "m": 1, "t": 1}).sort(
-                    "m", ASCENDING
+                pairs = (
+                    await self._pairs.find({"g": {"$in": list(group_ids)}}, {"g": 1, "m": 1, "t": 1})
+                    .sort("m", ASCENDING)
+                    .to_list(length=None)
                 )
-                pairs = await cursor.to_list(length=None)
             for pair in pairs:
                 if kind is None or pair.get("t") == kind:
                     result[pair["g"]].append(pair["m"])
@@ -270,8 +279,8 @@ class MembershipRepository:
             return set()
         ids = [self._pair_id(group_id, m) for m in member_ids]
         async with driver_errors():
-            cursor = self._pairs.find({"_id": {"$in": ids}}, {"m": 1})
-            return {pair["m"] for pair in await cursor.to_list(length=None)}
+            pairs = await self._pairs.find({"_id": {"$in": ids}}, {"m": 1}).to_list(length=None)
+        return {pair["m"] for pair in pairs}
 
     async def add(self, group_id: str, members: Sequence[Member]) -> None:
         """Add members; ones already present are left as they are."""
