@@ -47,7 +47,7 @@ from scim_server.settings import Settings
 
 # StoredResource is what this service returns; the web layer takes the type from here.
 from scim_server.storage.documents import StoredResource as StoredResource
-from scim_server.storage.documents import to_document
+from scim_server.storage.documents import changed_keys, to_document, update_document
 from scim_server.storage.repository import MembershipRepository, ResourceRepository
 
 _MAX_WRITE_ATTEMPTS = 50
@@ -299,13 +299,25 @@ class ResourceService:
                         "not the one named in If-Match"
                     )
                 resource = await self._secure(change(current), current.resource)
-                if resource == current.resource and not touch:
+                changed = changed_keys(current.resource, resource)
+                if not changed and not touch:
                     return current
-                updated = self._stored(
-                    resource_id, resource, current.created, self._clock(), current.version + 1
+                # The new document is the stored one with only the changed attributes rebuilt, and
+                # the plan is made against the document as stored: no whole-resource rebuild.
+                assert current.document is not None  # read whole, not for a response
+                last_modified, version = self._clock(), current.version + 1
+                document = update_document(
+                    current.document,
+                    resource,
+                    changed,
+                    self.resource_type,
+                    last_modified=last_modified,
+                    version=version,
                 )
-                # Planned against the document as stored (not rebuilt from ``current``): one build less.
-                plan = plan_update(current.document or {}, updated.document or {}, keep=_KEEP)
+                updated = StoredResource(
+                    resource_id, resource, current.created, last_modified, version, document=document
+                )
+                plan = plan_update(current.document, document, keep=_KEEP)
                 if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
                     members = None if after is None else await after()
                     await self._record(

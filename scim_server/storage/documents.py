@@ -6,7 +6,7 @@ lower-cased shadows). These two functions are pure; the repository is the only c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -160,6 +160,87 @@ def to_document(
             doc[extension.storage_key] = _shadowed(data, _schema_attributes(extension.schema))
     doc[ID_FIELD] = id
     doc["meta"] = {"created": created, "lastModified": last_modified, "version": version}
+    return doc
+
+
+def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The top-level keys of two canonical resources whose values differ (absent counts as a value):
+    those of ``after`` in its order, then those only ``before`` has. Empty when the two are equal."""
+    changed = [key for key, value in after.items() if before.get(key, _ABSENT) != value]
+    changed.extend(key for key in before if key not in after)
+    return changed
+
+
+_ABSENT = object()
+
+
+def update_document(
+    document: Mapping[str, Any],
+    resource: Mapping[str, Any],
+    changed: Collection[str],
+    resource_type: ResourceType,
+    *,
+    last_modified: datetime,
+    version: int,
+) -> dict[str, Any]:
+    """The stored document of ``resource``, made from ``document`` (the stored document of the resource
+    before a write) by rebuilding only the top-level keys in ``changed`` (canonical keys: attribute
+    names and extension URNs; absent from ``resource`` means removed) and the metadata.
+
+    Equal to what :func:`to_document` builds from ``resource`` when ``changed`` names every top-level
+    key whose value differs (a property test holds it to that); unchanged values are shared with
+    ``document``, not copied. A written attribute keeps its place and a new one goes last, as the store
+    places ``$set`` fields.
+    """
+    doc = dict(document)
+    attributes = _schema_attributes(resource_type.schema)
+    shadow: dict[str, Any] | None = None
+    for key in changed:
+        extension = resource_type.extension(key) if ":" in key else None
+        if extension is not None:
+            data = resource.get(key)
+            if data:
+                doc[extension.storage_key] = _shadowed(data, _schema_attributes(extension.schema))
+            else:
+                doc.pop(extension.storage_key, None)
+            continue
+        attribute = attributes.get(key)
+        value = resource.get(key)
+        if attribute is None:
+            if value is None:
+                doc.pop(key, None)
+            else:
+                doc[key] = value
+            continue
+        if attribute.is_complex:
+            if value is None:
+                doc.pop(key, None)
+            else:
+                subs = _by_name(attribute.sub_attributes)
+                doc[key] = (
+                    [_shadowed(element, subs) for element in value]
+                    if attribute.multi_valued
+                    else _shadowed(value, subs)
+                )
+            continue
+        if value is None:
+            doc.pop(stored_name(key), None)
+        else:
+            doc[stored_name(key)] = value
+        if attribute.folds_case:
+            if shadow is None:
+                shadow = dict(doc.get(SHADOW) or {})
+            if value is None:
+                shadow.pop(key, None)
+            else:
+                shadow[key] = [v.lower() for v in value] if attribute.multi_valued else value.lower()
+    if shadow is not None:
+        if shadow:
+            doc[SHADOW] = shadow
+        else:
+            doc.pop(SHADOW, None)
+    meta = document["meta"]
+    doc["meta"] = {"created": meta["created"], "lastModified": last_modified, "version": version}
     return doc
 
 

@@ -24,7 +24,7 @@ from scim_server.errors import ScimError
 from scim_server.schema.attributes import Attribute, AttributeType
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 from scim_server.schema.validation import check_resource, coerce_resource
-from scim_server.storage.documents import from_document, to_document
+from scim_server.storage.documents import changed_keys, from_document, to_document, update_document
 
 RT = USER_RESOURCE_TYPE
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -246,6 +246,11 @@ def check_patch(body: dict[str, Any]) -> None:
     assert not [key for key in _keys(doc) if re.search(r"^\$|\.", key)], doc
     stored = from_document(doc, RT)
     assert stored.resource == result
+    # A write rebuilds only what changed: the same document as a whole rebuild.
+    before_doc = to_document(USER, RT, id="u-1", created=CREATED, last_modified=CREATED, version=1)
+    changed = changed_keys(USER, result)
+    assert (not changed) == (result == USER)
+    assert update_document(before_doc, result, changed, RT, last_modified=CREATED, version=2) == doc
     assert (stored.id, stored.version) == ("u-1", 2)
     json.dumps(result, default=str)  # nothing but JSON (and datetimes) inside
 

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
-from scim_server.storage.documents import StoredResource, from_document, to_document
+from scim_server.storage.documents import (
+    StoredResource,
+    changed_keys,
+    from_document,
+    to_document,
+    update_document,
+)
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENTERPRISE_KEY = "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
@@ -177,3 +183,33 @@ async def test_an_empty_extension_is_not_stored() -> None:
 
     assert ENTERPRISE_KEY not in doc
     assert from_document(doc, USER_RESOURCE_TYPE).resource == {"userName": "a"}
+
+
+def _doc(resource: dict[str, Any], version: int, modified: datetime = CREATED) -> dict[str, Any]:
+    return to_document(
+        resource, USER_RESOURCE_TYPE, id="u-1", created=CREATED, last_modified=modified, version=version
+    )
+
+
+def test_a_write_rebuilds_only_the_changed_attributes_and_the_shadows_that_follow_them() -> None:
+    before = copy.deepcopy(FULL_USER)
+    after = copy.deepcopy(FULL_USER)
+    after["userName"] = "Babs@Example.com"  # a case-insensitive attribute: its shadow changes too
+    del after["title"]
+    after["nickName"] = "Babs"
+    del after[ENTERPRISE]
+    old = _doc(before, 1)
+    changed = changed_keys(before, after)
+    assert changed == ["userName", "nickName", "title", ENTERPRISE]
+    new = update_document(old, after, changed, USER_RESOURCE_TYPE, last_modified=MODIFIED, version=2)
+    assert new == _doc(after, 2, MODIFIED)
+    assert new["_lc"]["userName"] == "babs@example.com"
+    assert ENTERPRISE_KEY not in new and "title" not in new
+    assert list(new)[-1] == "nickName"  # a new attribute goes last, as the store puts a new $set field
+    assert new["emails"] is old["emails"]  # unchanged values are shared, not copied
+    assert old == _doc(before, 1)  # the old document is left as it was
+
+
+def test_nothing_changed_means_no_keys() -> None:
+    assert changed_keys(FULL_USER, copy.deepcopy(FULL_USER)) == []
+    assert changed_keys({"title": "a"}, {}) == ["title"]
