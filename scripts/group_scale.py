@@ -31,7 +31,8 @@ from typing import Any
 import bson
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from mongomock_motor import AsyncMongoMockClient
+
+from scim_server.storage.client import embedded_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -83,7 +84,7 @@ async def largest_document(db: Any) -> tuple[int, str]:
 
 
 async def run(members: int, batch: int, full_get: bool) -> None:
-    db = AsyncMongoMockClient(tz_aware=True)["scim"]
+    db = embedded_client()["scim"]
     settings = load_settings(environ={}, bootstrap_tokens=f"{ORG}:{TOKEN}", max_patch_operations=1000)
     app = create_app(settings, db=db, announce=lambda _: None)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": SCIM, "Accept": SCIM}

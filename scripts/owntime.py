@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp.test_utils import TestClient, TestServer
 from bench_load import user_body  # scripts/ is on the path when a script in it runs
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.app import create_app
 from scim_server.settings import load_settings
+from scim_server.storage.client import embedded_client
 
 TOKEN = "owntime-token-0123456789"  # noqa: S105 (a throwaway token for an in-process server)
 SCIM = "application/scim+json"
@@ -117,7 +117,7 @@ async def main(users: int, requests: int, warmup: int, rounds: int) -> int:
         rate_limit_per_second=1_000_000,
         rate_limit_burst=1_000_000,
     )
-    app = create_app(settings, db=AsyncMongoMockClient(tz_aware=True)["scim"], announce=lambda _: None)
+    app = create_app(settings, db=embedded_client()["scim"], announce=lambda _: None)
     client: Client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.app import create_app
 from scim_server.settings import Settings, load_settings
+from scim_server.storage.client import embedded_client
 
 TOKEN_A = "token-org-a-0123456789"
 TOKEN_B = "token-org-b-0123456789"
@@ -35,7 +35,7 @@ def auth(token: str = TOKEN_A) -> dict[str, str]:
 
 @pytest.fixture
 def db() -> Any:
-    return AsyncMongoMockClient(tz_aware=True)["scim"]
+    return embedded_client()["scim"]
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server import cli
 from scim_server.cli import _redact, main
 from scim_server.services.audit import AuditEvent, AuditTrail, MemberChange
 from scim_server.services.tokens import TokenService
 from scim_server.storage.audit import AuditStore
+from scim_server.storage.client import embedded_client
 from scim_server.storage.tokens import TokenRepository
 
 UNREACHABLE = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
@@ -42,7 +42,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def mongo(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Point ``tokens`` at an embedded store standing in for the configured MongoDB."""
-    client: Any = AsyncMongoMockClient(tz_aware=True)
+    client: Any = embedded_client()
 
     def connect(uri: str, database: str) -> tuple[Any, Any]:
         return client, client[database]

@@ -13,6 +13,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo.errors import PyMongoError
 
 from scim_server.errors import ServiceUnavailableError
+from scim_server.storage import embedded
 
 
 def connect(mongodb_uri: str, database: str) -> tuple[Any, Any]:
@@ -35,8 +36,15 @@ def connect(mongodb_uri: str, database: str) -> tuple[Any, Any]:
                 "mongodb+srv://, and a user name or password must be percent-escaped)"
             ) from None
     else:
-        client = AsyncMongoMockClient(tz_aware=True)
+        client = embedded_client()
     return client, client[database]
+
+
+def embedded_client() -> Any:
+    """A client of the embedded in-memory store (mongomock-motor, with its primary-key lookup:
+    ``storage/embedded.py``); datetimes come back timezone-aware (UTC)."""
+    embedded.install()
+    return AsyncMongoMockClient(tz_aware=True)
 
 
 async def ping(db: Any) -> None:

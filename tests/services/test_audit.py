@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.errors import NotFoundError, ServiceUnavailableError
 from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID, GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
@@ -18,6 +17,7 @@ from scim_server.services.groups import GroupService
 from scim_server.services.resources import ResourceService
 from scim_server.settings import Settings
 from scim_server.storage.audit import AuditRepository, AuditStore
+from scim_server.storage.client import embedded_client
 from scim_server.storage.repository import Store
 
 NOW = datetime(2026, 11, 3, 12, 0, 0, tzinfo=UTC)
@@ -63,7 +63,7 @@ class Services:
 
 @pytest.fixture
 def db() -> Any:
-    return AsyncMongoMockClient(tz_aware=True)["scim"]
+    return embedded_client()["scim"]
 
 
 @pytest.fixture

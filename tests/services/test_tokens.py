@@ -14,11 +14,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.errors import ServiceUnavailableError, UnauthorizedError
 from scim_server.services import tokens as tokens_module
 from scim_server.services.tokens import TOKEN_PREFIX, Principal, TokenService, TokenSpecError, hash_token
+from scim_server.storage.client import embedded_client
 from scim_server.storage.tokens import TOKENS_COLLECTION, TokenRecord, TokenRepository
 
 NOW = datetime(2026, 11, 3, 12, 0, 0, tzinfo=UTC)
@@ -36,7 +36,7 @@ class FakeMonotonic:
 
 @pytest.fixture
 def db() -> Any:
-    return AsyncMongoMockClient(tz_aware=True)["scim"]
+    return embedded_client()["scim"]
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
-from scim_server.storage.client import connect
+from scim_server.storage.client import connect, embedded_client
 
 MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
 
@@ -25,7 +24,7 @@ on_mongodb = [
 
 @pytest.fixture
 def mongomock_database() -> Any:
-    return AsyncMongoMockClient(tz_aware=True)["scim"]
+    return embedded_client()["scim"]
 
 
 @pytest.fixture

@@ -31,13 +31,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from aiohttp.typedefs import Handler
-from mongomock_motor import AsyncMongoMockClient
 
 from scim_server.app import create_app
 from scim_server.compiler import compile_sort
 from scim_server.compiler.query import compile_filter
 from scim_server.filters import parse_attr_path, parse_filter
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
+from scim_server.storage.client import embedded_client
 from scim_server.storage.repository import GROUP_INDEXES, MEMBERSHIP_INDEXES, USER_INDEXES
 from scim_server.timing import measure
 from tests.conftest import TOKEN_A, ClientFactory, auth, make_settings
@@ -555,7 +555,7 @@ async def _run(
     aiohttp_client: ClientFactory, users: int, group_size: int
 ) -> tuple[dict[str, int], list[tuple[str, Recorded]]]:
     """The round trips of each request, and every query the requests sent."""
-    db = RecordingDatabase(AsyncMongoMockClient(tz_aware=True)["scim"])
+    db = RecordingDatabase(embedded_client()["scim"])
     app = create_app(make_settings(rate_limit_per_second=0), db=db, announce=lambda _: None)
     calls: list[int] = []
 
