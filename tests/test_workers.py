@@ -106,12 +106,13 @@ async def test_workers_against_an_unreachable_mongodb_fail_cleanly() -> None:
     command = ["-m", "scim_server", "serve", "--workers", "2", "--port", str(free_port())]
     code, err = await run(sys.executable, *command, env=env)
 
-    assert code == 2
+    # Every assertion shows stderr: this test has failed twice under full-suite load, never alone.
+    assert code == 2, err
     assert "Traceback" not in err, err
     assert (
         f"scim-server: cannot start: the database cannot be reached (SCIM_MONGODB_URI={UNREACHABLE})" in err
-    )
-    assert re.search(r"scim-server: worker \d failed to start \(exit code 2\); stopping the others", err)
+    ), err
+    assert re.search(r"scim-server: worker \d failed to start \(exit code 2\); stopping the others", err), err
 
 
 @asynccontextmanager

@@ -91,8 +91,10 @@ class ResourceEndpoints:
     ) -> list[bytes]:
         """Serialized resources, with what membership derives filled in (one lookup for them all).
 
-        ``cacheable``: a read, whose resources' bodies may come from, and go to, the per-process
-        cache of serialized versions (``api/rendered.py``); membership is added to them per request.
+        ``cacheable``: a read or a create, whose resources' bodies may come from, and go to, the
+        per-process cache of serialized versions (``api/rendered.py``); membership is added to them per
+        request. Not other writes: a read gives a replaced or patched resource's attributes in the
+        store's order, which can differ from the write's (a PUT reordering them).
         """
         service = self._service(request)
         org_id = request[PRINCIPAL].org_id
@@ -174,7 +176,8 @@ class ResourceEndpoints:
         body = await self._body(request)
         projection = self._projection(request)
         stored = await self._service(request).create(request[PRINCIPAL].org_id, body, actor=actor(request))
-        return await self._resource_response(request, stored, projection, status=201)
+        # A created resource is rendered as a read of it would be: its body is kept for those reads.
+        return await self._resource_response(request, stored, projection, status=201, cacheable=True)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         projection = self._projection(request)

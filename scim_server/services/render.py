@@ -16,7 +16,7 @@ from scim_server.filters import parse_attr_path
 from scim_server.schema.attributes import Attribute, AttributeType, Returned
 from scim_server.schema.catalog import EXTERNAL_ID, GROUP_MEMBERS, META, USER_GROUPS, ResourceType
 from scim_server.schema.layout import stored_name
-from scim_server.storage.documents import UTC_ZONES, StoredResource, to_document
+from scim_server.storage.documents import UTC_ZONES, StoredResource
 
 # (extension URN or "" for core/common, attribute name, sub-attribute name or None)
 AttributeKey = tuple[str, str, str | None]
@@ -155,7 +155,12 @@ class _Plan:
     meta: tuple[str, ...] | None
 
 
-def _fields(attributes: Sequence[Attribute], container: str, projection: Projection) -> dict[str, _Field]:
+def _fields(
+    attributes: Sequence[Attribute], container: str, projection: Projection, canonical: bool
+) -> dict[str, _Field]:
+    """The fields of one level; ``canonical``: read from a canonical resource, whose sub-attributes
+    carry their SCIM names, rather than from a stored document."""
+    key_of = _same if canonical else stored_name
     fields: dict[str, _Field] = {}
     for attribute in attributes:
         if not projection.wants(container, attribute):
@@ -166,7 +171,7 @@ def _fields(attributes: Sequence[Attribute], container: str, projection: Project
             continue
         keep, drop = projection.sub_filter(container, attribute)
         subs = tuple(
-            (stored_name(sub.name), sub.name)
+            (key_of(sub.name), sub.name)
             for sub in attribute.sub_attributes
             if sub.returned is not Returned.NEVER
             and (
@@ -175,7 +180,7 @@ def _fields(attributes: Sequence[Attribute], container: str, projection: Project
             )
         )
         datetime_subs = frozenset(
-            stored_name(s.name) for s in attribute.sub_attributes if s.type is AttributeType.DATETIME
+            key_of(s.name) for s in attribute.sub_attributes if s.type is AttributeType.DATETIME
         )
         whole = len(subs) == len(attribute.sub_attributes) and not datetime_subs
         whole = whole and all(key == name for key, name in subs)
@@ -190,12 +195,16 @@ def _fields(attributes: Sequence[Attribute], container: str, projection: Project
 _META_KEYS = ("resourceType", "created", "lastModified", "location", "version")
 # Plans by (resource type identity, projection). Projections come from request parameters, so the
 # memo is bounded; resource types are the catalog's constants (kept in the value, so ids stay valid).
-_PLANS: dict[tuple[int, Projection], tuple[ResourceType, _Plan]] = {}
+_PLANS: dict[tuple[int, Projection, bool], tuple[ResourceType, _Plan]] = {}
 _PLAN_LIMIT = 512
 
 
-def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
-    key = (id(resource_type), projection)
+def _same(name: str) -> str:
+    return name
+
+
+def _plan(resource_type: ResourceType, projection: Projection, canonical: bool = False) -> _Plan:
+    key = (id(resource_type), projection, canonical)
     cached = _PLANS.get(key)
     if cached is not None and cached[0] is resource_type:
         return cached[1]
@@ -203,7 +212,7 @@ def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
     if projection.wants("", META):
         keep, drop = projection.sub_filter("", META)
         meta = tuple(k for k in _META_KEYS if (keep is None or k in keep) and k not in drop)
-    core = _fields((EXTERNAL_ID, *resource_type.schema.attributes), "", projection)
+    core = _fields((EXTERNAL_ID, *resource_type.schema.attributes), "", projection, canonical)
     derived = None
     for attribute in (USER_GROUPS, GROUP_MEMBERS):
         field = core.pop(attribute.name, None) if attribute in resource_type.schema.attributes else None
@@ -213,7 +222,11 @@ def _plan(resource_type: ResourceType, projection: Projection) -> _Plan:
         core=core,
         derived=derived,
         extensions=tuple(
-            (ext.schema.id, ext.storage_key, _fields(ext.schema.attributes, ext.schema.id, projection))
+            (
+                ext.schema.id,
+                ext.schema.id if canonical else ext.storage_key,
+                _fields(ext.schema.attributes, ext.schema.id, projection, canonical),
+            )
             for ext in resource_type.extensions
         ),
         meta=meta,
@@ -283,23 +296,20 @@ def render_resource(
 ) -> dict[str, Any]:
     """The SCIM JSON representation of a stored resource; ``base_url`` ends in ``/scim/v2``.
 
-    Rendered in one pass from the stored document (never from a canonical copy of it), following the
-    stored layout (``schema.layout``); attributes come in the document's order. What membership
-    derives (a user's ``groups``, a group's ``members``) is not in the document: see
+    Rendered in one pass: from the canonical resource when one is at hand (a write made it), else from
+    the stored document (a read never builds the canonical copy), following the stored layout
+    (``schema.layout``). Attributes come in the order of what is rendered from, which is the same in
+    both. What membership derives (a user's ``groups``, a group's ``members``) is in neither: see
     :func:`render_derived`.
     """
-    plan = _plan(resource_type, projection)
-    document = stored.document
-    if document is None:
-        document = to_document(
-            stored.resource,
-            resource_type,
-            id=stored.id,
-            created=stored.created,
-            last_modified=stored.last_modified,
-            version=stored.version,
-        )
-    clean = stored.response_only
+    document: Mapping[str, Any] | None = stored.built_resource
+    if document is not None:
+        # SCIM names, extensions under their URN, no shadows: complex values pass through whole.
+        plan, clean = _plan(resource_type, projection, canonical=True), True
+    else:
+        plan, clean = _plan(resource_type, projection), stored.response_only
+        document = stored.document
+        assert document is not None  # a stored resource has its resource, its document, or both
     schemas = [resource_type.schema.id]
     body: dict[str, Any] = {"schemas": schemas, "id": stored.id}
     _render_fields(document, plan.core, body, clean)

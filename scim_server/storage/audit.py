@@ -35,7 +35,7 @@ class AuditRepository:
 
     async def insert(self, event: Mapping[str, Any]) -> None:
         # ObjectIds grow within a process, so (time, _id) orders events of one millisecond too.
-        async with driver_errors():
+        with driver_errors():
             await self._collection.insert_one({"_id": ObjectId(), **event})
 
     async def find(
@@ -47,7 +47,7 @@ class AuditRepository:
             query["resourceId"] = resource_id
         if since is not None:
             query["time"] = {"$gte": since}
-        async with driver_errors():
+        with driver_errors():
             return list(
                 await self._collection.find(query, {"_id": 0})
                 .sort([("time", DESCENDING), ("_id", DESCENDING)])
@@ -76,7 +76,7 @@ class AuditStore:
         if name not in self._ensured:
             async with self._lock:
                 if name not in self._ensured:
-                    async with driver_errors():
+                    with driver_errors():
                         for index_name, keys in AUDIT_INDEXES.items():
                             await collection.create_index(keys, name=index_name)
                     self._ensured.add(name)

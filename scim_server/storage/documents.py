@@ -71,6 +71,11 @@ class StoredResource:
         return self._resource
 
     @property
+    def built_resource(self) -> dict[str, Any] | None:
+        """The canonical resource if it is already at hand (a write built it, or it was asked for)."""
+        return self._resource
+
+    @property
     def document(self) -> Mapping[str, Any] | None:
         """The stored document, when this resource was read from or built for the store."""
         return self._document

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from pymongo import ASCENDING
@@ -77,24 +77,29 @@ def membership_collection_name(org_id: str) -> str:
     return org_collection_name(org_id, "memberships")
 
 
-@asynccontextmanager
-async def driver_errors() -> AsyncIterator[None]:
+class driver_errors:  # noqa: N801 (used as a function: ``with driver_errors(): await ...``)
     """Translate driver failures into SCIM errors; driver messages never reach clients.
 
     Each block is one driver call (one round trip), timed and counted for the current request
     (:mod:`scim_server.timing`). Cursors are never bound to a name, so they, and what the driver holds
     in them (the embedded store keeps every matched document), are released inside the block: that
-    release is storage time too.
+    release is storage time too. A plain (synchronous) context manager around the awaited call: it
+    runs on every storage call, and entering and leaving it needs no await.
     """
-    start = time.perf_counter()
-    try:
-        yield
-    except DuplicateKeyError as exc:
-        raise UniquenessError(_uniqueness_detail(exc)) from None
-    except PyMongoError:
-        raise ServiceUnavailableError("the database is unavailable; retry later") from None
-    finally:
-        record(time.perf_counter() - start)
+
+    __slots__ = ("_start",)
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        record(time.perf_counter() - self._start)
+        if isinstance(error, DuplicateKeyError):
+            raise UniquenessError(_uniqueness_detail(error)) from None
+        if isinstance(error, PyMongoError):
+            raise ServiceUnavailableError("the database is unavailable; retry later") from None
 
 
 def _uniqueness_detail(exc: DuplicateKeyError) -> str:
@@ -119,7 +124,7 @@ class ResourceRepository:
         self._response_projection = response_projection(resource_type)
 
     async def insert(self, document: Mapping[str, Any]) -> None:
-        async with driver_errors():
+        with driver_errors():
             await self._collection.insert_one(dict(document))
 
     async def get(self, resource_id: str, *, response_only: bool = False) -> StoredResource | None:
@@ -128,7 +133,7 @@ class ResourceRepository:
         ``response_only``: read without what a response never shows (:func:`response_projection`).
         """
         projection = self._response_projection if response_only else None
-        async with driver_errors():
+        with driver_errors():
             doc = await self._collection.find_one({"_id": resource_id}, projection)
         return None if doc is None else from_document(doc, self._resource_type, response_only=response_only)
 
@@ -143,7 +148,7 @@ class ResourceRepository:
         update: dict[str, Any] = {"$set": dict(set_fields)}
         if unset_fields:
             update["$unset"] = dict.fromkeys(unset_fields, "")
-        async with driver_errors():
+        with driver_errors():
             result = await self._collection.update_one(
                 {"_id": resource_id, "meta.version": expected_version}, update
             )
@@ -153,7 +158,7 @@ class ResourceRepository:
         query: dict[str, Any] = {"_id": resource_id}
         if expected_version is not None:
             query["meta.version"] = expected_version
-        async with driver_errors():
+        with driver_errors():
             result = await self._collection.delete_one(query)
         return bool(result.deleted_count)
 
@@ -167,7 +172,7 @@ class ResourceRepository:
         response_only: bool = False,
     ) -> list[StoredResource]:
         projection = self._response_projection if response_only else None
-        async with driver_errors():
+        with driver_errors():
             docs = (
                 await self._collection.find(dict(query), projection)
                 .sort(list(sort))
@@ -179,7 +184,7 @@ class ResourceRepository:
         return [from_document(doc, resource_type, response_only=response_only) for doc in docs]
 
     async def count(self, query: Mapping[str, Any]) -> int:
-        async with driver_errors():
+        with driver_errors():
             return int(await self._collection.count_documents(dict(query)))
 
 
@@ -222,7 +227,7 @@ class MembershipRepository:
                 break
             if kinds is not None and kind not in kinds:
                 continue
-            async with driver_errors():
+            with driver_errors():
                 docs = await collection.find({"_id": {"$in": remaining}}, {display: 1}).to_list(length=None)
             for doc in docs:
                 found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
@@ -233,7 +238,7 @@ class MembershipRepository:
         """The groups each of ``member_ids`` directly belongs to, in group-id order."""
         result: dict[str, list[str]] = {m: [] for m in member_ids}
         if member_ids:
-            async with driver_errors():
+            with driver_errors():
                 pairs = (
                     await self._pairs.find({"m": {"$in": list(member_ids)}}, {"g": 1, "m": 1})
                     .sort("g", ASCENDING)
@@ -249,7 +254,7 @@ class MembershipRepository:
         if group_ids:
             # The kind is checked here rather than in the query, so the (g, m) index serves both the
             # lookup and the order.
-            async with driver_errors():
+            with driver_errors():
                 pairs = (
                     await self._pairs.find({"g": {"$in": list(group_ids)}}, {"g": 1, "m": 1, "t": 1})
                     .sort("m", ASCENDING)
@@ -278,7 +283,7 @@ class MembershipRepository:
         if not member_ids:
             return set()
         ids = [self._pair_id(group_id, m) for m in member_ids]
-        async with driver_errors():
+        with driver_errors():
             pairs = await self._pairs.find({"_id": {"$in": ids}}, {"m": 1}).to_list(length=None)
         return {pair["m"] for pair in pairs}
 
@@ -289,7 +294,7 @@ class MembershipRepository:
         pairs = [
             {"_id": self._pair_id(group_id, m.id), "g": group_id, "m": m.id, "t": m.type} for m in members
         ]
-        async with driver_errors():
+        with driver_errors():
             try:
                 await self._pairs.insert_many(pairs, ordered=False)
             except BulkWriteError as exc:
@@ -302,19 +307,19 @@ class MembershipRepository:
     async def remove(self, group_id: str, member_ids: Sequence[str]) -> None:
         if member_ids:
             ids = [self._pair_id(group_id, m) for m in member_ids]
-            async with driver_errors():
+            with driver_errors():
                 await self._pairs.delete_many({"_id": {"$in": ids}})
 
     async def replace(self, group_id: str, members: Sequence[Member]) -> None:
         """Make ``members`` exactly the group's members: add them first, then drop everyone else, so a
         concurrent reader never sees the group transiently empty."""
         await self.add(group_id, members)
-        async with driver_errors():
+        with driver_errors():
             await self._pairs.delete_many({"g": group_id, "m": {"$nin": sorted(m.id for m in members)}})
 
     async def forget(self, resource_id: str) -> None:
         """Drop every pair naming a deleted user or group, as member and as group."""
-        async with driver_errors():
+        with driver_errors():
             await self._pairs.delete_many({"$or": [{"g": resource_id}, {"m": resource_id}]})
 
 
@@ -384,7 +389,7 @@ class Store:
             if name in self._ensured:
                 return
             for index_name, (keys, options) in indexes.items():
-                async with driver_errors():
+                with driver_errors():
                     await collection.create_index(keys, name=index_name, **options)
             self._ensured.add(name)
 

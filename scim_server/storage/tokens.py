@@ -59,7 +59,7 @@ class TokenRepository:
     async def ensure_indexes(self) -> None:
         if self._indexed:
             return
-        async with driver_errors():
+        with driver_errors():
             await self._collection.create_index([("hash", ASCENDING)], name="hash", unique=True)
             await self._collection.create_index([("org", ASCENDING)], name="org")
         self._indexed = True
@@ -78,30 +78,30 @@ class TokenRepository:
             "readOnly": record.read_only,
         }
         try:
-            async with driver_errors():
+            with driver_errors():
                 await self._collection.insert_one(doc)
         except UniquenessError:
             return False
         return True
 
     async def get(self, token_id: str) -> TokenRecord | None:
-        async with driver_errors():
+        with driver_errors():
             doc = await self._collection.find_one({"_id": token_id})
         return None if doc is None else _record(doc)
 
     async def find_by_hash(self, token_hash: str) -> TokenRecord | None:
-        async with driver_errors():
+        with driver_errors():
             doc = await self._collection.find_one({"hash": token_hash})
         return None if doc is None else _record(doc)
 
     async def list(self, org_id: str | None = None) -> list[TokenRecord]:
         query: dict[str, Any] = {} if org_id is None else {"org": org_id}
-        async with driver_errors():
+        with driver_errors():
             docs = await self._collection.find(query).sort([("org", 1), ("created", 1)]).to_list(length=None)
         return [_record(doc) for doc in docs]
 
     async def revoke(self, token_id: str, when: datetime) -> bool:
-        async with driver_errors():
+        with driver_errors():
             result = await self._collection.update_one(
                 {"_id": token_id, "revoked": None}, {"$set": {"revoked": when}}
             )
@@ -109,7 +109,7 @@ class TokenRepository:
 
     async def expire_by(self, token_id: str, when: datetime) -> bool:
         """Make an unrevoked token expire at ``when`` unless it already expires sooner; True if changed."""
-        async with driver_errors():
+        with driver_errors():
             result = await self._collection.update_one(
                 {"_id": token_id, "revoked": None, "$or": [{"expires": None}, {"expires": {"$gt": when}}]},
                 {"$set": {"expires": when}},
@@ -126,5 +126,5 @@ class TokenRepository:
         updates = [
             UpdateOne({"_id": tid}, {"$max": {"lastUsed": when}}) for tid, when in sorted(times.items())
         ]
-        async with driver_errors():
+        with driver_errors():
             await self._collection.bulk_write(updates, ordered=False)

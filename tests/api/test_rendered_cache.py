@@ -172,3 +172,22 @@ async def test_responses_are_the_same_bytes_with_and_without_the_cache(
     for _ in range(2):  # the second round is answered from the cache
         for path in paths:
             assert await call(cached, "GET", path) == await call(uncached, "GET", path), path
+
+
+async def test_a_written_resource_has_the_bytes_a_read_of_it_gives(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application]
+) -> None:
+    """Writes render from the canonical resource, reads from the stored document; a created
+    resource's body is also kept for reads. Both ways give the same bytes."""
+    cached = await aiohttp_client(app_factory())
+    uncached = await aiohttp_client(app_factory(render_cache_entries=0))
+    uid = json.loads(await call(cached, "POST", "/Users", user(1)))["id"]
+    assert await call(cached, "GET", f"/Users/{uid}") == await call(uncached, "GET", f"/Users/{uid}")
+    patched = await call(cached, "PATCH", f"/Users/{uid}", replace("name.givenName", "Babs"))
+    assert patched == await call(uncached, "GET", f"/Users/{uid}")
+    for name, client in (("Eng", cached), ("Ops", uncached)):  # one store: two names
+        body = {"schemas": [GROUP], "displayName": name, "members": [{"value": uid}]}
+        created = await call(client, "POST", "/Groups?excludedAttributes=meta", body)
+        gid = json.loads(created)["id"]
+        assert created == await call(uncached, "GET", f"/Groups/{gid}?excludedAttributes=meta")
+        assert await call(client, "GET", f"/Groups/{gid}") == await call(uncached, "GET", f"/Groups/{gid}")
