@@ -433,8 +433,10 @@ class ResourceType:
     schema: Schema
     extensions: tuple[SchemaExtension, ...] = ()
     _uris: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _extension_ids: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_extension_ids", frozenset(ext.schema.id for ext in self.extensions))
         uris = [self.schema.id]
         for ext in self.extensions:
             uris.append(ext.schema.id)
@@ -446,6 +448,11 @@ class ResourceType:
     def schema_uris(self) -> tuple[str, ...]:
         """Every URN (and alias) this resource type understands, longest first."""
         return self._uris
+
+    @property
+    def extension_ids(self) -> frozenset[str]:
+        """The extensions' schema URNs (the keys a canonical resource holds them under)."""
+        return self._extension_ids
 
     def extension(self, uri: str) -> SchemaExtension | None:
         """The extension whose URN (or alias) is ``uri``, case-insensitively."""

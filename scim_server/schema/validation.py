@@ -308,6 +308,8 @@ def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dic
         if found is not None:
             put(*found, raw)
             continue
+        if key == "schemas":  # in every body, and never an attribute: skip the searches below
+            continue
         resolved = resource_type.resolve(None, key)
         if resolved is not None:
             put(resolved.extension, resolved.attribute, raw)

@@ -15,7 +15,7 @@ client's request, which has already taken effect: it is logged and counted (``fa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,15 +119,20 @@ def _diff(path: str, before: Any, after: Any) -> list[str]:
 
 
 def changed_paths(
-    before: Mapping[str, Any], after: Mapping[str, Any], resource_type: ResourceType
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    resource_type: ResourceType,
+    keys: Iterable[str] | None = None,
 ) -> list[str]:
     """The attribute paths whose values differ between two canonical resources, sorted.
 
     Extension attributes are named by their full path (RFC 7644 §3.10): ``<schema URN>:<attribute>``.
+    ``keys``: the top-level keys that may differ, when the caller knows them (every other one is
+    equal); by default all of both resources' keys are compared.
     """
-    extensions = {extension.schema.id for extension in resource_type.extensions}
+    extensions = resource_type.extension_ids
     paths: list[str] = []
-    for key in before.keys() | after.keys():
+    for key in before.keys() | after.keys() if keys is None else keys:
         old, new = before.get(key), after.get(key)
         if old == new:
             continue
