@@ -28,7 +28,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from scim_server.errors import (
     InvalidPathError,
@@ -372,15 +372,6 @@ def _eq_seed(node: Filter, attribute: Attribute, text: str) -> dict[str, Any] | 
 # --- applying ------------------------------------------------------------------------------------
 
 
-def _container(doc: dict[str, Any], extension: SchemaExtension | None) -> dict[str, Any]:
-    if extension is None:
-        return doc
-    existing = doc.get(extension.schema.id)
-    if not isinstance(existing, dict):
-        existing = doc[extension.schema.id] = {}
-    return existing
-
-
 def _elements(container: dict[str, Any], attribute: Attribute) -> list[Any]:
     existing = container.get(attribute.name)
     if not isinstance(existing, list):
@@ -433,11 +424,42 @@ def _same_element(element: Any, listed: Any, attribute: Attribute) -> bool:
 
 
 class _Applier:
-    """Applies operations, in order, to one working copy of a resource."""
+    """Applies operations, in order, to a working copy of a resource that is copied on write.
+
+    ``doc`` starts as a shallow copy: its values are the original resource's. An attribute's value
+    (and an extension's object) is deep-copied the first time an operation is about to change it,
+    so the original is never mutated and what no operation touches is never copied. ``touched``
+    lists the top-level keys (attribute names, extension URNs) that may have changed.
+    """
 
     def __init__(self, doc: dict[str, Any], resource_type: ResourceType) -> None:
         self.doc = doc
         self.resource_type = resource_type
+        self.touched: dict[str, None] = {}  # ordered set of top-level keys
+        self._owned: set[tuple[str | None, str]] = set()
+
+    def _container(self, extension: SchemaExtension | None, attribute: Attribute) -> dict[str, Any]:
+        """The object holding ``attribute`` (the resource, or its extension's object), with the
+        attribute's value owned by the working copy: safe to change in place."""
+        uri = None if extension is None else extension.schema.id
+        if uri is None:
+            container = self.doc
+            self.touched[attribute.name] = None
+        else:
+            existing = self.doc.get(uri)
+            if uri not in self.touched:
+                self.touched[uri] = None
+                existing = self.doc[uri] = dict(existing) if isinstance(existing, dict) else {}
+            elif not isinstance(existing, dict):
+                existing = self.doc[uri] = {}
+            container = existing
+        key = (uri, attribute.name)
+        if key not in self._owned:
+            self._owned.add(key)
+            value = container.get(attribute.name)
+            if isinstance(value, dict | list):
+                container[attribute.name] = _copy_tree(value)
+        return container
 
     def apply(self, operation: PatchOperation) -> None:
         if operation.path is None:
@@ -487,6 +509,7 @@ class _Applier:
         """The whole extension object (``path`` equal to its URN)."""
         assert target.extension is not None
         if op == "remove" or is_unassigned(raw):
+            self.touched[target.extension.schema.id] = None
             self.doc.pop(target.extension.schema.id, None)
             return
         if not isinstance(raw, Mapping):
@@ -496,7 +519,7 @@ class _Applier:
     def _set_attribute(self, op: OpName, target: _Target, raw: Any) -> None:
         """add/replace on ``attr`` (RFC 7644 §3.5.2.1, §3.5.2.3)."""
         attribute = target.attr
-        container = _container(self.doc, target.extension)
+        container = self._container(target.extension, target.attr)
         value = coerce_value(target.resolved(), raw)
         if value is None:
             # null, "", [] or {} unassign; an object whose keys were all dropped (readOnly or unknown
@@ -527,7 +550,7 @@ class _Applier:
         sub-attribute of every element of a multi-valued attribute (one new element when empty)."""
         attribute, sub = target.attr, target.sub
         assert sub is not None
-        container = _container(self.doc, target.extension)
+        container = self._container(target.extension, target.attr)
         value = coerce_value(target.resolved(), raw)
         if attribute.multi_valued:
             elements = _elements(container, attribute)
@@ -548,7 +571,7 @@ class _Applier:
         attribute, sub = target.attr, target.sub
         assert target.filter is not None
         assert target.predicate is not None
-        container = _container(self.doc, target.extension)
+        container = self._container(target.extension, target.attr)
         elements = _elements(container, attribute)
         matches = [e for e in elements if isinstance(e, dict) and target.predicate(e)]
         if sub is None:
@@ -581,7 +604,7 @@ class _Applier:
     def _remove(self, target: _Target, raw: Any) -> None:
         """remove (RFC 7644 §3.5.2.2), with Entra's ``path: "members"`` plus ``value`` form."""
         attribute, sub = target.attr, target.sub
-        container = _container(self.doc, target.extension)
+        container = self._container(target.extension, target.attr)
         if target.predicate is not None:
             elements = _elements(container, attribute)
             matches = [e for e in elements if isinstance(e, dict) and target.predicate(e)]
@@ -693,16 +716,25 @@ def apply_patch(
 ) -> dict[str, Any]:
     """Apply PATCH operations in order (RFC 7644 §3.5.2) and return the new canonical resource.
 
-    Pure: works on a deep copy, so ``resource`` is never mutated and a failing operation (any
-    :class:`ScimError`) leaves nothing partially applied ("each operation ... is atomic", §3.5.2).
+    Pure: works on a copy (copied on write, see ``_Applier``), so ``resource`` is never mutated and a
+    failing operation (any :class:`ScimError`) leaves nothing partially applied ("each operation ...
+    is atomic", §3.5.2).
     The result is pruned of unassigned values and must pass :func:`check_resource` (a patch that
     removes ``userName`` or leaves two primaries fails as a whole) and keep immutable values.
     """
-    doc = _copy_tree(dict(resource))
+    doc = dict(resource)
     applier = _Applier(doc, resource_type)
     for operation in operations:
         applier.apply(operation)
-    result = cast(dict[str, Any], _prune(doc) or {})
+    # Only what an operation touched can hold unassigned values: the rest is canonical already.
+    for key in applier.touched:
+        if key in doc:
+            pruned = _prune(doc[key])
+            if pruned is None:
+                del doc[key]
+            else:
+                doc[key] = pruned
+    result = doc
     _check_immutable(resource, result, resource_type)
     check_resource(result, resource_type)
     return result

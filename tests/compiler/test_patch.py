@@ -869,3 +869,38 @@ def test_filtered_add_with_null_removes_the_matching_elements() -> None:
     assert (
         patch(bjensen(), {"op": "add", "path": 'emails[type eq "other"].value', "value": None}) == bjensen()
     )
+
+
+# --- copy on write -------------------------------------------------------------------------------
+
+
+def test_a_patch_copies_only_what_it_changes_and_never_the_original() -> None:
+    user = bjensen()
+    original = copy.deepcopy(user)
+    result = patch(
+        user,
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": "b@example.com"},
+        {"op": "add", "path": f"{ENT}:manager.value", "value": "42"},
+    )
+    assert user == original  # the original is untouched, nested values included
+    assert result["emails"][0]["value"] == "b@example.com"
+    assert result["emails"] is not user["emails"]
+    assert result[ENT] is not user[ENT] and result[ENT]["manager"] == {"value": "42"}
+    # What no operation touched is shared, not copied.
+    assert result["addresses"] is user["addresses"]
+    assert result["name"] is user["name"]
+    assert result[ENT]["employeeNumber"] == "701984"
+
+
+def test_a_touched_attribute_left_empty_is_pruned_and_the_rest_is_kept() -> None:
+    user = bjensen()
+    result = patch(
+        user,
+        {"op": "remove", "path": "x509Certificates"},
+        {"op": "replace", "path": "name.givenName", "value": ""},
+        {"op": "remove", "path": f"{ENT}:employeeNumber"},
+        {"op": "remove", "path": f"{ENT}:manager"},
+    )
+    assert "x509Certificates" not in result and ENT not in result
+    assert result["name"] == {"familyName": "Jensen"}
+    assert without(result, "name") == without(bjensen(), "name", "x509Certificates", ENT)
