@@ -215,8 +215,26 @@ class _Target:
         return ResolvedAttribute(self.extension, self.attr, self.sub)
 
 
+# Resolved targets by (resource type identity, parsed path): a target, its compiled filter included, is
+# a pure function of the two, so this is a memo rather than state. Paths come from requests: bounded.
+_TARGETS: dict[tuple[int, PatchPath], tuple[ResourceType, _Target]] = {}
+_TARGET_LIMIT = 1024
+
+
 def _resolve_target(path: PatchPath, resource_type: ResourceType) -> _Target:
     """Resolve a parsed path against the catalog; unknown names are :class:`InvalidPathError`."""
+    key = (id(resource_type), path)
+    cached = _TARGETS.get(key)
+    if cached is not None and cached[0] is resource_type:
+        return cached[1]
+    target = _resolve_new_target(path, resource_type)
+    if len(_TARGETS) >= _TARGET_LIMIT:
+        _TARGETS.clear()
+    _TARGETS[key] = (resource_type, target)
+    return target
+
+
+def _resolve_new_target(path: PatchPath, resource_type: ResourceType) -> _Target:
     text = _render_path(path)
     attr_path = path.attr
     if not attr_path.attr:
@@ -736,5 +754,5 @@ def apply_patch(
                 doc[key] = pruned
     result = doc
     _check_immutable(resource, result, resource_type)
-    check_resource(result, resource_type)
+    check_resource(result, resource_type, keys=applier.touched)
     return result

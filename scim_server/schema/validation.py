@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -430,13 +430,18 @@ def _check_value(check: _Check, value: Any) -> None:
                 raise InvalidValueError(f"Attribute '{path}.{sub.name}' must be one of: {allowed}")
 
 
-def check_resource(resource: Mapping[str, Any], resource_type: ResourceType) -> None:
+def check_resource(
+    resource: Mapping[str, Any], resource_type: ResourceType, keys: Collection[str] | None = None
+) -> None:
     """Whole-resource rules, checked after every write (RFC 7643 §2.2, §2.4, §7).
 
     Required attributes are present (``userName``: "userName is required"), at most one element of
     each multi-valued attribute is ``primary``, and attributes with a closed canonical set
     (:attr:`Attribute.strict_canonical`) hold one of its values. Raises :class:`InvalidValueError`.
     Only the attributes with such rules are visited (a plan per resource type).
+
+    ``keys``: the top-level keys (attribute names, extension URNs) a PATCH changed; the values of the
+    others, checked when they were written, are not visited again. Required attributes always are.
     """
     plan = _check_plan(resource_type)
     for extension_urn in plan.required_extensions:
@@ -449,6 +454,8 @@ def check_resource(resource: Mapping[str, Any], resource_type: ResourceType) -> 
         if is_unassigned(container.get(name)):
             raise InvalidValueError(f"{path} is required")
     for urn, check in plan.values:
+        if keys is not None and (check.attribute.name if urn is None else urn) not in keys:
+            continue
         container = resource if urn is None else resource.get(urn)
         if not isinstance(container, Mapping):
             continue

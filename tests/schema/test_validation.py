@@ -629,3 +629,13 @@ def test_check_resource_required_sub_attributes_and_required_extensions() -> Non
         check_resource({"members": [{"value": "1"}]}, thing)
     with pytest.raises(InvalidValueError, match=r"^urn:example:ext:2\.0:Thing:code is required$"):
         check_resource({"urn:example:ext:2.0:Thing": {"other": 1}}, thing)
+
+
+def test_a_patch_check_visits_the_changed_attributes_and_every_required_one() -> None:
+    two_primaries = [{"value": "a@x", "primary": True}, {"value": "b@x", "primary": True}]
+    resource = {"userName": "u", "emails": two_primaries, "title": "t"}
+    check_resource(resource, RT, keys=["title"])  # emails were not changed: not visited again
+    with pytest.raises(InvalidValueError, match="primary"):
+        check_resource(resource, RT, keys=["emails"])
+    with pytest.raises(InvalidValueError, match="userName is required"):
+        check_resource({"title": "t"}, RT, keys=["title"])
