@@ -25,7 +25,10 @@ def plan_update(
     old: Mapping[str, Any], new: Mapping[str, Any], *, keep: frozenset[str] = frozenset()
 ) -> UpdatePlan:
     """The top-level changes from ``old`` to ``new``; fields named in ``keep`` are never touched."""
-    set_fields = {k: v for k, v in new.items() if k not in keep and old.get(k, _MISSING) != v}
+    # A value shared with the old document (a write rebuilds only what changed) is equal at once.
+    set_fields = {
+        k: v for k, v in new.items() if k not in keep and (o := old.get(k, _MISSING)) is not v and o != v
+    }
     unset_fields = tuple(sorted(k for k in old if k not in new and k not in keep))
     return UpdatePlan(set_fields, unset_fields)
 

@@ -171,7 +171,10 @@ def to_document(
 def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     """The top-level keys of two canonical resources whose values differ (absent counts as a value):
     those of ``after`` in its order, then those only ``before`` has. Empty when the two are equal."""
-    changed = [key for key, value in after.items() if before.get(key, _ABSENT) != value]
+    # Identity first: a patch shares every value it did not change with the resource it changed.
+    changed = [
+        key for key, value in after.items() if (old := before.get(key, _ABSENT)) is not value and old != value
+    ]
     changed.extend(key for key in before if key not in after)
     return changed
 
