@@ -50,14 +50,18 @@ _SUB_ATTRIBUTE_ALIASES: dict[str, dict[str, str]] = {"manager": {"managerid": "v
 
 
 _CONTAINERS = frozenset({str, list, dict, tuple})
+_SCALARS = frozenset({bool, int, float})
 
 
 def is_unassigned(value: Any) -> bool:
     """True for the values RFC 7643 §2.5 treats as "no value": null, ``""``, ``[]`` and ``{}``."""
     if value is None:
         return True
-    if value.__class__ in _CONTAINERS:  # the usual JSON types, without the slower ABC check
+    kind = value.__class__
+    if kind in _CONTAINERS:  # the usual JSON types, without the slower ABC check
         return len(value) == 0
+    if kind in _SCALARS:
+        return False
     if isinstance(value, str | list | tuple | Mapping):
         return len(value) == 0
     return False
@@ -148,12 +152,13 @@ def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | 
     A bare string or integer given for a complex attribute with a ``value`` sub-attribute is that
     sub-attribute (Entra sends ``"manager": "271"``; members arrive as bare ids).
     """
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        if attr.sub_attribute("value") is None:
+    if value.__class__ is not dict:  # a JSON object, the usual case, needs none of these checks
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            if attr.sub_attribute("value") is None:
+                raise InvalidValueError(f"Attribute '{path}' must be an object")
+            value = {"value": value}
+        if not isinstance(value, Mapping):
             raise InvalidValueError(f"Attribute '{path}' must be an object")
-        value = {"value": value}
-    if not isinstance(value, Mapping):
-        raise InvalidValueError(f"Attribute '{path}' must be an object")
     aliases = _SUB_ATTRIBUTE_ALIASES.get(attr.name.lower(), {})
     out: dict[str, Any] = {}
     aliased: list[tuple[Attribute, Any]] = []
@@ -412,11 +417,15 @@ def _check_value(check: _Check, value: Any) -> None:
                 )
         return
     if attr.multi_valued:
-        primaries = sum(1 for item in values if isinstance(item, Mapping) and item.get("primary") is True)
+        primaries = sum(
+            1
+            for item in values
+            if (item.__class__ is dict or isinstance(item, Mapping)) and item.get("primary") is True
+        )
         if primaries > 1:
             raise InvalidValueError(f"At most one value of '{path}' may be primary")
     for item in values:
-        if not isinstance(item, Mapping):
+        if item.__class__ is not dict and not isinstance(item, Mapping):
             raise InvalidValueError(f"Attribute '{path}' must be an object")
         for sub in check.subs:
             sub_value = item.get(sub.name)

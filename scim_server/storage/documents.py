@@ -102,33 +102,36 @@ class StoredResource:
 UTC_ZONES: tuple[tzinfo, ...] = (UTC, bson_utc)
 
 
-def _shadowed(value: Mapping[str, Any], attributes: Mapping[str, Attribute]) -> dict[str, Any]:
+# How one attribute is stored: (stored key, the shapes of its sub-attributes if complex, multi-valued,
+# has a lower-cased shadow). Built once per tuple of catalog attributes.
+_Shape = tuple[str, "dict[str, _Shape] | None", bool, bool]
+
+
+def _shadowed(value: Mapping[str, Any], shapes: Mapping[str, _Shape]) -> dict[str, Any]:
     """Copy one object level, adding ``_lc`` for its case-insensitive strings and recursing."""
     out: dict[str, Any] = {}
     shadow: dict[str, Any] = {}
     for key, item in value.items():
-        attribute = attributes.get(key)
-        if attribute is None:
+        shape = shapes.get(key)
+        if shape is None:
             out[key] = item
             continue
-        if attribute.is_complex:
-            subs = _by_name(attribute.sub_attributes)
-            if attribute.multi_valued:
-                out[key] = [_shadowed(element, subs) for element in item]
-            else:
-                out[key] = _shadowed(item, subs)
+        stored, subs, multi, folds = shape
+        if subs is not None:
+            out[key] = [_shadowed(element, subs) for element in item] if multi else _shadowed(item, subs)
             continue
-        out[stored_name(key)] = item
-        if attribute.folds_case:
-            shadow[key] = [v.lower() for v in item] if attribute.multi_valued else item.lower()
+        out[stored] = item
+        if folds:
+            shadow[key] = [v.lower() for v in item] if multi else item.lower()
     if shadow:
         out[SHADOW] = shadow
     return out
 
 
-# Attribute maps by name, per tuple of catalog attributes (by identity; the tuple is kept in the value
-# so its id stays valid): the catalog's constants, so this is a memo rather than state.
+# Attribute maps by name, and their storage shapes, per tuple of catalog attributes (by identity; the
+# tuple is kept in the value so its id stays valid): the catalog's constants, so these are memos.
 _BY_NAME: dict[int, tuple[tuple[Attribute, ...], dict[str, Attribute]]] = {}
+_SHAPES: dict[int, tuple[tuple[Attribute, ...], dict[str, _Shape]]] = {}
 
 
 def _by_name(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
@@ -138,6 +141,23 @@ def _by_name(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
     names = {a.name: a for a in attributes}
     _BY_NAME[id(attributes)] = (attributes, names)
     return names
+
+
+def _shapes(attributes: tuple[Attribute, ...]) -> dict[str, _Shape]:
+    cached = _SHAPES.get(id(attributes))
+    if cached is not None and cached[0] is attributes:
+        return cached[1]
+    shapes: dict[str, _Shape] = {
+        a.name: (
+            stored_name(a.name),
+            _shapes(a.sub_attributes) if a.is_complex else None,
+            a.multi_valued,
+            a.folds_case,
+        )
+        for a in attributes
+    }
+    _SHAPES[id(attributes)] = (attributes, shapes)
+    return shapes
 
 
 def _schema_attributes(schema: Schema) -> dict[str, Attribute]:
@@ -157,12 +177,11 @@ def to_document(
     # Extension URNs contain ":", attribute names never do: most keys skip the URN lookup.
     core = {k: v for k, v in resource.items() if ":" not in k or not resource_type.extension(k)}
     # externalId is a common attribute, kept at the root like the core ones.
-    attributes = _schema_attributes(resource_type.schema)
-    doc = _shadowed(core, attributes)
+    doc = _shadowed(core, _shapes(resource_type.schema.attributes))
     for extension in resource_type.extensions:
         data = resource.get(extension.schema.id)
         if data:
-            doc[extension.storage_key] = _shadowed(data, _schema_attributes(extension.schema))
+            doc[extension.storage_key] = _shadowed(data, _shapes(extension.schema.attributes))
     doc[ID_FIELD] = id
     doc["meta"] = {"created": created, "lastModified": last_modified, "version": version}
     return doc
@@ -208,7 +227,7 @@ def update_document(
         if extension is not None:
             data = resource.get(key)
             if data:
-                doc[extension.storage_key] = _shadowed(data, _schema_attributes(extension.schema))
+                doc[extension.storage_key] = _shadowed(data, _shapes(extension.schema.attributes))
             else:
                 doc.pop(extension.storage_key, None)
             continue
@@ -224,7 +243,7 @@ def update_document(
             if value is None:
                 doc.pop(key, None)
             else:
-                subs = _by_name(attribute.sub_attributes)
+                subs = _shapes(attribute.sub_attributes)
                 doc[key] = (
                     [_shadowed(element, subs) for element in value]
                     if attribute.multi_valued
