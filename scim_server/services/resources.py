@@ -38,7 +38,14 @@ from scim_server.filters import Filter, parse_attr_path, parse_filter
 from scim_server.schema.attributes import Mutability
 from scim_server.schema.catalog import GROUP_MEMBERS, USER_GROUPS, ResourceType
 from scim_server.schema.validation import check_resource, coerce_resource
-from scim_server.services.audit import Actor, AuditEvent, AuditTrail, MemberChange, changed_paths
+from scim_server.services.audit import (
+    Actor,
+    AuditEvent,
+    AuditTrail,
+    MemberChange,
+    changed_paths,
+    created_paths,
+)
 from scim_server.services.clock import Clock, utc_now
 from scim_server.services.listing import SearchRequest
 from scim_server.services.passwords import hash_password
@@ -191,7 +198,7 @@ class ResourceService:
             actor,
             "create",
             stored.id,
-            changed=changed_paths({}, stored.resource, self.resource_type, keys=stored.resource),
+            changed=created_paths(stored.resource, self.resource_type),
             members=members,
             version=stored.version,
             when=stored.created,

@@ -12,7 +12,14 @@ import pytest
 
 from scim_server.errors import NotFoundError, ServiceUnavailableError
 from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID, GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
-from scim_server.services.audit import Actor, AuditEvent, AuditTrail, MemberChange, changed_paths
+from scim_server.services.audit import (
+    Actor,
+    AuditEvent,
+    AuditTrail,
+    MemberChange,
+    changed_paths,
+    created_paths,
+)
 from scim_server.services.groups import GroupService
 from scim_server.services.resources import ResourceService
 from scim_server.settings import Settings
@@ -123,6 +130,30 @@ def test_changed_paths_name_sub_attributes_of_single_complex_values_and_whole_mu
     before: dict[str, Any], after: dict[str, Any], paths: list[str]
 ) -> None:
     assert changed_paths(before, after, USER_RESOURCE_TYPE) == paths
+    if not before:  # a create: the one-pass form gives the same paths
+        assert created_paths(after, USER_RESOURCE_TYPE) == paths
+
+
+def test_a_created_resource_names_every_attribute_as_a_comparison_with_nothing_would() -> None:
+    user = {
+        "userName": "u",
+        "name": {"givenName": "g", "familyName": "f"},
+        "emails": [{"value": "a@x", "primary": True}],
+        "active": False,
+        "password": "hash",
+        ENTERPRISE_USER_SCHEMA_ID: {"department": "d", "manager": {"value": "m1"}},
+    }
+    assert created_paths(user, USER_RESOURCE_TYPE) == changed_paths({}, user, USER_RESOURCE_TYPE)
+    assert created_paths(user, USER_RESOURCE_TYPE) == [
+        "active",
+        "emails",
+        "name.familyName",
+        "name.givenName",
+        "password",
+        f"{ENTERPRISE_USER_SCHEMA_ID}:department",
+        f"{ENTERPRISE_USER_SCHEMA_ID}:manager.value",
+        "userName",
+    ]
 
 
 # -- an event for every write kind --------------------------------------------------------------------
