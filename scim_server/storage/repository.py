@@ -188,6 +188,17 @@ class ResourceRepository:
             return int(await self._collection.count_documents(dict(query)))
 
 
+def _any_of(values: Sequence[str]) -> Any:
+    """The condition "one of ``values``": equality for one string (a GET's single user or group),
+    ``$in`` otherwise. MongoDB plans both alike; the embedded store matches equality several times
+    faster, and looks a single ``_id`` up without a scan (``storage/embedded.py``). Only a ``str`` is
+    put in the equality position: anything else stays a literal inside ``$in``, so no value can be
+    read as an operator."""
+    if len(values) == 1 and type(values[0]) is str:
+        return values[0]
+    return {"$in": list(values)}
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """A resource that can be a group member: its id, type ("User" or "Group") and display name."""
@@ -228,7 +239,7 @@ class MembershipRepository:
             if kinds is not None and kind not in kinds:
                 continue
             with driver_errors():
-                docs = await collection.find({"_id": {"$in": remaining}}, {display: 1}).to_list(length=None)
+                docs = await collection.find({"_id": _any_of(remaining)}, {display: 1}).to_list(length=None)
             for doc in docs:
                 found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
             remaining = [i for i in remaining if i not in found]
@@ -240,7 +251,7 @@ class MembershipRepository:
         if member_ids:
             with driver_errors():
                 pairs = (
-                    await self._pairs.find({"m": {"$in": list(member_ids)}}, {"g": 1, "m": 1})
+                    await self._pairs.find({"m": _any_of(member_ids)}, {"g": 1, "m": 1})
                     .sort("g", ASCENDING)
                     .to_list(length=None)
                 )
@@ -256,7 +267,7 @@ class MembershipRepository:
             # lookup and the order.
             with driver_errors():
                 pairs = (
-                    await self._pairs.find({"g": {"$in": list(group_ids)}}, {"g": 1, "m": 1, "t": 1})
+                    await self._pairs.find({"g": _any_of(group_ids)}, {"g": 1, "m": 1, "t": 1})
                     .sort("m", ASCENDING)
                     .to_list(length=None)
                 )
@@ -284,7 +295,7 @@ class MembershipRepository:
             return set()
         ids = [self._pair_id(group_id, m) for m in member_ids]
         with driver_errors():
-            pairs = await self._pairs.find({"_id": {"$in": ids}}, {"m": 1}).to_list(length=None)
+            pairs = await self._pairs.find({"_id": _any_of(ids)}, {"m": 1}).to_list(length=None)
         return {pair["m"] for pair in pairs}
 
     async def add(self, group_id: str, members: Sequence[Member]) -> None:
@@ -308,7 +319,7 @@ class MembershipRepository:
         if member_ids:
             ids = [self._pair_id(group_id, m) for m in member_ids]
             with driver_errors():
-                await self._pairs.delete_many({"_id": {"$in": ids}})
+                await self._pairs.delete_many({"_id": _any_of(ids)})
 
     async def replace(self, group_id: str, members: Sequence[Member]) -> None:
         """Make ``members`` exactly the group's members: add them first, then drop everyone else, so a

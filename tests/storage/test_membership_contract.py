@@ -10,7 +10,13 @@ import pytest
 
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
 from scim_server.storage.documents import to_document
-from scim_server.storage.repository import Member, MembershipRepository, Store, membership_collection_name
+from scim_server.storage.repository import (
+    Member,
+    MembershipRepository,
+    Store,
+    _any_of,
+    membership_collection_name,
+)
 from tests.storage.conftest import on_mongodb
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -126,3 +132,11 @@ class TestMembershipOnMongoDB(MembershipContract):
     @pytest.fixture
     def db(self, mongodb_database: Any) -> Any:
         return mongodb_database
+
+
+def test_one_id_is_matched_by_equality_and_anything_else_stays_a_literal_inside_in() -> None:
+    assert _any_of(["u-1"]) == "u-1"
+    assert _any_of(["u-1", "u-2"]) == {"$in": ["u-1", "u-2"]}
+    assert _any_of([]) == {"$in": []}
+    # Never an operator position: a non-string (had one slipped through) is a value to match.
+    assert _any_of([{"$ne": None}]) == {"$in": [{"$ne": None}]}  # type: ignore[list-item]
