@@ -12,7 +12,7 @@ from typing import Any
 
 from bson.tz_util import utc as bson_utc
 
-from scim_server.schema.attributes import Attribute, Returned, Schema
+from scim_server.schema.attributes import Attribute, Returned
 from scim_server.schema.catalog import ResourceType
 from scim_server.schema.layout import ID_FIELD, SHADOW, scim_name, stored_name
 
@@ -128,19 +128,9 @@ def _shadowed(value: Mapping[str, Any], shapes: Mapping[str, _Shape]) -> dict[st
     return out
 
 
-# Attribute maps by name, and their storage shapes, per tuple of catalog attributes (by identity; the
-# tuple is kept in the value so its id stays valid): the catalog's constants, so these are memos.
-_BY_NAME: dict[int, tuple[tuple[Attribute, ...], dict[str, Attribute]]] = {}
+# Storage shapes per tuple of catalog attributes (by identity; the tuple is kept in the value so its id
+# stays valid): the catalog's constants, so this is a memo rather than state.
 _SHAPES: dict[int, tuple[tuple[Attribute, ...], dict[str, _Shape]]] = {}
-
-
-def _by_name(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
-    cached = _BY_NAME.get(id(attributes))
-    if cached is not None and cached[0] is attributes:
-        return cached[1]
-    names = {a.name: a for a in attributes}
-    _BY_NAME[id(attributes)] = (attributes, names)
-    return names
 
 
 def _shapes(attributes: tuple[Attribute, ...]) -> dict[str, _Shape]:
@@ -158,10 +148,6 @@ def _shapes(attributes: tuple[Attribute, ...]) -> dict[str, _Shape]:
     }
     _SHAPES[id(attributes)] = (attributes, shapes)
     return shapes
-
-
-def _schema_attributes(schema: Schema) -> dict[str, Attribute]:
-    return _by_name(schema.attributes)
 
 
 def to_document(
@@ -220,7 +206,7 @@ def update_document(
     places ``$set`` fields.
     """
     doc = dict(document)
-    attributes = _schema_attributes(resource_type.schema)
+    shapes = _shapes(resource_type.schema.attributes)
     shadow: dict[str, Any] | None = None
     for key in changed:
         extension = resource_type.extension(key) if ":" in key else None
@@ -231,36 +217,22 @@ def update_document(
             else:
                 doc.pop(extension.storage_key, None)
             continue
-        attribute = attributes.get(key)
+        # The attribute alone, stored as to_document stores it: its stored key, and its shadow if any.
         value = resource.get(key)
-        if attribute is None:
-            if value is None:
-                doc.pop(key, None)
-            else:
-                doc[key] = value
-            continue
-        if attribute.is_complex:
-            if value is None:
-                doc.pop(key, None)
-            else:
-                subs = _shapes(attribute.sub_attributes)
-                doc[key] = (
-                    [_shadowed(element, subs) for element in value]
-                    if attribute.multi_valued
-                    else _shadowed(value, subs)
-                )
-            continue
-        if value is None:
-            doc.pop(stored_name(key), None)
+        part = {} if value is None else _shadowed({key: value}, shapes)
+        lower = part.pop(SHADOW, {}).get(key)
+        shape = shapes.get(key)
+        if part:
+            doc.update(part)
         else:
-            doc[stored_name(key)] = value
-        if attribute.folds_case:
+            doc.pop(key if shape is None else shape[0], None)
+        if shape is not None and shape[3]:  # it has a lower-cased shadow
             if shadow is None:
                 shadow = dict(doc.get(SHADOW) or {})
-            if value is None:
+            if lower is None:
                 shadow.pop(key, None)
             else:
-                shadow[key] = [v.lower() for v in value] if attribute.multi_valued else value.lower()
+                shadow[key] = lower
     if shadow is not None:
         if shadow:
             doc[SHADOW] = shadow
