@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import mongomock
 import pytest
+from bson import ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
@@ -87,3 +92,115 @@ def test_a_lookup_by_id_matches_one_document_and_never_scans(
     assert matched == ["id-033", "id-033", "id-034"]
     with pytest.raises(AssertionError, match="scanned"):
         collection.find_one({"n": 5})
+
+
+# The equality walk: documents whose value at a path is anything mongomock may meet there.
+_LEAVES = st.one_of(
+    st.sampled_from(["a", "b", "A", ""]),
+    st.none(),
+    st.integers(-1, 1),
+    st.booleans(),
+    st.floats(allow_nan=False, width=16),
+    st.just(b"a"),
+    st.just(datetime(2026, 1, 1, tzinfo=UTC)),
+    st.just(ObjectId("0" * 24)),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["x", "y", "0"]), inner, max_size=2),
+    ),
+    max_leaves=6,
+)
+_DOCUMENTS = st.lists(st.dictionaries(st.sampled_from(["x", "y", "z"]), _VALUES, max_size=3), max_size=8)
+_PATHS = st.sampled_from(["x", "y", "x.x", "x.y", "x.0", "x.0.y", "x.y.x"])
+_STRINGS = st.sampled_from(["a", "b", "A", ""])
+_CONDITIONS = st.one_of(
+    st.builds(lambda p, s: {p: s}, _PATHS, _STRINGS),
+    st.builds(lambda p, s: {p: {"$eq": s}}, _PATHS, _STRINGS),
+    st.builds(lambda p, s: {p: {"$in": s}}, _PATHS, st.lists(_STRINGS, max_size=3)),
+    st.builds(lambda p, s: {p: {"$in": [*s, None]}}, _PATHS, st.lists(_STRINGS, max_size=2)),
+    st.builds(lambda p, s: {p: {"$ne": s}}, _PATHS, _STRINGS),
+    st.builds(lambda p: {p: None}, _PATHS),
+    st.builds(lambda p: {p: {"$exists": False}}, _PATHS),
+)
+_QUERIES = st.one_of(
+    _CONDITIONS,
+    st.builds(lambda a, b: {**a, **b}, _CONDITIONS, _CONDITIONS),
+    st.builds(lambda a, b: {"$and": [a, b]}, _CONDITIONS, _CONDITIONS),
+    st.builds(lambda a, b: {"$or": [a, b]}, _CONDITIONS, _CONDITIONS),
+    st.builds(lambda a, b: {"$and": [a, {"$or": [b, a]}]}, _CONDITIONS, _CONDITIONS),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")) * 3,
+    deadline=None,
+    derandomize=True,
+    database=None,
+)
+@given(documents=_DOCUMENTS, query=_QUERIES)
+def test_the_equality_walk_keeps_every_document_the_scan_matches(
+    documents: list[dict[str, Any]], query: dict[str, Any]
+) -> None:
+    embedded_client()
+    coll = mongomock.MongoClient(tz_aware=True)["scim"]["walked"]
+    if documents:
+        coll.insert_many([{"_id": f"d{n}", **d} for n, d in enumerate(documents)])
+    scanned = [d["_id"] for d in embedded._scan(coll, query)]
+    assert [d["_id"] for d in coll._iter_documents(query)] == scanned
+    assert coll.count_documents(query) == len(scanned)
+
+
+@pytest.mark.parametrize(
+    ("query", "walked"),
+    [
+        ({"x.y": "b"}, True),
+        ({"x.y": {"$in": ["b", "c"]}}, True),
+        ({"$and": [{"x.y": {"$eq": "b"}}, {"n": {"$gt": 1}}]}, True),
+        ({"x.y": {"$ne": "b"}}, False),
+        ({"$or": [{"x.y": "b"}, {"n": 1}]}, False),
+        ({"x.y": {"$in": ["b", None]}}, False),
+    ],
+    ids=repr,
+)
+def test_the_equality_walk_runs_the_matcher_only_on_documents_that_may_match(
+    monkeypatch: pytest.MonkeyPatch, query: dict[str, Any], walked: bool
+) -> None:
+    embedded_client()
+    coll = mongomock.MongoClient(tz_aware=True)["scim"]["walked"]
+    coll.insert_many(
+        [{"_id": f"d{n}", "n": n, "x": {"y": "a" if n % 10 else "b"}} for n in range(100)]
+        + [{"_id": "list", "n": 5, "x": [{"y": "b"}]}, {"_id": "none", "n": 5, "x": {"y": None}}]
+    )
+    expected = [d["_id"] for d in embedded._scan(coll, query)]
+    matched: list[Any] = []
+    scanned: list[Any] = []
+    real_matches, real_scan = embedded._matches, embedded._scan
+
+    def counting(query: Any, document: Any) -> Any:
+        matched.append(document.get("_id"))
+        return real_matches(query, document)
+
+    def scanning(self: Any, query: Any) -> Any:
+        scanned.append(query)
+        return real_scan(self, query)
+
+    monkeypatch.setattr(embedded, "_matches", counting)
+    monkeypatch.setattr(embedded, "_scan", scanning)
+    assert [d["_id"] for d in coll._iter_documents(query)] == expected
+    if walked:
+        # The ten "b" documents and the one whose path crosses an array reach the matcher (and the
+        # empty document of the malformed-query check); the other 91 never do, and nothing scans.
+        assert sorted(m for m in matched if m is not None) == sorted(
+            [f"d{n}" for n in range(0, 100, 10)] + ["list"]
+        )
+        assert scanned == []
+    else:
+        assert scanned == [query]
+
+
+def test_a_malformed_query_is_refused_even_when_the_walk_keeps_nothing(collection: Any) -> None:
+    with pytest.raises(mongomock.OperationFailure):
+        list(collection._iter_documents({"n": {"$eq": "none-has-this", "$bogus": 1}}))
