@@ -50,7 +50,7 @@ def build_application(
         # A filter may be sent in the URL: let request lines be as long as a body may be, so that an
         # over-long one reaches the app and gets a SCIM error rather than aiohttp's plain-text 400.
         handler_args={"max_line_size": max(8190, settings.max_body_bytes)},
-        middlewares=[access_log_middleware, error_middleware, auth_middleware, timing_middleware],
+        middlewares=[timing_middleware, access_log_middleware, error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

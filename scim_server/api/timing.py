@@ -1,14 +1,16 @@
 """``Server-Timing`` on every handler's response: storage time and the server's own time.
 
 ``Server-Timing: db;dur=<ms>, app;dur=<ms>`` (W3C Server Timing): ``db`` is the time spent awaiting
-storage calls during the request (:mod:`scim_server.timing`), ``app`` the rest of the
-handler's time: parsing, compiling, rendering and serializing. The middleware sits innermost, after
-authentication, so it times the handler; the bench (``scripts/bench``) reads the header.
+storage calls during the request (:mod:`scim_server.timing`), ``app`` the rest of the server's time
+for it: request ids and the access log, authentication and rate limiting, error rendering, and the
+handler's parsing, compiling, rendering and serializing. The middleware sits outermost, so everything
+the server's own middlewares and handlers do is in one of the two figures; only aiohttp's reading of
+the request line and headers and its writing of the response to the socket are outside them. The bench
+(``scripts/bench``) reads the header.
 
 The middleware only records the figures (in the request); the header is added when the response is
-prepared (``add_server_timing``, an ``on_response_prepare`` hook), so it also lands on the SCIM errors
-the one error middleware renders for failures inside the handler. Requests that never reach the
-handler (401s, aiohttp's 404/405) carry no header.
+prepared (``add_server_timing``, an ``on_response_prepare`` hook), so it lands on every response the
+middlewares give, the SCIM errors the error middleware renders (401s and aiohttp's 404/405 included).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ async def timing_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 async def add_server_timing(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the header for a request that went through the timing middleware."""
+    """``on_response_prepare``: the header for a request the timing middleware has finished."""
     value = request.get(SERVER_TIMING_VALUE)
     if value is not None:
         response.headers[SERVER_TIMING] = value

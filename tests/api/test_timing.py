@@ -1,10 +1,12 @@
-"""``Server-Timing: db;dur=…, app;dur=…`` on handler responses, successes and SCIM errors alike."""
+"""``Server-Timing: db;dur=…, app;dur=…`` on every response, successes and SCIM errors alike."""
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.api.timing import server_timing
@@ -42,13 +44,36 @@ async def test_every_handler_response_carries_server_timing(client: TestClient[A
 
 
 async def test_discovery_answers_with_no_storage_time(client: TestClient[Any, Any]) -> None:
+    first = await client.get("/scim/v2/ServiceProviderConfig", headers=auth())
+    again = await client.get("/scim/v2/ServiceProviderConfig", headers=auth())
+
+    assert durations(first.headers)[0] > 0.0  # the token's lookup: storage, counted as such
+    assert durations(again.headers)[0] == 0.0  # the token is cached now
+
+
+async def test_requests_refused_before_the_handler_are_timed_too(client: TestClient[Any, Any]) -> None:
+    unauthenticated = await client.get("/scim/v2/Users")
+    unrouted = await client.get("/scim/v2/Nothing", headers=auth())
+
+    assert (unauthenticated.status, unrouted.status) == (401, 404)
+    assert durations(unauthenticated.headers)[0] > 0.0  # a missing token still looks up a dummy
+    for response in (unauthenticated, unrouted):
+        assert durations(response.headers)[1] > 0
+
+
+async def test_own_time_covers_authentication_and_the_access_log(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middlewares around the handler are the server's own time: slow them, and ``app`` grows."""
+    from scim_server.api import observability
+
+    real_log = observability._log_request
+
+    def slow_log(*args: Any) -> None:
+        time.sleep(0.05)
+        real_log(*args)
+
+    monkeypatch.setattr(observability, "_log_request", slow_log)
     response = await client.get("/scim/v2/ServiceProviderConfig", headers=auth())
 
-    assert durations(response.headers)[0] == 0.0
-
-
-async def test_requests_refused_before_the_handler_carry_no_timing(client: TestClient[Any, Any]) -> None:
-    response = await client.get("/scim/v2/Users")
-
-    assert response.status == 401
-    assert "Server-Timing" not in response.headers
+    assert durations(response.headers)[1] >= 50.0
