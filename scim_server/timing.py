@@ -15,8 +15,6 @@ on the embedded store it is mongomock's own work, done in the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -32,15 +30,25 @@ class StorageTiming:
 _CURRENT: ContextVar[StorageTiming | None] = ContextVar("scim_storage_timing", default=None)
 
 
-@contextmanager
-def measure() -> Iterator[StorageTiming]:
+class _Measuring:
+    """The context manager :func:`measure` returns (a plain class: no generator per request)."""
+
+    __slots__ = ("_timing", "_token")
+
+    def __init__(self) -> None:
+        self._timing = StorageTiming()
+
+    def __enter__(self) -> StorageTiming:
+        self._token = _CURRENT.set(self._timing)
+        return self._timing
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CURRENT.reset(self._token)
+
+
+def measure() -> _Measuring:
     """Accumulate the storage calls made inside the block (and in tasks it starts) into a fresh record."""
-    timing = StorageTiming()
-    token = _CURRENT.set(timing)
-    try:
-        yield timing
-    finally:
-        _CURRENT.reset(token)
+    return _Measuring()
 
 
 def record(seconds: float) -> None:

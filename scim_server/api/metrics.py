@@ -18,6 +18,7 @@ The endpoint itself is in :mod:`scim_server.api.observability`.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -78,6 +79,8 @@ class Metrics:
         self._requests: defaultdict[Labels, int] = defaultdict(int)
         self._durations: dict[Labels, _Histogram] = {}
         self._by_org: defaultdict[Labels, int] = defaultdict(int)
+        self._series: dict[tuple[str | None, str, int], tuple[Labels, _Histogram]] = {}
+        self._org_keys: dict[str, Labels] = {}
         self._rate_limited: defaultdict[Labels, int] = defaultdict(int)
 
     def org_label(self, org_id: str) -> str:
@@ -92,19 +95,32 @@ class Metrics:
     def observe_request(
         self, route: str | None, method: str, status: int, seconds: float, org_id: str | None
     ) -> None:
-        route_label = route or UNMATCHED_ROUTE
         method_label = method if method in METHODS else "OTHER"
-        self._requests[(("route", route_label), ("method", method_label), ("status", str(status)))] += 1
-        key = (("route", route_label), ("method", method_label))
-        histogram = self._durations.get(key)
-        if histogram is None:
-            histogram = self._durations[key] = _Histogram(len(self._buckets) + 1)
-        index = next((i for i, bound in enumerate(self._buckets) if seconds <= bound), len(self._buckets))
-        histogram.counts[index] += 1
+        series = self._series.get((route, method_label, status))
+        if series is None:
+            series = self._new_series(route, method_label, status)
+        requests_key, histogram = series
+        self._requests[requests_key] += 1
+        histogram.counts[bisect_left(self._buckets, seconds)] += 1  # the first bucket with seconds <= bound
         histogram.total += seconds
         histogram.count += 1
         if org_id is not None:
-            self._by_org[(("org", self.org_label(org_id)),)] += 1
+            org_key = self._org_keys.get(org_id)
+            if org_key is None:
+                org_key = (("org", self.org_label(org_id)),)
+                if org_key[0][1] == org_id:  # a tracked organization: at most max_orgs of them
+                    self._org_keys[org_id] = org_key
+            self._by_org[org_key] += 1
+
+    def _new_series(self, route: str | None, method_label: str, status: int) -> tuple[Labels, _Histogram]:
+        """The label keys of a (route, method, status), made once: routes come from the route table,
+        methods are bounded by ``METHODS`` and statuses by HTTP, so this stays small."""
+        labels = (("route", route or UNMATCHED_ROUTE), ("method", method_label))
+        histogram = self._durations.get(labels)
+        if histogram is None:
+            histogram = self._durations[labels] = _Histogram(len(self._buckets) + 1)
+        series = self._series[(route, method_label, status)] = ((*labels, ("status", str(status))), histogram)
+        return series
 
     def observe_rate_limited(self, org_id: str) -> None:
         self._rate_limited[(("org", self.org_label(org_id)),)] += 1

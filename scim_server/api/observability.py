@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import re
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -63,7 +63,8 @@ def request_id_from(header: str | None) -> str:
     """The client's request id when it is a short safe token, else a new random one."""
     if header is not None and _SAFE_REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits: uuid4().hex's shape, at a third of its cost.
+    return os.urandom(16).hex()
 
 
 def route_template(request: web.Request) -> str | None:

@@ -91,12 +91,16 @@ class Rotation:
     old: TokenRecord
 
 
+# A cached lookup: when it was read (monotonic), the record, and the principal it authenticates as.
+_Cached = tuple[float, TokenRecord | None, Principal | None]
+
+
 class TokenService:
     def __init__(self, repository: TokenRepository, *, cache_seconds: float, clock: Clock = utc_now) -> None:
         self._repository = repository
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, TokenRecord | None]] = OrderedDict()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
         # token id -> when it was last accepted, since the last flush. Only tokens that authenticated
         # successfully get here, so it is bounded by the number of live tokens.
         self._last_used: dict[str, datetime] = {}
@@ -168,27 +172,32 @@ class TokenService:
             token = token.strip()
             if scheme.lower() != "bearer" or not token or " " in token or len(token) > _MAX_TOKEN_LENGTH:
                 problem = "malformed Authorization header: expected Bearer <token>"
-        record = await self._lookup(hash_token(_DUMMY_TOKEN if problem is not None else token))
+        token_hash = hash_token(_DUMMY_TOKEN if problem is not None else token)
+        cached = self._cache.get(token_hash)
+        if cached is None or time.monotonic() - cached[0] >= self._cache_seconds:
+            cached = await self._lookup(token_hash)
+        _, record, principal = cached
         now = self._clock()
         usable = record is not None and record.is_usable(now)
         if problem is not None:
             raise UnauthorizedError(problem)
-        if record is None or not usable:
+        if record is None or principal is None or not usable:
             raise UnauthorizedError("the bearer token is invalid, expired or revoked")
         self._last_used[record.id] = now
-        return Principal(record.org_id, record.id, record.name, record.read_only)
+        return principal
 
-    async def _lookup(self, token_hash: str) -> TokenRecord | None:
+    async def _lookup(self, token_hash: str) -> _Cached:
+        """Read a token by hash into the cache (with the principal it stands for, made once)."""
         now = time.monotonic()
-        cached = self._cache.get(token_hash)
-        if cached is not None and now - cached[0] < self._cache_seconds:
-            return cached[1]
         record = await self._repository.find_by_hash(token_hash)
-        self._cache[token_hash] = (now, record)
+        principal = (
+            None if record is None else Principal(record.org_id, record.id, record.name, record.read_only)
+        )
+        cached = self._cache[token_hash] = (now, record, principal)
         self._cache.move_to_end(token_hash)
         while len(self._cache) > _CACHE_LIMIT:
             self._cache.popitem(last=False)
-        return record
+        return cached
 
     async def list(self, org_id: str | None = None) -> list[TokenRecord]:
         return await self._repository.list(org_id)

@@ -68,6 +68,32 @@ async def test_label_values_are_escaped() -> None:
     assert 'scim_rate_limited_total{org="we\\"ird\\\\org\\n"} 1' in metrics.render().splitlines()
 
 
+async def test_a_duration_on_a_bucket_bound_counts_in_that_bucket() -> None:
+    metrics = Metrics(buckets=(0.01, 0.1))
+    for seconds in (0.0, 0.01, 0.010001, 0.1, 0.100001, 7.0):
+        metrics.observe_request("/r", "GET", 200, seconds, None)
+    counts = re.findall(r'_bucket\{route="/r",method="GET",le="([^"]+)"\} (\d+)', metrics.render())
+
+    assert counts == [("0.01", "2"), ("0.1", "4"), ("+Inf", "6")]
+
+
+async def test_series_are_kept_per_route_method_and_status_without_mixing() -> None:
+    metrics = Metrics(buckets=(1.0,), max_orgs=1)
+    for status in (200, 201, 200):
+        metrics.observe_request("/r", "POST", status, 0.5, "acme")
+    metrics.observe_request("/r", "BREW", 200, 0.5, "beta")
+    metrics.observe_request("/r", "TEA", 200, 0.5, "gamma")
+    text = metrics.render()
+
+    assert 'scim_requests_total{route="/r",method="POST",status="200"} 2' in text
+    assert 'scim_requests_total{route="/r",method="POST",status="201"} 1' in text
+    assert 'scim_requests_total{route="/r",method="OTHER",status="200"} 2' in text
+    assert 'scim_request_duration_seconds_count{route="/r",method="POST"} 3' in text
+    assert 'scim_requests_by_organization_total{org="acme"} 3' in text
+    assert 'scim_requests_by_organization_total{org="other"} 2' in text
+    assert len(metrics._org_keys) == 1  # only tracked organizations keep a key
+
+
 async def test_organizations_beyond_the_cap_are_counted_as_other() -> None:
     metrics = Metrics(max_orgs=2)
     for org in ("a", "b", "c", "d", "a"):
