@@ -12,6 +12,7 @@ import pytest
 from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mongomock.collection import Collection
 
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
@@ -204,3 +205,139 @@ def test_the_equality_walk_runs_the_matcher_only_on_documents_that_may_match(
 def test_a_malformed_query_is_refused_even_when_the_walk_keeps_nothing(collection: Any) -> None:
     with pytest.raises(mongomock.OperationFailure):
         list(collection._iter_documents({"n": {"$eq": "none-has-this", "$bogus": 1}}))
+
+
+# The equality indexes, kept through every kind of write: any sequence of writes leaves every
+# equality query answering what the scan answers, and every write raising what it raises without them.
+_KEYS = st.sampled_from(["k1", "k2", "k3", "k4"])
+_U = st.one_of(st.sampled_from(["a", "b", "c"]), st.none(), st.just(1), st.just(["a", "b"]))
+_X = st.one_of(
+    st.sampled_from(["a", "b"]),
+    st.just({"y": "a"}),
+    st.just({"y": "b"}),
+    st.just(["a"]),
+    st.none(),
+    st.just(5),
+)
+_S = st.sampled_from(["a", "b", "c"])
+_WRITES = st.one_of(
+    st.tuples(st.just("insert_one"), _KEYS, _U, _X),
+    st.tuples(st.just("insert_many"), st.lists(st.tuples(_KEYS, _U, _X), max_size=3)),
+    st.tuples(st.just("set_u"), _KEYS, _U),
+    st.tuples(st.just("set_x_where_u"), _S, _X),
+    st.tuples(st.just("set_xy_where_x"), _S, _S),
+    st.tuples(st.just("replace"), _KEYS, _U, _X, st.booleans()),
+    st.tuples(st.just("change_id"), _KEYS),
+    st.tuples(st.just("delete_where_u"), _S),
+    st.tuples(st.just("delete_many_where_x"), _S),
+    st.tuples(st.just("find_one_and_update"), _S, _U),
+    st.tuples(st.just("upsert_where_u"), _S, _X),
+    st.tuples(st.just("drop")),
+)
+_PROBES: list[dict[str, Any]] = [
+    *({"u": s} for s in "abc"),
+    *({"x": s} for s in "ab"),
+    *({"x.y": s} for s in "ab"),
+    {"u": {"$in": ["a", "c"]}},
+    {"u": {"$eq": "b"}, "x": "a"},
+    {"$and": [{"x": "a"}, {"u": {"$in": ["a", "b"]}}]},
+]
+
+
+def _write(coll: Any, write: tuple[Any, ...]) -> Any:
+    kind, *args = write
+    if kind == "insert_one":
+        return coll.insert_one({"_id": args[0], "u": args[1], "x": args[2]}).inserted_id
+    if kind == "insert_many":
+        docs = [{"_id": k, "u": u, "x": x} for k, u, x in args[0]]
+        return coll.insert_many(docs, ordered=False).inserted_ids if docs else None
+    if kind == "set_u":
+        return coll.update_one({"_id": args[0]}, {"$set": {"u": args[1]}}).modified_count
+    if kind == "set_x_where_u":
+        return coll.update_many({"u": args[0]}, {"$set": {"x": args[1]}}).modified_count
+    if kind == "set_xy_where_x":
+        return coll.update_one({"x": args[0]}, {"$set": {"x.y": args[1]}}).modified_count
+    if kind == "replace":
+        return coll.replace_one({"_id": args[0]}, {"u": args[1], "x": args[2]}, upsert=args[3]).modified_count
+    if kind == "change_id":
+        return coll.update_one({"_id": args[0]}, {"$set": {"_id": "moved"}}).modified_count
+    if kind == "delete_where_u":
+        return coll.delete_one({"u": args[0]}).deleted_count
+    if kind == "delete_many_where_x":
+        return coll.delete_many({"x": args[0]}).deleted_count
+    if kind == "find_one_and_update":
+        return coll.find_one_and_update({"u": args[0]}, {"$set": {"u": args[1]}})
+    if kind == "upsert_where_u":
+        return coll.update_one({"u": args[0]}, {"$set": {"x": args[1]}}, upsert=True).upserted_id is not None
+    coll.drop()
+    coll.create_index("u", unique=True)
+    return None
+
+
+def _history(writes: list[tuple[Any, ...]]) -> list[Any]:
+    coll = mongomock.MongoClient(tz_aware=True)["scim"]["indexed"]
+    coll.create_index("u", unique=True)
+    seen: list[Any] = []
+    for write in writes:
+        try:
+            seen.append(("ok", _named(_write(coll, write))))
+        except Exception as error:  # whatever mongomock raises, both runs must raise alike
+            seen.append((type(error).__name__, str(error)))
+        seen.append([[_named(d["_id"]) for d in coll._iter_documents(probe)] for probe in _PROBES])
+    seen.append(sorted((_named(d) for d in coll.find({})), key=lambda d: str(d["_id"])))
+    return seen
+
+
+def _named(value: Any) -> Any:
+    """Upserts make ObjectIds, which differ between two runs: compare them by kind."""
+    if isinstance(value, ObjectId):
+        return "<ObjectId>"
+    if isinstance(value, dict):
+        return {k: _named(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_named(v) for v in value]
+    return value
+
+
+@settings(
+    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")) * 2,
+    deadline=None,
+    derandomize=True,
+    database=None,
+)
+@given(writes=st.lists(_WRITES, max_size=12))
+def test_any_sequence_of_writes_leaves_the_indexes_answering_as_the_scan(
+    writes: list[tuple[Any, ...]],
+) -> None:
+    embedded_client()
+    indexed = _history(writes)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Collection, "_iter_documents", embedded._scan)
+        scanned = _history(writes)
+    assert indexed == scanned
+
+
+def test_an_indexed_lookup_looks_at_its_candidates_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    embedded_client()
+    coll = mongomock.MongoClient(tz_aware=True)["scim"]["big"]
+    coll.create_index("u", unique=True)
+    coll.insert_many([{"_id": f"d{n}", "u": f"user{n}", "m": f"g{n % 5}"} for n in range(500)])
+    assert [d["_id"] for d in coll.find({"u": "user7"})] == ["d7"]  # builds the index of "u"
+    matched: list[Any] = []
+    real_matches = embedded._matches
+
+    def counting(query: Any, document: Any) -> Any:
+        matched.append(document.get("_id"))
+        return real_matches(query, document)
+
+    monkeypatch.setattr(embedded, "_matches", counting)
+    assert [d["_id"] for d in coll.find({"u": "user42"})] == ["d42"]
+    coll.update_one({"_id": "d42"}, {"$set": {"u": "renamed"}})  # the uniqueness check is a lookup too
+    assert [d["_id"] for d in coll.find({"u": "renamed"})] == ["d42"]
+    assert list(coll.find({"u": "user42"})) == []
+    with pytest.raises(mongomock.DuplicateKeyError):
+        coll.insert_one({"_id": "new", "u": "user3"})
+    # find, update by _id, its uniqueness check, find; nothing for the old name; the new one and d3.
+    assert [m for m in matched if m is not None] == ["d42", "d42", "d42", "d42", "d3", "new"]
+    # A second path gets its own index; the store order of many candidates is kept.
+    assert [d["_id"] for d in coll.find({"m": "g3"})][:3] == ["d3", "d8", "d13"]
