@@ -65,8 +65,41 @@ def parse_filter(
     """
     if len(text) > max_length:
         raise InvalidFilterError(f"filter is longer than {max_length} characters")
+    if max_terms >= 1:
+        simple = _one_comparison(text, schema_uris)
+        if simple is not None:
+            return simple
+    return _parse_filter(text, schema_uris, max_depth, max_terms)
+
+
+def _parse_filter(text: str, schema_uris: Sequence[str], max_depth: int, max_terms: int) -> Filter:
     parser = _Parser(text, "filter", InvalidFilterError, schema_uris, max_depth, max_terms)
     return parser.run(parser.parse_filter)
+
+
+# The commonest filter, an IdP's probe (userName eq "bjensen"): one attribute path, an operator and a
+# string without escapes, with the lexer's whitespace around them. The path is a lexer word (which
+# cannot hold whitespace, brackets, parentheses or quotes), so the pattern cannot backtrack.
+_ONE_COMPARISON = re.compile(
+    r'[ \t\r\n\f\v]*([^ \t\r\n\f\v()\[\]"]+)'  # the path
+    r"[ \t\r\n\f\v]+([A-Za-z]{2})"  # the operator
+    r'[ \t\r\n\f\v]*"([^"\\]*)"[ \t\r\n\f\v]*'  # the string
+)
+
+
+def _one_comparison(text: str, schema_uris: Sequence[str]) -> Compare | None:
+    """A filter of one comparison with a plain string, read by one regular expression (about a
+    fifth of the parser's time); None for anything else, which the parser reads. What it returns is
+    what the parser returns (``tests/filters/test_parser.py`` holds it to that on generated text)."""
+    match = _ONE_COMPARISON.fullmatch(text)
+    if match is None:
+        return None
+    word, op_word, value = match.groups()
+    op = _COMPARE_OPS.get(op_word.lower())
+    if op is None or word.lower() == "not":  # "not" opens "not (...)" for the parser
+        return None
+    path = _split_attr_path(word, schema_uris, whole_uri=False)
+    return None if path is None else Compare(path, op, value)
 
 
 def parse_path(text: str, *, schema_uris: Sequence[str] = ()) -> PatchPath:

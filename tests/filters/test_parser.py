@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from scim_server.errors import InvalidFilterError, InvalidPathError
 from scim_server.filters import (
@@ -23,6 +26,7 @@ from scim_server.filters import (
     parse_filter,
     parse_path,
 )
+from scim_server.filters.parser import _one_comparison, _parse_filter
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -633,3 +637,103 @@ def test_invalid_attribute_paths_raise_invalid_path(text: str, detail: str) -> N
     with pytest.raises(InvalidPathError) as caught:
         parse_attr_path(text, schema_uris=URIS)
     assert caught.value.detail == detail
+
+
+# The one-comparison shortcut (an IdP's probe) reads exactly what the parser reads.
+_SPACES = st.sampled_from(["", " ", "  ", "\t", "\n", "\u00a0", " \r\n\f\v"])
+_WORDS = st.one_of(
+    st.sampled_from(
+        [
+            "userName",
+            "USERNAME",
+            "name.givenName",
+            "emails.value",
+            "emails[type",
+            "meta.lastModified",
+            "not",
+            "NOT",
+            "and",
+            "or",
+            "pr",
+            f"{CORE}:userName",
+            f"{ENTERPRISE}:employeeNumber",
+            f"{ENTERPRISE}:manager.value",
+            f"{LEGACY}:department",
+            "urn:unknown:x",
+            "1abc",
+            "a.b.c",
+            "$ref",
+            "(userName",
+            "userName)",
+            'user"Name',
+            "",
+        ]
+    ),
+    st.text(alphabet="aZ.:$_-1 (", max_size=6),
+)
+_OPS = st.sampled_from(
+    ["eq", "EQ", "Eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "xx", "e q", ""]
+)
+_VALUES = st.one_of(
+    st.sampled_from(
+        ['"x"', '""', '"a b"', '"\\"q"', '"a\\\\b"', '"\\u00e9"', '"\t"', "true", "null", "42", '"x', "x"]
+    ),
+    st.builds(lambda t: '"' + t + '"', st.text(max_size=8)),
+)
+_TAILS = st.sampled_from(["", " ", " and userName pr", ' or x eq "y"', ")", "]", '"', " x"])
+
+
+@settings(
+    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")) * 5,
+    deadline=None,
+    derandomize=True,
+    database=None,
+)
+@given(
+    parts=st.one_of(
+        st.tuples(_SPACES, _WORDS, _SPACES, _OPS, _SPACES, _VALUES, _SPACES, _TAILS),
+        # Mostly plausible probes, so that half the examples exercise the shortcut's answers.
+        st.tuples(
+            _SPACES,
+            st.sampled_from(["userName", "name.givenName", f"{ENTERPRISE}:employeeNumber", "nOt", "x.y"]),
+            st.sampled_from([" ", "\t", "  "]),
+            st.sampled_from(["eq", "SW", "co", "gt", "pr"]),
+            _SPACES,
+            st.builds(lambda t: '"' + t + '"', st.text(max_size=8)),
+            _SPACES,
+            st.sampled_from(["", "", "", ")", " and x pr"]),
+        ),
+    ),
+    uris=st.sampled_from([(), tuple(USER_RESOURCE_TYPE.schema_uris)]),
+)
+def test_the_one_comparison_shortcut_reads_what_the_parser_reads(
+    parts: tuple[str, ...], uris: tuple[str, ...]
+) -> None:
+    text = "".join(parts)
+    shortcut = _one_comparison(text, uris)
+    try:
+        parsed: Filter | None = _parse_filter(text, uris, 32, 256)
+    except InvalidFilterError:
+        parsed = None
+    if shortcut is not None:
+        assert shortcut == parsed
+    event("shortcut" if shortcut is not None else "parser")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'userName eq "bjensen@example.com"',
+        'externalId eq "00u1abcd"',
+        'displayName eq "Sales"',
+        f'{ENTERPRISE}:employeeNumber eq "701984"',
+        'emails.value co "@example.com"',
+        ' userName  EQ"x" ',
+    ],
+)
+def test_an_idp_probe_takes_the_shortcut(text: str) -> None:
+    uris = tuple(USER_RESOURCE_TYPE.schema_uris)
+    shortcut = _one_comparison(text, uris)
+
+    assert shortcut is not None
+    assert shortcut == _parse_filter(text, uris, 32, 256) == parse_filter(text, schema_uris=uris)
