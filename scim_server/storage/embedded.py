@@ -78,9 +78,8 @@ def _wanted(filter: Mapping[str, Any], into: list[_Wanted]) -> None:
             into.append((tuple(key.split(".")), strings))
 
 
-_UNSURE = (
-    object()
-)  # the walk cannot tell: an array on the path (matched element by element), or an unknown type
+# The walk cannot tell: an array on the path (matched element by element), or a type it does not know.
+_UNSURE = object()
 _NO_STRING = object()  # certainly equal to no string: nothing there, or a value of another type
 
 
@@ -227,15 +226,15 @@ def _iter_documents(self: Collection, filter: Any) -> Iterator[dict[str, Any]]:
     assert indexes is not None
     documents = store._documents  # is_empty above has dropped expired documents, as documents would
     candidates: set[Any] | None = None
-    for path, strings in wanted:
-        index = indexes.paths.get(path)
-        if index is None:
-            index = indexes.paths[path] = _PathIndex(path, documents)
-        found = index.candidates(strings)
-        if candidates is None or len(found) < len(candidates):
-            candidates = found
-    assert candidates is not None
-    with store._rwlock.reader():  # what the documents generator holds
+    with store._rwlock.reader():  # what mongomock's own walk over the documents holds
+        for path, strings in wanted:
+            index = indexes.paths.get(path)
+            if index is None:
+                index = indexes.paths[path] = _PathIndex(path, documents)
+            found = index.candidates(strings)
+            if candidates is None or len(found) < len(candidates):
+                candidates = found
+        assert candidates is not None
         if len(candidates) > 1:  # in the store's order, as the scan gives them
             kept = [d for k, d in documents.items() if k in candidates]
         else:

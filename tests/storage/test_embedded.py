@@ -95,7 +95,7 @@ def test_a_lookup_by_id_matches_one_document_and_never_scans(
         collection.find_one({"n": 5})
 
 
-# The equality walk: documents whose value at a path is anything mongomock may meet there.
+# The equality lookup: documents whose value at a path is anything mongomock may meet there.
 _LEAVES = st.one_of(
     st.sampled_from(["a", "b", "A", ""]),
     st.none(),
@@ -142,7 +142,7 @@ _QUERIES = st.one_of(
     database=None,
 )
 @given(documents=_DOCUMENTS, query=_QUERIES)
-def test_the_equality_walk_keeps_every_document_the_scan_matches(
+def test_the_equality_lookup_keeps_every_document_the_scan_matches(
     documents: list[dict[str, Any]], query: dict[str, Any]
 ) -> None:
     embedded_client()
@@ -155,7 +155,7 @@ def test_the_equality_walk_keeps_every_document_the_scan_matches(
 
 
 @pytest.mark.parametrize(
-    ("query", "walked"),
+    ("query", "indexed"),
     [
         ({"x.y": "b"}, True),
         ({"x.y": {"$in": ["b", "c"]}}, True),
@@ -166,8 +166,8 @@ def test_the_equality_walk_keeps_every_document_the_scan_matches(
     ],
     ids=repr,
 )
-def test_the_equality_walk_runs_the_matcher_only_on_documents_that_may_match(
-    monkeypatch: pytest.MonkeyPatch, query: dict[str, Any], walked: bool
+def test_the_equality_lookup_runs_the_matcher_only_on_documents_that_may_match(
+    monkeypatch: pytest.MonkeyPatch, query: dict[str, Any], indexed: bool
 ) -> None:
     embedded_client()
     coll = mongomock.MongoClient(tz_aware=True)["scim"]["walked"]
@@ -191,7 +191,7 @@ def test_the_equality_walk_runs_the_matcher_only_on_documents_that_may_match(
     monkeypatch.setattr(embedded, "_matches", counting)
     monkeypatch.setattr(embedded, "_scan", scanning)
     assert [d["_id"] for d in coll._iter_documents(query)] == expected
-    if walked:
+    if indexed:
         # The ten "b" documents and the one whose path crosses an array reach the matcher (and the
         # empty document of the malformed-query check); the other 91 never do, and nothing scans.
         assert sorted(m for m in matched if m is not None) == sorted(
@@ -202,7 +202,7 @@ def test_the_equality_walk_runs_the_matcher_only_on_documents_that_may_match(
         assert scanned == [query]
 
 
-def test_a_malformed_query_is_refused_even_when_the_walk_keeps_nothing(collection: Any) -> None:
+def test_a_malformed_query_is_refused_even_when_no_document_is_a_candidate(collection: Any) -> None:
     with pytest.raises(mongomock.OperationFailure):
         list(collection._iter_documents({"n": {"$eq": "none-has-this", "$bogus": 1}}))
 
