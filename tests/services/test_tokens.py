@@ -385,7 +385,7 @@ async def test_list_shows_records_without_secrets_filtered_by_organization(db: A
 async def test_the_lookup_cache_is_bounded(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens_module, "_CACHE_LIMIT", 10)
     tokens = service(db, cache_seconds=60)
-    _, token = await tokens.create("acme")
+    record, token = await tokens.create("acme")
 
     for i in range(25):
         with pytest.raises(UnauthorizedError):
@@ -393,7 +393,23 @@ async def test_the_lookup_cache_is_bounded(db: Any, monkeypatch: pytest.MonkeyPa
     await tokens.authenticate(bearer(token))
 
     assert len(tokens._cache) == 10
-    assert next(reversed(tokens._cache)) == hash_token(token)
+    _, newest, _ = next(reversed(tokens._cache.values()))
+    assert newest is not None and newest.id == record.id
+
+
+async def test_the_lookup_cache_holds_neither_tokens_nor_their_stored_hashes(db: Any) -> None:
+    tokens = service(db, cache_seconds=60)
+    _, token = await tokens.create("acme")
+    other = service(db, cache_seconds=60)
+
+    await tokens.authenticate(bearer(token))
+    await other.authenticate(bearer(token))
+
+    [key] = tokens._cache
+    assert isinstance(key, bytes) and len(key) == 32
+    assert token.encode() not in key and key.hex() != hash_token(token)
+    # The key is keyed per service (per process): the same token has another key elsewhere.
+    assert list(other._cache) != [key]
 
 
 # -- rotation ----------------------------------------------------------------------------------------
