@@ -14,13 +14,12 @@ from aiohttp import web
 
 from scim_server.api.keys import GROUPS, METRICS, RATE_LIMITER, READY, RENDERED, SETTINGS, TOKENS, USERS
 from scim_server.api.metrics import Metrics
-from scim_server.api.middleware import auth_middleware, error_middleware
-from scim_server.api.observability import access_log_middleware
+from scim_server.api.middleware import request_middleware
 from scim_server.api.openapi import setup_openapi
 from scim_server.api.ratelimit import RateLimiter
 from scim_server.api.rendered import RenderedCache
 from scim_server.api.routes import setup_routes
-from scim_server.api.timing import add_server_timing, timing_middleware
+from scim_server.api.timing import add_server_timing
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import TokenService
 from scim_server.settings import Settings
@@ -50,7 +49,7 @@ def build_application(
         # A filter may be sent in the URL: let request lines be as long as a body may be, so that an
         # over-long one reaches the app and gets a SCIM error rather than aiohttp's plain-text 400.
         handler_args={"max_line_size": max(8190, settings.max_body_bytes)},
-        middlewares=[timing_middleware, access_log_middleware, error_middleware, auth_middleware],
+        middlewares=[request_middleware],
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

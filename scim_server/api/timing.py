@@ -3,25 +3,21 @@
 ``Server-Timing: db;dur=<ms>, app;dur=<ms>`` (W3C Server Timing): ``db`` is the time spent awaiting
 storage calls during the request (:mod:`scim_server.timing`), ``app`` the rest of the server's time
 for it: request ids and the access log, authentication and rate limiting, error rendering, and the
-handler's parsing, compiling, rendering and serializing. The middleware sits outermost, so everything
-the server's own middlewares and handlers do is in one of the two figures; only aiohttp's reading of
-the request line and headers and its writing of the response to the socket are outside them. The bench
-(``scripts/bench``) reads the header.
+handler's parsing, compiling, rendering and serializing. The server's middleware (``api/middleware.py``)
+starts the clock before anything else and stops it after everything else, so all the server's own
+code is in one of the two figures; only aiohttp's reading of the request line and headers and its
+writing of the response to the socket are outside them. The bench (``scripts/bench``) reads the header.
 
-The middleware only records the figures (in the request); the header is added when the response is
-prepared (``add_server_timing``, an ``on_response_prepare`` hook), so it lands on every response the
-middlewares give, the SCIM errors the error middleware renders (401s and aiohttp's 404/405 included).
+The middleware only records the value (in the request, formatted by :func:`server_timing`); the
+header is added when the response is prepared (``add_server_timing``, an ``on_response_prepare``
+hook), so it lands on every response, the SCIM errors included (401s and aiohttp's 404/405).
 """
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from scim_server.api.keys import SERVER_TIMING_VALUE
-from scim_server.timing import measure
 
 SERVER_TIMING = "Server-Timing"
 
@@ -30,16 +26,6 @@ def server_timing(total_seconds: float, db_seconds: float) -> str:
     """The header value: ``db`` and ``app`` (total minus db) in milliseconds."""
     app_seconds = max(0.0, total_seconds - db_seconds)
     return f"db;dur={db_seconds * 1000:.3f}, app;dur={app_seconds * 1000:.3f}"
-
-
-@web.middleware
-async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    start = time.perf_counter()
-    with measure() as storage:
-        try:
-            return await handler(request)
-        finally:
-            request[SERVER_TIMING_VALUE] = server_timing(time.perf_counter() - start, storage.seconds)
 
 
 async def add_server_timing(request: web.Request, response: web.StreamResponse) -> None:

@@ -65,15 +65,15 @@ async def test_own_time_covers_authentication_and_the_access_log(
     client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The middlewares around the handler are the server's own time: slow them, and ``app`` grows."""
-    from scim_server.api import observability
+    from scim_server.api import middleware
 
-    real_log = observability._log_request
+    real_log = middleware.log_request
 
     def slow_log(*args: Any) -> None:
         time.sleep(0.05)
         real_log(*args)
 
-    monkeypatch.setattr(observability, "_log_request", slow_log)
+    monkeypatch.setattr(middleware, "log_request", slow_log)
     response = await client.get("/scim/v2/ServiceProviderConfig", headers=auth())
 
     assert durations(response.headers)[1] >= 50.0
