@@ -15,6 +15,9 @@ from aiohttp import web
 from scim_server.errors import InvalidSyntaxError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 ACCEPTED_MEDIA_TYPES = frozenset({"application/scim+json", "application/json"})
+_ACCEPTED_HEADERS = frozenset(
+    {*ACCEPTED_MEDIA_TYPES, *(f"{media_type}; charset=utf-8" for media_type in ACCEPTED_MEDIA_TYPES)}
+)
 MAX_DEPTH = 32
 
 
@@ -108,7 +111,11 @@ def _too_deep_text(text: str) -> bool:
 
 async def read_json(request: web.Request, max_bytes: int) -> Any:
     """The request's JSON body, or a SCIM error (415, 413, 400 invalidSyntax)."""
-    if request.content_type not in ACCEPTED_MEDIA_TYPES:
+    # The header as IdPs send it is recognized as it is; anything else is parsed (parameters, case).
+    if (
+        request.headers.get("Content-Type") not in _ACCEPTED_HEADERS
+        and request.content_type not in ACCEPTED_MEDIA_TYPES
+    ):
         raise UnsupportedMediaTypeError(
             f"Content-Type must be application/scim+json or application/json, not {request.content_type!r}"
         )

@@ -13,7 +13,6 @@ not a write and records nothing.
 from __future__ import annotations
 
 import asyncio
-import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,6 +46,7 @@ from scim_server.services.audit import (
     created_paths,
 )
 from scim_server.services.clock import Clock, utc_now
+from scim_server.services.ids import new_resource_id
 from scim_server.services.listing import SearchRequest
 from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
@@ -217,7 +217,7 @@ class ResourceService:
         check_resource(resource, self.resource_type)
         resource = await self._secure(resource, None)
         now = self._clock()
-        stored = self._stored(str(uuid.uuid4()), resource, now, now, 1)
+        stored = self._stored(new_resource_id(), resource, now, now, 1)
         repo = await self._repositories(org_id)
         await repo.insert(stored.document or {})
         return stored

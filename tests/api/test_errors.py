@@ -104,6 +104,27 @@ async def test_other_media_types_are_415_and_json_is_accepted(client: TestClient
 
 
 @pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/scim+json", 201),
+        ("application/json; charset=utf-8", 201),
+        ("Application/SCIM+JSON; charset=UTF-8", 201),
+        ("application/json;charset=utf-8", 201),
+        ("application/scim+json; charset=utf-8; extra=1", 201),
+        ("application/scim+json+x", 415),
+        ("text/json", 415),
+        ("application/x-www-form-urlencoded", 415),
+    ],
+)
+async def test_the_media_type_is_read_whatever_the_spelling_of_the_header(
+    client: TestClient[Any, Any], content_type: str, status: int
+) -> None:
+    headers = auth() | {"Content-Type": content_type}
+    response = await client.post("/scim/v2/Users", data=b'{"userName":"media"}', headers=headers)
+    assert response.status == status, await response.text()
+
+
+@pytest.mark.parametrize(
     "header",
     [
         None,
