@@ -13,7 +13,6 @@ not a write and records nothing.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from scim_server.services.ids import new_resource_id
 from scim_server.services.listing import SearchRequest
 from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
+from scim_server.services.writers import Writers
 from scim_server.settings import Settings
 
 # StoredResource is what this service returns; the web layer takes the type from here.
@@ -128,17 +128,17 @@ class ResourceService:
         self._filters: OrderedDict[str, tuple[Filter, frozenset[str], dict[str, Any] | None]] = OrderedDict()
         # Writers to one resource in this process queue up instead of racing and retrying; the
         # version guard still protects against other processes.
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._writers = Writers()
 
-    def _lock(self, org_id: str, resource_id: str) -> asyncio.Lock:
+    async def _hold(self, org_id: str, resource_id: str) -> tuple[str, str]:
+        """Take the resource for one writer; the caller releases the key it returns with
+        ``self._writers.leave`` in a ``finally``. (No async context manager: on every write, its
+        object and two coroutines cost more than the rest of the lock.)"""
         key = (org_id, resource_id)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
+        turn = self._writers.enter(key)
+        if turn is not None:
+            await self._writers.wait(key, turn)
+        return key
 
     def _not_found(self, resource_id: str) -> NotFoundError:
         return NotFoundError(f"{self.resource_type.name} {resource_id} not found")
@@ -297,7 +297,8 @@ class ResourceService:
         the order of its writes.
         """
         repo = await self._repositories(org_id)
-        async with self._lock(org_id, resource_id):
+        key = await self._hold(org_id, resource_id)
+        try:
             for _ in range(_MAX_WRITE_ATTEMPTS):
                 current = await self._existing(repo, resource_id)
                 if not matches_if_match(if_match, current.version):
@@ -342,6 +343,8 @@ class ResourceService:
                     raise PreconditionFailedError(
                         f"{self.resource_type.name} {resource_id} was modified concurrently"
                     )
+        finally:
+            self._writers.leave(key)
         raise ConflictError(f"{self.resource_type.name} {resource_id} is being modified too often; retry")
 
     async def delete(
@@ -359,7 +362,8 @@ class ResourceService:
 
     async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
         repo = await self._repositories(org_id)
-        async with self._lock(org_id, resource_id):
+        key = await self._hold(org_id, resource_id)
+        try:
             if if_match is None:
                 if not await repo.delete(resource_id):
                     raise self._not_found(resource_id)
@@ -371,6 +375,8 @@ class ResourceService:
                 raise PreconditionFailedError(
                     f"{self.resource_type.name} {resource_id} is not at the version named in If-Match"
                 )
+        finally:
+            self._writers.leave(key)
 
     # -- search --------------------------------------------------------------------------------
 
