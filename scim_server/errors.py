@@ -127,7 +127,7 @@ class UnsupportedMediaTypeError(ScimError):
 class TooManyRequestsError(ScimError):
     """The organization exceeded its request rate; ``retry_after`` is the wait in whole seconds.
 
-    The error middleware sends it as ``Retry-After`` (RFC 9110 §10.2.3), at least 1.
+    The middleware sends it as ``Retry-After`` (RFC 9110 §10.2.3), at least 1.
     """
 
     status = 429

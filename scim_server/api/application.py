@@ -1,4 +1,4 @@
-"""The aiohttp application: middlewares, limits, routes and OpenAPI around the wired components.
+"""The aiohttp application: the middleware, limits, routes and OpenAPI around the wired components.
 
 ``scim_server.app`` wires settings, store and services (no web framework there); this module is the
 only place that turns them into a ``web.Application``.

@@ -29,7 +29,7 @@ def server_timing(total_seconds: float, db_seconds: float) -> str:
 
 
 async def add_server_timing(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: the header for a request the timing middleware has finished."""
+    """``on_response_prepare``: the header for a request whose timing the middleware has recorded."""
     value = request.get(SERVER_TIMING_VALUE)
     if value is not None:
         response.headers[SERVER_TIMING] = value
