@@ -79,6 +79,7 @@ def match_none() -> Query:
 
 
 _EQ, _NE = CompareOp.EQ, CompareOp.NE
+_STRING_TYPES = frozenset({AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY})
 _SUBSTRING_OPS = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
 _ORDERING_OPS = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
 
@@ -123,6 +124,23 @@ def compile_filter(
     member directly belongs to. It is needed only when the filter names ``groups`` or ``members``.
     """
     return _Compiler(resource_type, related or {}).compile(filter, None)
+
+
+def string_comparison(
+    path: AttrPath, op: CompareOp, resource_type: ResourceType
+) -> Callable[[str], Query] | None:
+    """``compile_filter(Compare(path, op, value))`` as a function of the string ``value``, for a
+    comparison of a string attribute at the root (an IdP's probe: ``userName eq "…"``), or None.
+
+    None when the query depends on more than the string (``groups``/``members``, ``schemas``,
+    ``meta``), or when ``compile_filter`` refuses some or every string for it (an unknown or hidden
+    attribute, an operator the attribute does not allow, a non-string attribute): such comparisons
+    are compiled, or refused, by :func:`compile_filter` itself. Whenever the function is returned,
+    it builds exactly what ``compile_filter`` builds (``tests/compiler/test_query.py`` holds it to
+    that for every attribute and operator), so it can be kept per path and operator and used for
+    every new string: a probe's text is new each time, its shape is not.
+    """
+    return _Compiler(resource_type, {}).string_comparison(path, op)
 
 
 def membership_references(filter: Filter, resource_type: ResourceType) -> frozenset[str]:
@@ -316,21 +334,47 @@ class _Compiler:
             special = self._compare_meta(leaf, op, value)
             if special is not None:
                 return special
-        if resolved.leaf.is_complex:
-            if op in _ORDERING_OPS:
-                raise InvalidFilterError(
-                    f'Operator "{op}" cannot be used with complex attribute "{leaf.text}"; '
-                    "name one of its sub-attributes."
-                )
-            redirected = with_value_sub_attribute(resolved)
-            if redirected is None:
-                raise InvalidFilterError(
-                    f'Attribute "{leaf.text}" is complex; filter on one of its sub-attributes '
-                    f'(for example "{path.attr}.<subAttribute>") or use "pr".'
-                )
-            leaf = _Leaf(redirected, leaf.text, leaf.in_element)
+        leaf = self._compared(leaf, path, op)
         typed = _typed_value(leaf, op, value)
         return {leaf.query_path(): _OPERATORS[op](typed)}
+
+    @staticmethod
+    def _compared(leaf: _Leaf, path: AttrPath, op: CompareOp) -> _Leaf:
+        """The leaf a comparison reads: a complex attribute is compared through its ``value``."""
+        resolved = leaf.resolved
+        if not resolved.leaf.is_complex:
+            return leaf
+        if op in _ORDERING_OPS:
+            raise InvalidFilterError(
+                f'Operator "{op}" cannot be used with complex attribute "{leaf.text}"; '
+                "name one of its sub-attributes."
+            )
+        redirected = with_value_sub_attribute(resolved)
+        if redirected is None:
+            raise InvalidFilterError(
+                f'Attribute "{leaf.text}" is complex; filter on one of its sub-attributes '
+                f'(for example "{path.attr}.<subAttribute>") or use "pr".'
+            )
+        return _Leaf(redirected, leaf.text, leaf.in_element)
+
+    def string_comparison(self, path: AttrPath, op: CompareOp) -> Callable[[str], Query] | None:
+        """See :func:`string_comparison`."""
+        if self._is_schemas(path, None):
+            return None
+        try:
+            leaf = self._resolve(path, None)
+            if _is_derived(leaf.resolved) or leaf.resolved.attribute is META:
+                return None
+            leaf = self._compared(leaf, path, op)
+        except InvalidFilterError:
+            return None
+        attribute = leaf.attribute
+        if attribute.type not in _STRING_TYPES or op not in _ALLOWED_OPS[attribute.type]:
+            return None
+        field, operator = leaf.query_path(), _OPERATORS[op]
+        if attribute.folds_case:
+            return lambda value: {field: operator(value.lower())}
+        return lambda value: {field: operator(value)}
 
     def _derived(self, leaf: _Leaf, op: CompareOp | None, value: CompValue) -> Query:
         """Membership attributes (a user's ``groups``, a group's ``members``): ``value`` eq/ne only.

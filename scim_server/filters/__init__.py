@@ -13,7 +13,7 @@ from scim_server.filters.ast import (
     Present,
     ValuePath,
 )
-from scim_server.filters.parser import parse_attr_path, parse_filter, parse_path
+from scim_server.filters.parser import parse_attr_path, parse_filter, parse_path, split_one_comparison
 
 __all__ = [
     "And",
@@ -30,4 +30,5 @@ __all__ = [
     "parse_attr_path",
     "parse_filter",
     "parse_path",
+    "split_one_comparison",
 ]

@@ -38,7 +38,7 @@ from scim_server.filters.ast import (
 )
 from scim_server.filters.lexer import Lexer, Token, TokenKind
 
-__all__ = ["parse_attr_path", "parse_filter", "parse_path"]
+__all__ = ["parse_attr_path", "parse_filter", "parse_path", "split_one_comparison"]
 
 # ATTRNAME = ALPHA *(nameChar); a leading "$" admits "$ref" (RFC 7643 §2.3.7).
 _ATTRNAME = re.compile(r"\$?[A-Za-z][A-Za-z0-9_-]*")
@@ -87,19 +87,33 @@ _ONE_COMPARISON = re.compile(
 )
 
 
-def _one_comparison(text: str, schema_uris: Sequence[str]) -> Compare | None:
-    """A filter of one comparison with a plain string, read by one regular expression (about a
-    fifth of the parser's time); None for anything else, which the parser reads. What it returns is
-    what the parser returns (``tests/filters/test_parser.py`` holds it to that on generated text)."""
+def split_one_comparison(text: str) -> tuple[str, str, str] | None:
+    """The path as written, the operator (lower case) and the string of a filter of one comparison
+    with a plain string (``userName eq "bjensen"``), or None for any other text.
+
+    The path is not resolved, so the parser may still refuse it; when it does not, the filter is
+    ``Compare(<the path parsed>, <the operator>, <the string>)`` (see :func:`_one_comparison`).
+    """
     match = _ONE_COMPARISON.fullmatch(text)
     if match is None:
         return None
     word, op_word, value = match.groups()
-    op = _COMPARE_OPS.get(op_word.lower())
-    if op is None or word.lower() == "not":  # "not" opens "not (...)" for the parser
+    op_word = op_word.lower()
+    if op_word not in _COMPARE_OPS or word.lower() == "not":  # "not" opens "not (...)" for the parser
         return None
+    return word, op_word, value
+
+
+def _one_comparison(text: str, schema_uris: Sequence[str]) -> Compare | None:
+    """A filter of one comparison with a plain string, read by one regular expression (about a
+    fifth of the parser's time); None for anything else, which the parser reads. What it returns is
+    what the parser returns (``tests/filters/test_parser.py`` holds it to that on generated text)."""
+    parts = split_one_comparison(text)
+    if parts is None:
+        return None
+    word, op_word, value = parts
     path = _split_attr_path(word, schema_uris, whole_uri=False)
-    return None if path is None else Compare(path, op, value)
+    return None if path is None else Compare(path, _COMPARE_OPS[op_word], value)
 
 
 def parse_path(text: str, *, schema_uris: Sequence[str] = ()) -> PatchPath:

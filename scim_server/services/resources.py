@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request
-from scim_server.compiler.query import compile_filter, membership_references
+from scim_server.compiler.query import compile_filter, membership_references, string_comparison
 from scim_server.compiler.sort import compile_sort
 from scim_server.compiler.update import plan_update
 from scim_server.errors import (
@@ -32,7 +32,7 @@ from scim_server.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from scim_server.filters import Filter, parse_attr_path, parse_filter
+from scim_server.filters import Compare, Filter, parse_attr_path, parse_filter, split_one_comparison
 from scim_server.schema.attributes import Mutability
 from scim_server.schema.catalog import GROUP_MEMBERS, USER_GROUPS, ResourceType
 from scim_server.schema.validation import check_resource, coerce_resource
@@ -59,6 +59,7 @@ from scim_server.storage.repository import MembershipRepository, ResourceReposit
 
 _MAX_WRITE_ATTEMPTS = 50
 _FILTER_CACHE_SIZE = 512
+_COMPARISON_CACHE_SIZE = 256
 _KEEP = frozenset({"_id"})
 
 RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
@@ -126,6 +127,10 @@ class ResourceService:
         # Parsed filters by text, with the member ids they reference (whose lookups make the compiled
         # query depend on stored data); filters without such references are cached compiled.
         self._filters: OrderedDict[str, tuple[Filter, frozenset[str], dict[str, Any] | None]] = OrderedDict()
+        # The compiled query of one comparison with a string, as a function of the string, by the path
+        # as written and the operator (None: compiled from the text as above): an IdP's probes are
+        # new text each time (userName eq "<each user>"), in a few shapes.
+        self._comparisons: dict[tuple[str, str], Callable[[str], dict[str, Any]] | None] = {}
         # Writers to one resource in this process queue up instead of racing and retrying; the
         # version guard still protects against other processes.
         self._writers = Writers()
@@ -407,12 +412,21 @@ class ResourceService:
 
     async def compile_query(self, org_id: str, text: str | None) -> dict[str, Any]:
         """Parse and compile a filter. Parsing is cached by text; so is compiling, unless the filter
-        names ``groups.value`` or ``members.value``, whose meaning depends on memberships looked up here."""
+        names ``groups.value`` or ``members.value``, whose meaning depends on memberships looked up here.
+        A comparison of a string attribute with a string (``userName eq "…"``) is compiled once per
+        path and operator (:func:`~scim_server.compiler.query.string_comparison`), whatever the string."""
         if text is None:
             return {}
+        settings = self._settings
+        parts = None
+        if len(text) <= settings.max_filter_length and settings.max_filter_terms >= 1:
+            parts = split_one_comparison(text)
+            if parts is not None:
+                template = self._comparisons.get(parts[:2])
+                if template is not None:
+                    return template(parts[2])
         cached = self._filters.get(text)
         if cached is None:
-            settings = self._settings
             ast = parse_filter(
                 text,
                 schema_uris=self.resource_type.schema_uris,
@@ -420,6 +434,10 @@ class ResourceService:
                 max_depth=settings.max_filter_depth,
                 max_terms=settings.max_filter_terms,
             )
+            if parts is not None and isinstance(ast, Compare) and ast.value == parts[2]:
+                if len(self._comparisons) >= _COMPARISON_CACHE_SIZE:
+                    self._comparisons.clear()
+                self._comparisons[parts[:2]] = string_comparison(ast.path, ast.op, self.resource_type)
             references = membership_references(ast, self.resource_type)
             compiled = None if references else compile_filter(ast, self.resource_type)
             cached = (ast, references, compiled)

@@ -230,3 +230,44 @@ async def test_post_search_takes_the_same_parameters_in_a_body(client: TestClien
     body = await response.json()
     assert [r["userName"] for r in body["Resources"]] == ["zed", "bjensen"]
     assert all(set(r) == {"schemas", "id", "userName"} for r in body["Resources"])
+
+
+async def test_probes_of_one_shape_each_find_their_own_user(client: TestClient[Any, Any]) -> None:
+    """An IdP probes with one filter shape and a new string each time; the server compiles the shape
+    once, and every probe must still select by its own string (in any case, specials literal)."""
+    ids = await seed(client)
+    for _ in range(2):
+        assert await names(client, 'userName eq "bjensen"') == {"bjensen"}
+        assert await names(client, 'userName eq "JSMITH"') == {"Jsmith"}
+        assert await names(client, 'userName eq "nobody"') == set()
+        assert await names(client, 'userName sw "J"') == {"Jsmith"}
+        assert await names(client, 'userName sw "z"') == {"zed"}
+        assert await names(client, 'userName co ".*"') == set()
+        assert await names(client, 'externalId eq "jyoung"') == {"bjensen"}
+        assert await names(client, 'externalId eq "JYOUNG"') == set()  # caseExact
+        assert await names(client, f'id eq "{ids["zed"]}"') == {"zed"}
+        assert await names(client, f'{ENTERPRISE}:manager eq "mgr-1"') == {"bjensen"}
+        for refused in ['password eq "x"', 'unknown eq "x"', 'active eq "maybe"']:
+            response = await client.get("/scim/v2/Users?filter=" + quote(refused), headers=auth())
+            assert response.status == 400
+            assert (await response.json())["scimType"] == "invalidFilter"
+
+
+async def test_membership_probes_of_one_shape_follow_membership_changes(client: TestClient[Any, Any]) -> None:
+    ids = await seed(client)
+    response = await client.post(
+        "/scim/v2/Groups",
+        json={"displayName": "Sales", "members": [{"value": ids["bjensen"]}]},
+        headers=auth(),
+    )
+    assert response.status == 201
+    group = (await response.json())["id"]
+    assert await names(client, f'groups.value eq "{group}"') == {"bjensen"}
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "members", "value": [{"value": ids["zed"]}]}],
+    }
+    response = await client.patch(f"/scim/v2/Groups/{group}", json=patch, headers=auth())
+    assert response.status in (200, 204)
+    assert await names(client, f'groups.value eq "{group}"') == {"zed"}
+    assert await names(client, 'groups.value eq "no-such-group"') == set()

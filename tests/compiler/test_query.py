@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scim_server.compiler import compile_filter
+from scim_server.compiler import compile_filter, string_comparison
 from scim_server.errors import InvalidFilterError
 from scim_server.filters import (
     And,
@@ -23,7 +23,13 @@ from scim_server.filters import (
     parse_filter,
 )
 from scim_server.schema.attributes import Attribute, AttributeType, Schema
-from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID, USER_RESOURCE_TYPE, ResourceType
+from scim_server.schema.catalog import (
+    COMMON_ATTRIBUTES,
+    ENTERPRISE_USER_SCHEMA_ID,
+    GROUP_RESOURCE_TYPE,
+    USER_RESOURCE_TYPE,
+    ResourceType,
+)
 from scim_server.schema.values import parse_datetime
 
 USERS = USER_RESOURCE_TYPE
@@ -640,3 +646,87 @@ RFC_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("filter_text", "expected"), RFC_EXAMPLES)
 def test_rfc_7644_example_filters(filter_text: str, expected: dict[str, Any]) -> None:
     assert text(filter_text) == expected
+
+
+# -- one comparison with a string, compiled once per path and operator ---------------------------
+
+
+def _spellings(resource_type: ResourceType) -> list[AttrPath]:
+    """Every attribute and sub-attribute path of a resource type as an IdP may write it: bare, in
+    another case, and qualified by the schema URN; plus names the compiler refuses or special-cases."""
+    paths: list[AttrPath] = []
+    levels = [(resource_type.schema.id, (*COMMON_ATTRIBUTES, *resource_type.schema.attributes))]
+    for ext in resource_type.extensions:
+        levels += [(uri, ext.schema.attributes) for uri in (ext.schema.id, *ext.aliases)]
+    for uri, attributes in levels:
+        for attribute in attributes:
+            subs: list[str | None] = [None, *(s.name for s in attribute.sub_attributes)]
+            for sub in subs:
+                for name, sub_name in ((attribute.name, sub), (attribute.name.upper(), sub and sub.upper())):
+                    paths.append(AttrPath(uri, name, sub_name))
+                    if uri == resource_type.schema.id:
+                        paths.append(AttrPath(None, name, sub_name))
+    paths += [
+        AttrPath(None, "schemas"),
+        AttrPath(None, "nosuch"),
+        AttrPath(None, "userName", "nosuch"),
+        AttrPath("urn:example:unknown", "userName"),
+    ]
+    return paths
+
+
+_STRINGS = ["BJensen@Example.com", "", "a.b*(c)$^[x]|{1}", "Ünïcödé ß", "  spaced  ", "00u1abcd"]
+
+
+@pytest.mark.parametrize("resource_type", [USER_RESOURCE_TYPE, GROUP_RESOURCE_TYPE], ids=lambda r: r.name)
+def test_a_string_comparison_compiles_as_compile_filter_does_for_every_path_and_operator(
+    resource_type: ResourceType,
+) -> None:
+    kept: set[str] = set()
+    compiled_by_filter: set[str] = set()
+    for attr_path in _spellings(resource_type):
+        for op in CompareOp:
+            template = string_comparison(attr_path, op, resource_type)
+            label = f"{attr_path} {op.value}"
+            if template is None:
+                compiled_by_filter.add(label)
+                continue
+            kept.add(label)
+            for value in _STRINGS:
+                assert template(value) == compile_filter(Compare(attr_path, op, value), resource_type), label
+                assert template(value) is not template(value)  # a new query each time: callers own it
+    if resource_type is USER_RESOURCE_TYPE:
+        # The shapes IdPs probe with are compiled once...
+        for label in [
+            "userName eq",
+            "userName sw",
+            "externalId eq",
+            "emails.value eq",
+            "emails.value co",
+            "name.familyName co",
+            f"{ENT}:employeeNumber eq",
+            f"{ENT}:manager eq",
+            f"{ENT}:manager.value eq",
+            "id eq",
+        ]:
+            assert label in kept
+        # ...and what depends on more than the string, or is refused, is left to compile_filter.
+        for label in [
+            "groups.value eq",
+            "groups eq",
+            "schemas eq",
+            "meta.resourceType eq",
+            "meta.created gt",
+            "meta.location eq",
+            "active eq",
+            "password eq",
+            "name eq",
+            "emails gt",
+            "nosuch eq",
+            "userName.nosuch eq",
+            "urn:example:unknown:userName eq",
+        ]:
+            assert label in compiled_by_filter
+    else:
+        assert {"displayName eq", "externalId eq", "id eq"} <= kept
+        assert {"members.value eq", "members eq", "schemas eq"} <= compiled_by_filter

@@ -26,7 +26,7 @@ from scim_server.filters import (
     parse_filter,
     parse_path,
 )
-from scim_server.filters.parser import _one_comparison, _parse_filter
+from scim_server.filters.parser import _one_comparison, _parse_filter, split_one_comparison
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -717,6 +717,10 @@ def test_the_one_comparison_shortcut_reads_what_the_parser_reads(
         parsed = None
     if shortcut is not None:
         assert shortcut == parsed
+        # The shape and the string the service compiles per path and operator come from the same read.
+        split = split_one_comparison(text)
+        assert split is not None
+        assert split[1:] == (shortcut.op.value, shortcut.value)
     event("shortcut" if shortcut is not None else "parser")
 
 
