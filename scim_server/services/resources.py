@@ -22,7 +22,6 @@ from typing import Any
 from scim_server.compiler.patch import apply_patch, parse_patch_request
 from scim_server.compiler.query import compile_filter, membership_references, string_comparison
 from scim_server.compiler.sort import compile_sort
-from scim_server.compiler.update import plan_update
 from scim_server.errors import (
     ConflictError,
     InvalidPathError,
@@ -60,7 +59,6 @@ from scim_server.storage.repository import MembershipRepository, ResourceReposit
 _MAX_WRITE_ATTEMPTS = 50
 _FILTER_CACHE_SIZE = 512
 _COMPARISON_CACHE_SIZE = 256
-_KEEP = frozenset({"_id"})
 
 RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
 MembershipFactory = Callable[[str], Awaitable[MembershipRepository]]
@@ -316,10 +314,10 @@ class ResourceService:
                 if not changed and not touch:
                     return current
                 # The new document is the stored one with only the changed attributes rebuilt, and
-                # the plan is made against the document as stored: no whole-resource rebuild.
+                # only their fields are written: no whole-resource rebuild, no document diff.
                 assert current.document is not None  # read whole, not for a response
                 last_modified, version = self._clock(), current.version + 1
-                document = update_document(
+                update = update_document(
                     current.document,
                     resource,
                     changed,
@@ -328,10 +326,9 @@ class ResourceService:
                     version=version,
                 )
                 updated = StoredResource(
-                    resource_id, resource, current.created, last_modified, version, document=document
+                    resource_id, resource, current.created, last_modified, version, document=update.document
                 )
-                plan = plan_update(current.document, document, keep=_KEEP)
-                if await repo.update(resource_id, current.version, plan.set_fields, plan.unset_fields):
+                if await repo.update(resource_id, current.version, update.set_fields, update.unset_fields):
                     members = None if after is None else await after()
                     await self._record(
                         org_id,

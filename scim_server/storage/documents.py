@@ -187,6 +187,17 @@ def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
 _ABSENT = object()
 
 
+class DocumentUpdate:
+    """A write's new stored document and the top-level ``$set``/``$unset`` that make it from the old."""
+
+    __slots__ = ("document", "set_fields", "unset_fields")
+
+    def __init__(self, document: dict[str, Any], set_fields: dict[str, Any], unset_fields: tuple[str, ...]):
+        self.document = document
+        self.set_fields = set_fields
+        self.unset_fields = unset_fields
+
+
 def update_document(
     document: Mapping[str, Any],
     resource: Mapping[str, Any],
@@ -195,18 +206,21 @@ def update_document(
     *,
     last_modified: datetime,
     version: int,
-) -> dict[str, Any]:
+) -> DocumentUpdate:
     """The stored document of ``resource``, made from ``document`` (the stored document of the resource
     before a write) by rebuilding only the top-level keys in ``changed`` (canonical keys: attribute
-    names and extension URNs; absent from ``resource`` means removed) and the metadata.
+    names and extension URNs; absent from ``resource`` means removed) and the metadata; with the
+    top-level fields to set and to unset in the store to turn the one into the other.
 
     Equal to what :func:`to_document` builds from ``resource`` when ``changed`` names every top-level
-    key whose value differs (a property test holds it to that); unchanged values are shared with
-    ``document``, not copied. A written attribute keeps its place and a new one goes last, as the store
-    places ``$set`` fields.
+    key whose value differs (a property test holds it to that, and the fields to applying them);
+    unchanged values are shared with ``document``, not copied. A written attribute keeps its place and
+    a new one goes last, as the store places ``$set`` fields. ``_id`` is never among the fields.
     """
     doc = dict(document)
     shapes = _shapes(resource_type.schema.attributes)
+    written: list[str] = []
+    removed: list[str] = []
     shadow: dict[str, Any] | None = None
     for key in changed:
         extension = resource_type.extension(key) if ":" in key else None
@@ -214,8 +228,10 @@ def update_document(
             data = resource.get(key)
             if data:
                 doc[extension.storage_key] = _shadowed(data, _shapes(extension.schema.attributes))
-            else:
-                doc.pop(extension.storage_key, None)
+                written.append(extension.storage_key)
+            elif extension.storage_key in doc:
+                del doc[extension.storage_key]
+                removed.append(extension.storage_key)
             continue
         # The attribute alone, stored as to_document stores it: its stored key, and its shadow if any.
         value = resource.get(key)
@@ -224,8 +240,12 @@ def update_document(
         shape = shapes.get(key)
         if part:
             doc.update(part)
+            written.extend(part)
         else:
-            doc.pop(key if shape is None else shape[0], None)
+            stored = key if shape is None else shape[0]
+            if stored in doc:
+                del doc[stored]
+                removed.append(stored)
         if shape is not None and shape[3]:  # it has a lower-cased shadow
             if shadow is None:
                 shadow = dict(doc.get(SHADOW) or {})
@@ -236,11 +256,14 @@ def update_document(
     if shadow is not None:
         if shadow:
             doc[SHADOW] = shadow
-        else:
-            doc.pop(SHADOW, None)
+            written.append(SHADOW)
+        elif SHADOW in doc:
+            del doc[SHADOW]
+            removed.append(SHADOW)
     meta = document["meta"]
     doc["meta"] = {"created": meta["created"], "lastModified": last_modified, "version": version}
-    return doc
+    written.append("meta")
+    return DocumentUpdate(doc, {key: doc[key] for key in written}, tuple(removed))
 
 
 _STORED_REF = stored_name("$ref")

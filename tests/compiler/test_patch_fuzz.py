@@ -25,6 +25,7 @@ from scim_server.schema.attributes import Attribute, AttributeType
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 from scim_server.schema.validation import check_resource, coerce_resource
 from scim_server.storage.documents import changed_keys, from_document, to_document, update_document
+from tests.storage.test_documents import assert_fields_make
 
 RT = USER_RESOURCE_TYPE
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -250,7 +251,9 @@ def check_patch(body: dict[str, Any]) -> None:
     before_doc = to_document(USER, RT, id="u-1", created=CREATED, last_modified=CREATED, version=1)
     changed = changed_keys(USER, result)
     assert (not changed) == (result == USER)
-    assert update_document(before_doc, result, changed, RT, last_modified=CREATED, version=2) == doc
+    update = update_document(before_doc, result, changed, RT, last_modified=CREATED, version=2)
+    assert update.document == doc
+    assert_fields_make(before_doc, update)
     assert (stored.id, stored.version) == ("u-1", 2)
     json.dumps(result, default=str)  # nothing but JSON (and datetimes) inside
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 from scim_server.storage.documents import (
+    DocumentUpdate,
     StoredResource,
     changed_keys,
     from_document,
@@ -201,13 +203,51 @@ def test_a_write_rebuilds_only_the_changed_attributes_and_the_shadows_that_follo
     old = _doc(before, 1)
     changed = changed_keys(before, after)
     assert changed == ["userName", "nickName", "title", ENTERPRISE]
-    new = update_document(old, after, changed, USER_RESOURCE_TYPE, last_modified=MODIFIED, version=2)
+    update = update_document(old, after, changed, USER_RESOURCE_TYPE, last_modified=MODIFIED, version=2)
+    new = update.document
     assert new == _doc(after, 2, MODIFIED)
+    assert_fields_make(old, update)
+    # Only what changed is written: the fields of the changed attributes, their shadows and meta.
+    assert set(update.set_fields) == {"userName", "nickName", "_lc", "meta"}
+    assert update.unset_fields == ("title", ENTERPRISE_KEY)
     assert new["_lc"]["userName"] == "babs@example.com"
     assert ENTERPRISE_KEY not in new and "title" not in new
     assert list(new)[-1] == "nickName"  # a new attribute goes last, as the store puts a new $set field
     assert new["emails"] is old["emails"]  # unchanged values are shared, not copied
     assert old == _doc(before, 1)  # the old document is left as it was
+
+
+def assert_fields_make(old: Mapping[str, Any], update: DocumentUpdate) -> None:
+    """The update's $set and $unset turn the old document into the new one, as the store applies them;
+    they never name ``_id``, and every unset field was there."""
+    made = {**old, **update.set_fields}
+    for key in update.unset_fields:
+        assert key in old and key not in update.set_fields
+        del made[key]
+    assert made == update.document
+    assert "_id" not in update.set_fields and "_id" not in update.unset_fields
+    assert all(update.set_fields[key] is update.document[key] for key in update.set_fields)
+
+
+def test_removing_the_last_shadowed_value_unsets_the_shadow_and_an_absent_key_is_not_unset() -> None:
+    # userName goes (a PUT cannot do it, a direct update could); title was never there.
+    old = _doc({"userName": "bjensen", "active": True}, 1)
+    update = update_document(
+        old, {"active": True}, ["userName", "title"], USER_RESOURCE_TYPE, last_modified=MODIFIED, version=2
+    )
+    assert update.document == _doc({"active": True}, 2, MODIFIED)
+    assert_fields_make(old, update)
+    assert update.unset_fields == ("userName", "_lc")
+    assert set(update.set_fields) == {"meta"}
+    # With another shadowed attribute left, the shadow is rewritten instead.
+    old = _doc({"userName": "bjensen", "displayName": "Babs"}, 1)
+    update = update_document(
+        old, {"displayName": "Babs"}, ["userName"], USER_RESOURCE_TYPE, last_modified=MODIFIED, version=2
+    )
+    assert update.document == _doc({"displayName": "Babs"}, 2, MODIFIED)
+    assert_fields_make(old, update)
+    assert update.unset_fields == ("userName",)
+    assert update.set_fields["_lc"] == {"displayName": "babs"}
 
 
 def test_nothing_changed_means_no_keys() -> None:
