@@ -365,8 +365,9 @@ class _Check:
 class _CheckPlan:
     # (extension URN or None for the root, attribute name, path text) of each required attribute
     required: tuple[tuple[str | None, str, str], ...]
-    # (extension URN or None, check) of each attribute whose value has rules beyond its type
-    values: tuple[tuple[str | None, _Check], ...]
+    # The checks of the attributes whose values have rules beyond their type, by the top-level key
+    # that holds them: a root attribute's name, or an extension's URN (all its attributes' checks).
+    values: dict[str, tuple[_Check, ...]]
     required_extensions: tuple[str, ...]
 
 
@@ -379,7 +380,7 @@ def _check_plan(resource_type: ResourceType) -> _CheckPlan:
     if cached is not None and cached[0] is resource_type:
         return cached[1]
     required: list[tuple[str | None, str, str]] = []
-    values: list[tuple[str | None, _Check]] = []
+    values: dict[str, list[_Check]] = {}
     common = tuple(a for a in COMMON_ATTRIBUTES if a.mutability is not Mutability.READ_ONLY)
     levels: list[tuple[SchemaExtension | None, tuple[Attribute, ...]]] = [
         (None, common + resource_type.schema.attributes),
@@ -391,14 +392,15 @@ def _check_plan(resource_type: ResourceType) -> _CheckPlan:
             path = attribute_path_text(extension, attr.name)
             if _required(attr):
                 required.append((urn, attr.name, path))
+            key = attr.name if urn is None else urn
             if attr.is_complex:
                 subs = tuple(sub for sub in attr.sub_attributes if _required(sub) or _is_strict(sub))
-                values.append((urn, _Check(attr, path, subs)))
+                values.setdefault(key, []).append(_Check(attr, path, subs))
             elif _is_strict(attr):
-                values.append((urn, _Check(attr, path, ())))
+                values.setdefault(key, []).append(_Check(attr, path, ()))
     plan = _CheckPlan(
         tuple(required),
-        tuple(values),
+        {key: tuple(checks) for key, checks in values.items()},
         tuple(ext.schema.id for ext in resource_type.extensions if ext.required),
     )
     _CHECK_PLANS[id(resource_type)] = (resource_type, plan)
@@ -462,12 +464,17 @@ def check_resource(
             continue  # an extension that is absent (and not required) requires nothing
         if is_unassigned(container.get(name)):
             raise InvalidValueError(f"{path} is required")
-    for urn, check in plan.values:
-        if keys is not None and (check.attribute.name if urn is None else urn) not in keys:
+    # Only the attributes (and extensions) present are visited: the usual resource has a few of the
+    # many attributes with such rules.
+    values = plan.values
+    for key in resource if keys is None else keys:
+        checks = values.get(key)
+        if checks is None:
             continue
-        container = resource if urn is None else resource.get(urn)
+        container = resource.get(key) if ":" in key else resource
         if not isinstance(container, Mapping):
             continue
-        value = container.get(check.attribute.name)
-        if not is_unassigned(value):
-            _check_value(check, value)
+        for check in checks:
+            value = container.get(check.attribute.name)
+            if not is_unassigned(value):
+                _check_value(check, value)

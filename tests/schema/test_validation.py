@@ -639,3 +639,43 @@ def test_a_patch_check_visits_the_changed_attributes_and_every_required_one() ->
         check_resource(resource, RT, keys=["emails"])
     with pytest.raises(InvalidValueError, match="userName is required"):
         check_resource({"title": "t"}, RT, keys=["title"])
+
+
+def test_check_resource_checks_the_values_of_extension_attributes_too() -> None:
+    from scim_server.schema.attributes import Schema
+    from scim_server.schema.catalog import ResourceType, SchemaExtension
+
+    urn = "urn:example:ext:2.0:Badge"
+    ext = SchemaExtension(
+        Schema(
+            id=urn,
+            name="Badge",
+            description="",
+            attributes=(
+                Attribute(
+                    name="level",
+                    type=AttributeType.STRING,
+                    canonical_values=("gold", "silver"),
+                    strict_canonical=True,
+                ),
+                Attribute(
+                    name="door",
+                    type=AttributeType.COMPLEX,
+                    sub_attributes=(Attribute(name="value", type=AttributeType.STRING, required=True),),
+                ),
+            ),
+        ),
+        required=False,
+    )
+    badge = ResourceType(
+        name="Badged", endpoint="/Badged", description="", schema=RT.schema, extensions=(ext,)
+    )
+    check_resource({"userName": "u", urn: {"level": "Gold", "door": {"value": "d1"}}}, badge)
+    with pytest.raises(InvalidValueError, match=rf"^Attribute '{urn}:level' must be one of: gold, silver$"):
+        check_resource({"userName": "u", urn: {"level": "bronze"}}, badge)
+    with pytest.raises(InvalidValueError, match=rf"^{urn}:door\.value is required$"):
+        check_resource({"userName": "u", urn: {"door": {"other": "x"}}}, badge)
+    # A PATCH that changed the extension visits it; one that did not, does not.
+    with pytest.raises(InvalidValueError, match="must be one of"):
+        check_resource({"userName": "u", urn: {"level": "bronze"}}, badge, keys=[urn])
+    check_resource({"userName": "u", urn: {"level": "bronze"}}, badge, keys=["userName"])
