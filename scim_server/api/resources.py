@@ -19,6 +19,7 @@ from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA
 from scim_server.services.audit import Actor
 from scim_server.services.listing import SearchRequest, search_from_body, search_from_query
 from scim_server.services.render import (
+    ALL,
     Projection,
     etag,
     parse_projection,
@@ -64,12 +65,14 @@ class ResourceEndpoints:
         return request.app[self._key]
 
     def _projection(self, request: web.Request, search: SearchRequest | None = None) -> Projection:
-        service = self._service(request)
         if search is not None:
             attributes, excluded = search.attributes, search.excluded_attributes
+        elif not request.query:
+            return ALL  # no parameters at all: the usual request
         else:
             attributes = _query_param(request, "attributes")
             excluded = _query_param(request, "excludedAttributes")
+        service = self._service(request)
         return parse_projection(
             attributes,
             excluded,
@@ -77,15 +80,13 @@ class ResourceEndpoints:
             max_items=request.app[SETTINGS].max_attributes,
         )
 
-    def _location(self, request: web.Request, resource_id: str) -> str:
-        return f"{base_url(request)}{self._service(request).resource_type.endpoint}/{resource_id}"
-
     async def _bodies(
         self,
         request: web.Request,
         stored: list[StoredResource],
         projection: Projection,
         *,
+        base: str,
         created: bool = False,
         cacheable: bool = False,
     ) -> list[bytes]:
@@ -99,7 +100,6 @@ class ResourceEndpoints:
         service = self._service(request)
         org_id = request[PRINCIPAL].org_id
         derived = await service.derived(org_id, stored, projection, created=created)
-        base = base_url(request)
         resource_type = service.resource_type
         cache = request.app[RENDERED]
         cached = cacheable and cache.enabled
@@ -131,9 +131,12 @@ class ResourceEndpoints:
         cacheable: bool = False,
     ) -> web.Response:
         headers = {"ETag": etag(stored.version)}
+        base = base_url(request)
         if status == 201:
-            headers["Location"] = self._location(request, stored.id)
-        [body] = await self._bodies(request, [stored], projection, created=status == 201, cacheable=cacheable)
+            headers["Location"] = f"{base}{self._service(request).resource_type.endpoint}/{stored.id}"
+        [body] = await self._bodies(
+            request, [stored], projection, base=base, created=status == 201, cacheable=cacheable
+        )
         return scim_json_response(body, status=status, headers=headers)
 
     async def _search(self, request: web.Request, search: SearchRequest) -> web.Response:
@@ -141,7 +144,9 @@ class ResourceEndpoints:
         projection = self._projection(request, search)
         service = self._service(request)
         result = await service.search(request[PRINCIPAL].org_id, search)
-        bodies = await self._bodies(request, result.resources, projection, cacheable=True)
+        bodies = await self._bodies(
+            request, result.resources, projection, base=base_url(request), cacheable=True
+        )
         envelope = dumps(
             {
                 "schemas": [LIST_RESPONSE_SCHEMA],
