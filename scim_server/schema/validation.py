@@ -47,6 +47,7 @@ _INT64_MAX = 2**63 - 1
 # Other spellings of sub-attributes, per complex attribute (lower-cased). OneLogin templates send the
 # enterprise manager as {"managerId": "…"}.
 _SUB_ATTRIBUTE_ALIASES: dict[str, dict[str, str]] = {"manager": {"managerid": "value"}}
+_NO_ALIASES: dict[str, str] = {}
 
 
 _CONTAINERS = frozenset({str, list, dict, tuple})
@@ -159,23 +160,42 @@ def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | 
             value = {"value": value}
         if not isinstance(value, Mapping):
             raise InvalidValueError(f"Attribute '{path}' must be an object")
-    aliases = _SUB_ATTRIBUTE_ALIASES.get(attr.name.lower(), {})
     out: dict[str, Any] = {}
-    aliased: list[tuple[Attribute, Any]] = []
+    aliased: list[tuple[Attribute, Any]] | None = None
     for key, raw in value.items():
         if not isinstance(key, str):
             continue
         sub = attr.sub_attribute(key)
         if sub is None:
-            alias = aliases.get(key.lower())
+            alias = _SUB_ATTRIBUTE_ALIASES.get(attr.name, _NO_ALIASES).get(key.lower())
             if alias is not None and (target := attr.sub_attribute(alias)) is not None:
+                aliased = aliased or []
                 aliased.append((target, raw))
             continue
-        _put_sub(out, sub, raw, path)
-    for sub, raw in aliased:
+        if sub.mutability is Mutability.READ_ONLY:
+            continue
+        if _is_plain(sub, raw):
+            out[sub.name] = raw
+        else:
+            _put_sub(out, sub, raw, path)
+    for sub, raw in aliased or ():
         if sub.name not in out:
             _put_sub(out, sub, raw, path)
     return out or None
+
+
+def _is_plain(attr: Attribute, value: Any) -> bool:
+    """Whether ``value`` is already the canonical value of ``attr``, as most values an IdP sends are:
+    a non-empty string within the limit for a single-valued string attribute, or a JSON boolean for a
+    single-valued boolean one. (What ``_coerce_attribute`` returns unchanged, without its dispatch.)"""
+    kind = value.__class__
+    if kind is str:
+        return (
+            attr.type is AttributeType.STRING
+            and not attr.multi_valued
+            and 0 < len(value) <= MAX_STRING_LENGTH
+        )
+    return kind is bool and attr.type is AttributeType.BOOLEAN and not attr.multi_valued
 
 
 # Path texts of sub-attributes, for error details: built from catalog names only, so bounded.
@@ -311,7 +331,15 @@ def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dic
             continue
         found = exact.get(key)
         if found is not None:
-            put(*found, raw)
+            owner, attribute = found
+            if (
+                owner is None
+                and _is_plain(attribute, raw)
+                and attribute.mutability is not Mutability.READ_ONLY
+            ):
+                out[key] = raw  # a core attribute spelled as in the catalog: its name is the key
+            else:
+                put(owner, attribute, raw)
             continue
         if key == "schemas":  # in every body, and never an attribute: skip the searches below
             continue
