@@ -205,6 +205,8 @@ class _Target:
     filter: Filter | None = None
     predicate: Predicate | None = None
     sub: Attribute | None = None
+    # The catalog's resolution of the path (extension, attribute, sub-attribute); None for an extension.
+    resolution: ResolvedAttribute | None = None
 
     @property
     def attr(self) -> Attribute:
@@ -212,7 +214,8 @@ class _Target:
         return self.attribute
 
     def resolved(self) -> ResolvedAttribute:
-        return ResolvedAttribute(self.extension, self.attr, self.sub)
+        assert self.resolution is not None
+        return self.resolution
 
 
 # Resolved targets by (resource type identity, parsed path): a target, its compiled filter included, is
@@ -256,7 +259,9 @@ def _resolve_new_target(path: PatchPath, resource_type: ResourceType) -> _Target
                 f"Invalid path '{text}': a value filter needs a multi-valued complex attribute"
             )
         predicate = _compile_filter(path.filter, attribute, text)
-    return _Target(text, resolved.extension, attribute, path.filter, predicate, resolved.sub_attribute)
+    return _Target(
+        text, resolved.extension, attribute, path.filter, predicate, resolved.sub_attribute, resolved
+    )
 
 
 def _is_read_only(target: _Target) -> bool:

@@ -258,6 +258,8 @@ def coerce_value(resolved: ResolvedAttribute, value: Any) -> Any:
     dropped); for a simple one, the canonical scalar. ``None`` when the value is unassigned.
     Raises :class:`InvalidValueError` naming the attribute path.
     """
+    if _is_plain(resolved.leaf, value):
+        return value  # the usual PATCH value: a string or a boolean for a simple attribute
     names = [resolved.attribute.name]
     if resolved.sub_attribute is not None:
         names.append(resolved.sub_attribute.name)
