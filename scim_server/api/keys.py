@@ -27,7 +27,5 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 RENDERED = web.AppKey("rendered", RenderedCache)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
-# The request's id: the client's X-Request-Id when it is a short safe token, else a new one.
-REQUEST_ID = web.RequestKey("request_id", str)
 # The Server-Timing value of a request that reached its handler (api/timing.py).
 SERVER_TIMING_VALUE = web.RequestKey("server_timing", str)

@@ -26,7 +26,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api.keys import METRICS, PRINCIPAL, RATE_LIMITER, REQUEST_ID, SERVER_TIMING_VALUE, TOKENS
+from scim_server.api.keys import METRICS, PRINCIPAL, RATE_LIMITER, SERVER_TIMING_VALUE, TOKENS
 from scim_server.api.observability import CLIENT_CLOSED, REQUEST_ID_HEADER, log_request, request_id_from
 from scim_server.api.responses import scim_response
 from scim_server.api.timing import server_timing
@@ -89,14 +89,14 @@ def _error_response(request: web.Request, exc: Exception) -> web.Response:
     return render_error(InternalServerError(_GENERIC_500))
 
 
-def _admit(request: web.Request, principal: Principal) -> None:
+def _admit(request: web.Request, app: web.Application, principal: Principal) -> None:
     """An authenticated request: its organization's rate limit, then the read-only check."""
     request[PRINCIPAL] = principal
-    limiter = request.app.get(RATE_LIMITER)
+    limiter = app.get(RATE_LIMITER)
     if limiter is not None:
         retry_after = limiter.acquire(principal.org_id)
         if retry_after is not None:
-            metrics = request.app.get(METRICS)
+            metrics = app.get(METRICS)
             if metrics is not None:
                 metrics.observe_rate_limited(principal.org_id)
             raise TooManyRequestsError(
@@ -111,15 +111,15 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
     start = time.perf_counter()
     with measure() as storage:
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-        request[REQUEST_ID] = request_id
         context = current_request_id.set(request_id)
+        app = request.app
         status = 500
         try:
             try:
                 path = request.path
                 if path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/"):
-                    principal = await request.app[TOKENS].authenticate(request.headers.get("Authorization"))
-                    _admit(request, principal)
+                    principal = await app[TOKENS].authenticate(request.headers.get("Authorization"))
+                    _admit(request, app, principal)
                 response = await handler(request)
             except web.HTTPException as exc:
                 if exc.status < 400:
@@ -139,6 +139,6 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             status = CLIENT_CLOSED
             raise
         finally:
-            log_request(request, request_id, status, time.perf_counter() - start)
+            log_request(request, app.get(METRICS), request_id, status, time.perf_counter() - start)
             current_request_id.reset(context)
             request[SERVER_TIMING_VALUE] = server_timing(time.perf_counter() - start, storage.seconds)

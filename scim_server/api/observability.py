@@ -24,7 +24,7 @@ import re
 from aiohttp import web
 
 from scim_server.api.keys import METRICS, PRINCIPAL, READY, SETTINGS
-from scim_server.api.metrics import CONTENT_TYPE, UNMATCHED_ROUTE
+from scim_server.api.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, Metrics
 from scim_server.errors import ServiceUnavailableError, UnauthorizedError
 from scim_server.logs import FIELDS
 
@@ -73,11 +73,13 @@ def route_template(request: web.Request) -> str | None:
     return None if resource is None else resource.canonical
 
 
-def log_request(request: web.Request, request_id: str, status: int, seconds: float) -> None:
+def log_request(
+    request: web.Request, metrics: Metrics | None, request_id: str, status: int, seconds: float
+) -> None:
+    """The access line and the metrics of one answered request (``metrics``: the application's)."""
     route = route_template(request)
     principal = request.get(PRINCIPAL)
     org_id = None if principal is None else principal.org_id
-    metrics = request.app.get(METRICS)
     if metrics is not None:
         metrics.observe_request(route, request.method, status, seconds, org_id)
     route_text = route or UNMATCHED_ROUTE

@@ -6,8 +6,6 @@ query parameters and status codes. SCIM rules live in the service.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -27,21 +25,22 @@ from scim_server.services.render import (
     render_resource,
 )
 from scim_server.services.resources import ResourceService, StoredResource, matches_if_match
+from scim_server.services.tokens import Principal
+from scim_server.settings import Settings
 
 SCIM_BASE_PATH = "/scim/v2"
 
 
-def base_url(request: web.Request) -> str:
+def base_url(request: web.Request, settings: Settings | None = None) -> str:
     """The SCIM base URL for meta.location and $ref: the configured one, or the request's own."""
-    configured = request.app[SETTINGS].base_url
+    configured = (settings or request.app[SETTINGS]).base_url
     if configured:
         return configured.rstrip("/") + SCIM_BASE_PATH
     return f"{request.scheme}://{request.host}{SCIM_BASE_PATH}"
 
 
-def actor(request: web.Request) -> Actor:
+def actor(principal: Principal) -> Actor:
     """Who is writing, for the audit trail: the authenticated organization and token."""
-    principal = request[PRINCIPAL]
     return Actor(principal.org_id, principal.token_id, principal.token_name)
 
 
@@ -54,6 +53,20 @@ def _query_param(request: web.Request, name: str) -> str | None:
     return None
 
 
+class _Call:
+    """What a handler needs of its request's application, looked up once per request: aiohttp
+    reaches the application through the match info on every ``request.app``."""
+
+    __slots__ = ("app", "org_id", "principal", "service", "settings")
+
+    def __init__(self, request: web.Request, key: web.AppKey[ResourceService]) -> None:
+        app = self.app = request.app
+        self.service = app[key]
+        self.settings = app[SETTINGS]
+        self.principal = request[PRINCIPAL]
+        self.org_id = self.principal.org_id
+
+
 class ResourceEndpoints:
     """The handlers of one resource type, bound to its service by an application key."""
 
@@ -61,10 +74,8 @@ class ResourceEndpoints:
         self._key = service_key
         self._patch_no_content = patch_no_content
 
-    def _service(self, request: web.Request) -> ResourceService:
-        return request.app[self._key]
-
-    def _projection(self, request: web.Request, search: SearchRequest | None = None) -> Projection:
+    @staticmethod
+    def _projection(request: web.Request, call: _Call, search: SearchRequest | None = None) -> Projection:
         if search is not None:
             attributes, excluded = search.attributes, search.excluded_attributes
         elif not request.query:
@@ -72,17 +83,16 @@ class ResourceEndpoints:
         else:
             attributes = _query_param(request, "attributes")
             excluded = _query_param(request, "excludedAttributes")
-        service = self._service(request)
         return parse_projection(
             attributes,
             excluded,
-            service.resource_type,
-            max_items=request.app[SETTINGS].max_attributes,
+            call.service.resource_type,
+            max_items=call.settings.max_attributes,
         )
 
+    @staticmethod
     async def _bodies(
-        self,
-        request: web.Request,
+        call: _Call,
         stored: list[StoredResource],
         projection: Projection,
         *,
@@ -97,14 +107,14 @@ class ResourceEndpoints:
         request. Not other writes: a read gives a replaced or patched resource's attributes in the
         store's order, which can differ from the write's (a PUT reordering them).
         """
-        service = self._service(request)
-        org_id = request[PRINCIPAL].org_id
+        service = call.service
+        org_id = call.org_id
         derived = await service.derived(org_id, stored, projection, created=created)
         resource_type = service.resource_type
-        cache = request.app[RENDERED]
+        cache = call.app[RENDERED]
         cached = cacheable and cache.enabled
         scope = cache.scope((org_id, resource_type.name, projection, base)) if cached else 0
-        now = cache.now()
+        now = cache.now() if cached else 0.0
         bodies = []
         for resource in stored:
             body = cache.get(scope, resource.id, resource.version, now) if cached else None
@@ -124,6 +134,7 @@ class ResourceEndpoints:
     async def _resource_response(
         self,
         request: web.Request,
+        call: _Call,
         stored: StoredResource,
         projection: Projection,
         *,
@@ -131,21 +142,20 @@ class ResourceEndpoints:
         cacheable: bool = False,
     ) -> web.Response:
         headers = {"ETag": etag(stored.version)}
-        base = base_url(request)
+        base = base_url(request, call.settings)
         if status == 201:
-            headers["Location"] = f"{base}{self._service(request).resource_type.endpoint}/{stored.id}"
+            headers["Location"] = f"{base}{call.service.resource_type.endpoint}/{stored.id}"
         [body] = await self._bodies(
-            request, [stored], projection, base=base, created=status == 201, cacheable=cacheable
+            call, [stored], projection, base=base, created=status == 201, cacheable=cacheable
         )
         return scim_json_response(body, status=status, headers=headers)
 
-    async def _search(self, request: web.Request, search: SearchRequest) -> web.Response:
+    async def _search(self, request: web.Request, call: _Call, search: SearchRequest) -> web.Response:
         # Parse the projection before touching the store, so a bad parameter costs no query.
-        projection = self._projection(request, search)
-        service = self._service(request)
-        result = await service.search(request[PRINCIPAL].org_id, search)
+        projection = self._projection(request, call, search)
+        result = await call.service.search(call.org_id, search)
         bodies = await self._bodies(
-            request, result.resources, projection, base=base_url(request), cacheable=True
+            call, result.resources, projection, base=base_url(request, call.settings), cacheable=True
         )
         envelope = dumps(
             {
@@ -166,71 +176,74 @@ class ResourceEndpoints:
             raise NotFoundError(f"resource {resource_id[:64]} not found")
         return resource_id
 
-    async def _body(self, request: web.Request) -> Any:
-        return await read_json(request, request.app[SETTINGS].max_body_bytes)
-
     # -- handlers ------------------------------------------------------------------------------
 
     async def list(self, request: web.Request) -> web.StreamResponse:
-        return await self._search(request, search_from_query(request.query))
+        return await self._search(request, _Call(request, self._key), search_from_query(request.query))
 
     async def search(self, request: web.Request) -> web.StreamResponse:
-        return await self._search(request, search_from_body(await self._body(request)))
+        call = _Call(request, self._key)
+        body = await read_json(request, call.settings.max_body_bytes)
+        return await self._search(request, call, search_from_body(body))
 
     async def create(self, request: web.Request) -> web.StreamResponse:
-        body = await self._body(request)
-        projection = self._projection(request)
-        stored = await self._service(request).create(request[PRINCIPAL].org_id, body, actor=actor(request))
+        call = _Call(request, self._key)
+        body = await read_json(request, call.settings.max_body_bytes)
+        projection = self._projection(request, call)
+        stored = await call.service.create(call.org_id, body, actor=actor(call.principal))
         # A created resource is rendered as a read of it would be: its body is kept for those reads.
-        return await self._resource_response(request, stored, projection, status=201, cacheable=True)
+        return await self._resource_response(request, call, stored, projection, status=201, cacheable=True)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        projection = self._projection(request)
-        service = self._service(request)
-        stored = await service.get(request[PRINCIPAL].org_id, self._id(request), response_only=True)
+        call = _Call(request, self._key)
+        projection = self._projection(request, call)
+        stored = await call.service.get(call.org_id, self._id(request), response_only=True)
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match is not None and matches_if_match(if_none_match, stored.version):
             return web.Response(status=304, headers={"ETag": etag(stored.version)})
-        return await self._resource_response(request, stored, projection, cacheable=True)
+        return await self._resource_response(request, call, stored, projection, cacheable=True)
 
     async def replace(self, request: web.Request) -> web.StreamResponse:
-        body = await self._body(request)
-        projection = self._projection(request)
-        stored = await self._service(request).replace(
-            request[PRINCIPAL].org_id,
+        call = _Call(request, self._key)
+        body = await read_json(request, call.settings.max_body_bytes)
+        projection = self._projection(request, call)
+        stored = await call.service.replace(
+            call.org_id,
             self._id(request),
             body,
             request.headers.get("If-Match"),
-            actor=actor(request),
+            actor=actor(call.principal),
         )
-        return await self._resource_response(request, stored, projection)
+        return await self._resource_response(request, call, stored, projection)
 
     async def patch(self, request: web.Request) -> web.StreamResponse:
-        body = await self._body(request)
-        projection = self._projection(request)
-        stored = await self._service(request).patch(
-            request[PRINCIPAL].org_id,
+        call = _Call(request, self._key)
+        body = await read_json(request, call.settings.max_body_bytes)
+        projection = self._projection(request, call)
+        stored = await call.service.patch(
+            call.org_id,
             self._id(request),
             body,
             request.headers.get("If-Match"),
-            actor=actor(request),
+            actor=actor(call.principal),
         )
         if self._patch_no_content and not self._asks_for_attributes(request):
             # RFC 7644 §3.5.2 allows 204; Entra asks for it on groups, whose full body would list
             # every member. With attributes/excludedAttributes the RFC requires 200 and a body.
             return web.Response(status=204, headers={"ETag": etag(stored.version)})
-        return await self._resource_response(request, stored, projection)
+        return await self._resource_response(request, call, stored, projection)
 
     @staticmethod
     def _asks_for_attributes(request: web.Request) -> bool:
         return any(key.lower() in ("attributes", "excludedattributes") for key in request.query)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
-        await self._service(request).delete(
-            request[PRINCIPAL].org_id,
+        call = _Call(request, self._key)
+        await call.service.delete(
+            call.org_id,
             self._id(request),
             request.headers.get("If-Match"),
-            actor=actor(request),
+            actor=actor(call.principal),
         )
         return web.Response(status=204)
 
