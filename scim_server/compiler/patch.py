@@ -112,7 +112,7 @@ def _parse_path(text: str, schema_uris: tuple[str, ...]) -> PatchPath:
 
 def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> PatchOperation:
     where = f"Operations[{index}]"
-    if not isinstance(raw, Mapping):
+    if raw.__class__ is not dict and not isinstance(raw, Mapping):
         raise InvalidSyntaxError(f"{where} must be an object")
     has_op, op_text = _member(raw, "op")
     if not has_op:
@@ -150,7 +150,7 @@ def parse_patch_request(
     for a bad path, :class:`NoTargetError` for a remove without a path and
     :class:`InvalidValueError` for an add or replace without a value.
     """
-    if not isinstance(body, Mapping):
+    if body.__class__ is not dict and not isinstance(body, Mapping):  # a JSON object, without the ABC
         raise InvalidSyntaxError("The PATCH request body must be a JSON object")
     found, operations = _member(body, "Operations")
     if not found:
@@ -218,22 +218,25 @@ class _Target:
         return self.resolution
 
 
-# Resolved targets by (resource type identity, parsed path): a target, its compiled filter included, is
-# a pure function of the two, so this is a memo rather than state. Paths come from requests: bounded.
-_TARGETS: dict[tuple[int, PatchPath], tuple[ResourceType, _Target]] = {}
+# Resolved targets by the identities of the resource type and the parsed path (the parsed paths of
+# ``_parse_path`` are kept per text, so one text gives one object; identities are hashed without calling
+# the dataclasses' Python __hash__). A target, its compiled filter included, is a pure function of the
+# two, so this is a memo rather than state; both are kept in the value, so their ids stay theirs. Paths
+# come from requests: bounded.
+_TARGETS: dict[tuple[int, int], tuple[ResourceType, PatchPath, _Target]] = {}
 _TARGET_LIMIT = 1024
 
 
 def _resolve_target(path: PatchPath, resource_type: ResourceType) -> _Target:
     """Resolve a parsed path against the catalog; unknown names are :class:`InvalidPathError`."""
-    key = (id(resource_type), path)
+    key = (id(resource_type), id(path))
     cached = _TARGETS.get(key)
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
+    if cached is not None and cached[0] is resource_type and cached[1] is path:
+        return cached[2]
     target = _resolve_new_target(path, resource_type)
     if len(_TARGETS) >= _TARGET_LIMIT:
         _TARGETS.clear()
-    _TARGETS[key] = (resource_type, target)
+    _TARGETS[key] = (resource_type, path, target)
     return target
 
 
@@ -446,6 +449,20 @@ def _same_element(element: Any, listed: Any, attribute: Attribute) -> bool:
     return bool(element == listed)
 
 
+def _qualified(
+    path: PatchPath, key: str, extension: SchemaExtension, resource_type: ResourceType
+) -> PatchPath:
+    """``key`` (parsed as ``path``, without a URN) inside the extension's object: the path qualified by
+    the extension's URN, parsed once per text like every other path (see ``_TARGETS``)."""
+    try:
+        qualified = _parse_path(f"{extension.schema.id}:{key}", resource_type.schema_uris)
+    except InvalidPathError:
+        qualified = None
+    expected = replace(path, attr=replace(path.attr, uri=extension.schema.id))
+    # The same path either way; a text whose qualified form reads otherwise keeps the direct form.
+    return qualified if qualified == expected else expected
+
+
 class _Applier:
     """Applies operations, in order, to a working copy of a resource that is copied on write.
 
@@ -504,11 +521,11 @@ class _Applier:
             if not isinstance(key, str) or key.lower() == "schemas":
                 continue
             try:
-                path = parse_path(key, schema_uris=self.resource_type.schema_uris)
+                path = _parse_path(key, self.resource_type.schema_uris)
             except InvalidPathError:
                 continue
             if extension is not None and path.attr.uri is None:
-                path = replace(path, attr=replace(path.attr, uri=extension.schema.id))
+                path = _qualified(path, key, extension, self.resource_type)
             try:
                 target = _resolve_target(path, self.resource_type)
             except InvalidPathError:

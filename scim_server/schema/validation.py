@@ -502,7 +502,7 @@ def check_resource(
         if checks is None:
             continue
         container = resource.get(key) if ":" in key else resource
-        if not isinstance(container, Mapping):
+        if container.__class__ is not dict and not isinstance(container, Mapping):
             continue
         for check in checks:
             value = container.get(check.attribute.name)

@@ -195,7 +195,7 @@ def _fields(
 _META_KEYS = ("resourceType", "created", "lastModified", "location", "version")
 # Plans by (resource type identity, projection). Projections come from request parameters, so the
 # memo is bounded; resource types are the catalog's constants (kept in the value, so ids stay valid).
-_PLANS: dict[tuple[int, Projection, bool], tuple[ResourceType, _Plan]] = {}
+_PLANS: dict[tuple[int, Projection | None, bool], tuple[ResourceType, _Plan]] = {}
 _PLAN_LIMIT = 512
 
 
@@ -204,7 +204,8 @@ def _same(name: str) -> str:
 
 
 def _plan(resource_type: ResourceType, projection: Projection, canonical: bool = False) -> _Plan:
-    key = (id(resource_type), projection, canonical)
+    # The full projection by identity: hashing a Projection calls its dataclass __hash__.
+    key = (id(resource_type), None if projection is ALL else projection, canonical)
     cached = _PLANS.get(key)
     if cached is not None and cached[0] is resource_type:
         return cached[1]

@@ -309,8 +309,9 @@ class ResourceService:
                         f"{self.resource_type.name} {resource_id} is at version {current.version}, "
                         "not the one named in If-Match"
                     )
-                resource = await self._secure(change(current), current.resource)
-                changed = changed_keys(current.resource, resource)
+                before = current.resource
+                resource = await self._secure(change(current), before)
+                changed = changed_keys(before, resource)
                 if not changed and not touch:
                     return current
                 # The new document is the stored one with only the changed attributes rebuilt, and
@@ -335,7 +336,7 @@ class ResourceService:
                         actor,
                         operation,
                         resource_id,
-                        changed=changed_paths(current.resource, resource, self.resource_type, keys=changed),
+                        changed=changed_paths(before, resource, self.resource_type, keys=changed),
                         members=members,
                         version=updated.version,
                         when=updated.last_modified,
