@@ -6,6 +6,7 @@ document layout and the /Schemas endpoint all read them, so they cannot drift ap
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -72,9 +73,20 @@ class Attribute:
     sub_attributes: tuple[Attribute, ...] = ()
     description: str = ""
     _by_lower: dict[str, Attribute] = field(init=False, repr=False, compare=False, hash=False)
+    # Sub-attributes by their name as spelled in the catalog, and lower-cased (see ``sub_attribute``).
+    subs_by_name: dict[str, Attribute] = field(init=False, repr=False, compare=False, hash=False)
+    # The Python type of a value that is canonical as it is: ``str`` for a single-valued string
+    # attribute (a non-empty one, within the length limit), ``bool`` for a single-valued boolean one.
+    plain: builtins.type[object] | None = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_lower", {a.name.lower(): a for a in self.sub_attributes})
+        by_lower = {a.name.lower(): a for a in self.sub_attributes}
+        object.__setattr__(self, "_by_lower", by_lower)
+        object.__setattr__(self, "subs_by_name", {**by_lower, **{a.name: a for a in self.sub_attributes}})
+        plain = None
+        if not self.multi_valued:
+            plain = {AttributeType.STRING: str, AttributeType.BOOLEAN: bool}.get(self.type)
+        object.__setattr__(self, "plain", plain)
 
     def sub_attribute(self, name: str) -> Attribute | None:
         """The sub-attribute called ``name``, matched case-insensitively (RFC 7643 §2.1)."""

@@ -162,10 +162,11 @@ def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | 
             raise InvalidValueError(f"Attribute '{path}' must be an object")
     out: dict[str, Any] = {}
     aliased: list[tuple[Attribute, Any]] | None = None
+    subs = attr.subs_by_name
     for key, raw in value.items():
-        if not isinstance(key, str):
+        if key.__class__ is not str and not isinstance(key, str):
             continue
-        sub = attr.sub_attribute(key)
+        sub = subs.get(key) or attr.sub_attribute(key)
         if sub is None:
             alias = _SUB_ATTRIBUTE_ALIASES.get(attr.name, _NO_ALIASES).get(key.lower())
             if alias is not None and (target := attr.sub_attribute(alias)) is not None:
@@ -174,7 +175,9 @@ def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | 
             continue
         if sub.mutability is Mutability.READ_ONLY:
             continue
-        if _is_plain(sub, raw):
+        # _is_plain, inline: this loop runs for every sub-attribute of every complex value.
+        kind = raw.__class__
+        if kind is sub.plain and (kind is bool or 0 < len(raw) <= MAX_STRING_LENGTH):
             out[sub.name] = raw
         else:
             _put_sub(out, sub, raw, path)
@@ -187,15 +190,10 @@ def _coerce_complex(attr: Attribute, value: Any, path: str) -> dict[str, Any] | 
 def _is_plain(attr: Attribute, value: Any) -> bool:
     """Whether ``value`` is already the canonical value of ``attr``, as most values an IdP sends are:
     a non-empty string within the limit for a single-valued string attribute, or a JSON boolean for a
-    single-valued boolean one. (What ``_coerce_attribute`` returns unchanged, without its dispatch.)"""
+    single-valued boolean one (:attr:`Attribute.plain`). What ``_coerce_attribute`` returns unchanged,
+    without its dispatch."""
     kind = value.__class__
-    if kind is str:
-        return (
-            attr.type is AttributeType.STRING
-            and not attr.multi_valued
-            and 0 < len(value) <= MAX_STRING_LENGTH
-        )
-    return kind is bool and attr.type is AttributeType.BOOLEAN and not attr.multi_valued
+    return kind is attr.plain and (kind is bool or 0 < len(value) <= MAX_STRING_LENGTH)
 
 
 # Path texts of sub-attributes, for error details: built from catalog names only, so bounded.
@@ -334,9 +332,11 @@ def coerce_resource(body: Mapping[str, Any], resource_type: ResourceType) -> dic
         found = exact.get(key)
         if found is not None:
             owner, attribute = found
+            kind = raw.__class__  # _is_plain, inline: this runs for every attribute of a body
             if (
                 owner is None
-                and _is_plain(attribute, raw)
+                and kind is attribute.plain
+                and (kind is bool or 0 < len(raw) <= MAX_STRING_LENGTH)
                 and attribute.mutability is not Mutability.READ_ONLY
             ):
                 out[key] = raw  # a core attribute spelled as in the catalog: its name is the key

@@ -151,9 +151,14 @@ def created_paths(resource: Mapping[str, Any], resource_type: ResourceType) -> l
     extensions = resource_type.extension_ids
     paths: list[str] = []
     for key, value in resource.items():
+        kind = value.__class__
         if key in extensions and _is_object(value):
             for name, item in (value or {}).items():
                 paths.extend(_created(f"{key}:{name}", item))
+        elif kind is dict:  # _created, inline for the usual JSON values
+            paths.extend(f"{key}.{sub}" for sub, item in value.items() if item is not None)
+        elif kind in _JSON_NON_OBJECTS:
+            paths.append(key)
         else:
             paths.extend(_created(key, value))
     return sorted(paths)
