@@ -10,9 +10,10 @@ It starts ``python -m scim_server serve`` (embedded store, a bootstrap token) pi
 one after the other; this process, the load generator (aiohttp client, asyncio), is pinned to core 1.
 It seeds the users and some groups through the API, then runs each phase for a fixed time with a fixed
 number of concurrent requests and prints, per phase: requests/s, p50 and p99 latency, errors, the
-server's RSS after the phase, the server's own time per request (median of ``app`` in the
-``Server-Timing`` header, i.e. total minus storage) and the median storage time, and the ratio of
-requests/s and p50 to the reference server measured the same way (GET, same concurrency and time).
+server's RSS after the phase, its CPU time per request (user and system, from /proc), its own time
+per request (median of ``app`` in the ``Server-Timing`` header, i.e. total minus storage) and the
+median storage time, and the ratio of requests/s and p50 to the reference server measured the same
+way (GET, same concurrency and time).
 
 With ``--mongodb-uri`` the server stores into a fresh database on that server instead (``--workers K``
 runs ``serve --workers K``, all workers on core 0; RSS is then the sum over the processes).
@@ -74,10 +75,18 @@ class Result:
     app_ms: list[float] = field(default_factory=list)
     db_ms: list[float] = field(default_factory=list)
     rss_kib: int | None = None
+    cpu_seconds: float | None = None  # the server's CPU time (user and system) during the phase
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float | None:
+        """The server's CPU time per request: all it did for it, aiohttp, the kernel and storage included."""
+        if self.cpu_seconds is None or not self.requests:
+            return None
+        return self.cpu_seconds / self.requests * 1e6
 
     def percentile(self, q: float) -> float:
         if not self.latencies:
@@ -122,6 +131,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) of a process and its children so far, from /proc (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            # The fields after the command name (which may hold spaces) start at the third field.
+            fields = stat.read().rpartition(")")[2].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            for child in children.read().split():
+                total += cpu_seconds(int(child)) or 0.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
 
 
 def rss_kib(pid: int) -> int | None:
@@ -338,8 +362,12 @@ async def run_phase(
                 result.db_ms.append(sample.db_ms)
 
     began = time.perf_counter()
+    cpu_before = cpu_seconds(pid)
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     result.seconds = time.perf_counter() - began
+    cpu_after = cpu_seconds(pid)
+    if cpu_before is not None and cpu_after is not None:
+        result.cpu_seconds = cpu_after - cpu_before
     result.rss_kib = rss_kib(pid)
     return result
 
@@ -364,17 +392,18 @@ def _median(values: list[float]) -> str:
 def print_table(results: list[Result], reference: Result) -> None:
     header = (
         f"{'phase':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MiB':>9}"
-        f"{'own µs':>8}{'db µs':>8}{'x ref req/s':>12}{'x ref p50':>10}"
+        f"{'cpu µs':>8}{'own µs':>8}{'db µs':>8}{'x ref req/s':>12}{'x ref p50':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in [*results, reference]:
         rss = f"{r.rss_kib / 1024:9.1f}" if r.rss_kib is not None else f"{'-':>9}"
+        cpu = f"{r.cpu_us:8.0f}" if r.cpu_us is not None else f"{'-':>8}"
         ratio_rate = r.rate / reference.rate if reference.rate else float("nan")
         ratio_p50 = r.percentile(0.5) / reference.percentile(0.5)
         print(
             f"{r.name:<22}{r.rate:9.0f}{r.percentile(0.5):9.2f}{r.percentile(0.99):9.2f}{r.errors:8d}{rss}"
-            f"{_median(r.app_ms)}{_median(r.db_ms)}{ratio_rate:12.3f}{ratio_p50:10.1f}"
+            f"{cpu}{_median(r.app_ms)}{_median(r.db_ms)}{ratio_rate:12.3f}{ratio_p50:10.1f}"
         )
 
 
@@ -439,9 +468,11 @@ async def bench(args: argparse.Namespace) -> None:
             )
     print_table(results, reference)
     print(
-        "own µs: median of the server's Server-Timing app (its time minus storage time); db µs: median "
-        "storage time; x ref: this phase's req/s and p50 over the reference server's. Each phase ran "
-        f"{args.rounds} round(s) of {args.seconds:g} s; shown is the round with the lowest median own time."
+        "cpu µs: the server process's CPU time (user and system) per request, aiohttp and the kernel "
+        "included; own µs: median of the server's Server-Timing app (its time minus storage time); "
+        "db µs: median storage time; x ref: this phase's req/s and p50 over the reference server's. "
+        f"Each phase ran {args.rounds} round(s) of {args.seconds:g} s; shown is the round with the lowest "
+        "median own time."
     )
     print("own-time targets (issue 5):")
     for r in results:
