@@ -56,6 +56,15 @@ class RenderedCache:
             return None
         return found[1]
 
+    def get_many(self, scope: int, keys: list[tuple[str, int]], now: float) -> list[bytes | None]:
+        """``get`` for (resource id, version) pairs, in order: a page's bodies in one call."""
+        entries = self._entries
+        found: list[bytes | None] = []
+        for resource_id, version in keys:
+            entry = entries.get((scope, resource_id, version))
+            found.append(None if entry is None or entry[0] <= now else entry[1])
+        return found
+
     def put(self, scope: int, resource_id: str, version: int, body: bytes, now: float) -> None:
         key = (scope, resource_id, version)
         self._entries[key] = (now + self._ttl, body)

@@ -19,9 +19,9 @@ from scim_server.services.listing import SearchRequest, search_from_body, search
 from scim_server.services.render import (
     ALL,
     Projection,
+    derived_renderer,
     etag,
     parse_projection,
-    render_derived,
     render_resource,
 )
 from scim_server.services.resources import ResourceService, StoredResource, matches_if_match
@@ -115,19 +115,25 @@ class ResourceEndpoints:
         cached = cacheable and cache.enabled
         scope = cache.scope((org_id, resource_type.name, projection, base)) if cached else 0
         now = cache.now() if cached else 0.0
+        if cached:
+            found = cache.get_many(scope, [(resource.id, resource.version) for resource in stored], now)
+        else:
+            found = [None] * len(stored)
+        # The derived attribute's renderer and its name's JSON, made once for the page.
+        renderer = derived_renderer(resource_type, projection, base) if derived else None
+        name = b"" if renderer is None else b",%s:" % dumps(renderer[0])
         bodies = []
-        for resource in stored:
-            body = cache.get(scope, resource.id, resource.version, now) if cached else None
+        for resource, body in zip(stored, found, strict=True):
             if body is None:
                 body = dumps(render_resource(resource, resource_type, base, projection))
                 if cached:
                     cache.put(scope, resource.id, resource.version, body, now)
-            entries = derived.get(resource.id)
-            if entries:
-                extra = render_derived(resource_type, projection, entries, base)
-                if extra is not None:
+            if renderer is not None:
+                entries = derived.get(resource.id)
+                rendered = renderer[1](entries) if entries else None
+                if rendered:
                     # The body is a JSON object: the attribute goes in before its closing brace.
-                    body = b"%s,%s:%s}" % (body[:-1], dumps(extra[0]), dumps(extra[1]))
+                    body = b"%s%s%s}" % (body[:-1], name, dumps(rendered))
             bodies.append(body)
         return bodies
 

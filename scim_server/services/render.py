@@ -6,7 +6,7 @@ projection, ``never`` ones (password) are never rendered, ``request`` ones only 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -343,9 +343,21 @@ def render_derived(
 ) -> tuple[str, list[dict[str, Any]]] | None:
     """The rendered membership attribute (a user's ``groups``, a group's ``members``) and its name, or
     None when the projection leaves it out or no entry remains."""
+    renderer = derived_renderer(resource_type, projection, base_url)
+    if renderer is None:
+        return None
+    entries = renderer[1](derived)
+    return (renderer[0], entries) if entries else None
+
+
+def derived_renderer(
+    resource_type: ResourceType, projection: Projection, base_url: str
+) -> tuple[str, Callable[[Sequence[Mapping[str, Any]]], list[dict[str, Any]]]] | None:
+    """:func:`render_derived` for many resources of a page: the attribute's name and a function from
+    one resource's entries to their rendered list (empty when none remains); None when the projection
+    leaves the attribute out. The projection is planned once for the page, not once per resource."""
     plan = _plan(resource_type, projection)
     if plan.derived is None:
         return None
     name, subs = plan.derived
-    entries = _derived(name, derived, subs, base_url)
-    return (name, entries) if entries else None
+    return name, lambda entries: _derived(name, entries, subs, base_url)

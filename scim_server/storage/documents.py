@@ -323,6 +323,25 @@ def from_document(
     )
 
 
+def from_documents(
+    docs: list[Mapping[str, Any]], resource_type: ResourceType, *, response_only: bool = False
+) -> list[StoredResource]:
+    """:func:`from_document` for a page of documents, in one call."""
+    return [
+        StoredResource(
+            doc[ID_FIELD],
+            None,
+            (meta := doc["meta"])["created"],
+            meta["lastModified"],
+            meta["version"],
+            document=doc,
+            resource_type=resource_type,
+            response_only=response_only,
+        )
+        for doc in docs
+    ]
+
+
 def response_projection(resource_type: ResourceType) -> dict[str, int]:
     """The projection of a read whose only use is a response: the ``_lc`` shadows and the attributes
     never returned (a password's hash) stay in the store, so the server neither receives nor strips them.

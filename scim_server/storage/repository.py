@@ -20,7 +20,12 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from scim_server.errors import ServiceUnavailableError, UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
-from scim_server.storage.documents import StoredResource, from_document, response_projection
+from scim_server.storage.documents import (
+    StoredResource,
+    from_document,
+    from_documents,
+    response_projection,
+)
 from scim_server.timing import record
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -180,8 +185,7 @@ class ResourceRepository:
                 .limit(limit)
                 .to_list(length=limit)
             )
-        resource_type = self._resource_type
-        return [from_document(doc, resource_type, response_only=response_only) for doc in docs]
+        return from_documents(docs, self._resource_type, response_only=response_only)
 
     async def count(self, query: Mapping[str, Any]) -> int:
         with driver_errors():

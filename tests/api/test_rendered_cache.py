@@ -42,6 +42,18 @@ def test_an_entry_is_used_for_at_most_its_time_to_live() -> None:
     assert cache.get(0, "u1", 1, now=160) is None
 
 
+def test_a_page_of_entries_is_found_in_one_call_as_one_by_one() -> None:
+    cache = RenderedCache(10, 60)
+    cache.put(0, "u1", 1, b"{1}", now=100)
+    cache.put(0, "u2", 2, b"{2}", now=50)  # expires at 110
+    cache.put(1, "u3", 1, b"{3}", now=100)  # another scope
+    keys = [("u1", 1), ("u2", 2), ("u3", 1), ("u1", 2), ("u1", 1)]
+    for now in (100, 109.9, 110, 160):
+        assert cache.get_many(0, keys, now) == [cache.get(0, i, v, now) for i, v in keys]
+    assert cache.get_many(0, keys, 105) == [b"{1}", b"{2}", None, None, b"{1}"]
+    assert cache.get_many(0, [], 105) == []
+
+
 def test_the_oldest_entries_leave_first_beyond_the_bound() -> None:
     cache = RenderedCache(3, 60)
     for n in range(5):

@@ -13,6 +13,7 @@ from scim_server.storage.documents import (
     StoredResource,
     changed_keys,
     from_document,
+    from_documents,
     to_document,
     update_document,
 )
@@ -132,6 +133,19 @@ async def test_a_full_user_round_trips_to_the_same_resource_and_metadata() -> No
         id="u-1", resource=FULL_USER, created=CREATED, last_modified=MODIFIED, version=3
     )
     assert original == FULL_USER  # to_document does not modify its input
+
+
+def test_a_page_of_documents_reads_as_each_document_does() -> None:
+    docs = [document(FULL_USER), _doc({"userName": "b"}, 7, MODIFIED)]
+    for response_only in (False, True):
+        page = from_documents(docs, USER_RESOURCE_TYPE, response_only=response_only)
+        one_by_one = [from_document(d, USER_RESOURCE_TYPE, response_only=response_only) for d in docs]
+        assert [(s.id, s.created, s.last_modified, s.version, s.response_only) for s in page] == [
+            (s.id, s.created, s.last_modified, s.version, s.response_only) for s in one_by_one
+        ]
+        assert all(a.document is b.document for a, b in zip(page, one_by_one, strict=True))
+    assert from_documents(docs, USER_RESOURCE_TYPE) == [from_document(d, USER_RESOURCE_TYPE) for d in docs]
+    assert from_documents([], USER_RESOURCE_TYPE) == []
 
 
 async def test_the_extension_lives_under_its_dot_free_urn_key() -> None:
