@@ -16,39 +16,33 @@ on the embedded store it is mongomock's own work, done in the event loop.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
 
 
-@dataclass(slots=True)
 class StorageTiming:
-    """Storage time (seconds) and number of driver calls (round trips) so far in one request."""
+    """Storage time (seconds) and number of driver calls (round trips) so far in one request; also the
+    context manager :func:`measure` returns, which makes it the current record inside its block (a
+    plain class: no generator, and one object per request)."""
 
-    seconds: float = 0.0
-    calls: int = 0
-
-
-_CURRENT: ContextVar[StorageTiming | None] = ContextVar("scim_storage_timing", default=None)
-
-
-class _Measuring:
-    """The context manager :func:`measure` returns (a plain class: no generator per request)."""
-
-    __slots__ = ("_timing", "_token")
+    __slots__ = ("_token", "calls", "seconds")
 
     def __init__(self) -> None:
-        self._timing = StorageTiming()
+        self.seconds = 0.0
+        self.calls = 0
 
     def __enter__(self) -> StorageTiming:
-        self._token = _CURRENT.set(self._timing)
-        return self._timing
+        self._token = _CURRENT.set(self)
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         _CURRENT.reset(self._token)
 
 
-def measure() -> _Measuring:
+_CURRENT: ContextVar[StorageTiming | None] = ContextVar("scim_storage_timing", default=None)
+
+
+def measure() -> StorageTiming:
     """Accumulate the storage calls made inside the block (and in tasks it starts) into a fresh record."""
-    return _Measuring()
+    return StorageTiming()
 
 
 def record(seconds: float) -> None:

@@ -113,6 +113,7 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
         request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         context = current_request_id.set(request_id)
         app = request.app
+        principal: Principal | None = None
         status = 500
         try:
             try:
@@ -139,6 +140,6 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
             status = CLIENT_CLOSED
             raise
         finally:
-            log_request(request, app.get(METRICS), request_id, status, time.perf_counter() - start)
+            log_request(request, app.get(METRICS), principal, request_id, status, time.perf_counter() - start)
             current_request_id.reset(context)
             request[SERVER_TIMING_VALUE] = server_timing(time.perf_counter() - start, storage.seconds)

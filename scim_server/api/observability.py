@@ -23,10 +23,11 @@ import re
 
 from aiohttp import web
 
-from scim_server.api.keys import METRICS, PRINCIPAL, READY, SETTINGS
+from scim_server.api.keys import METRICS, READY, SETTINGS
 from scim_server.api.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, Metrics
 from scim_server.errors import ServiceUnavailableError, UnauthorizedError
 from scim_server.logs import FIELDS
+from scim_server.services.tokens import Principal
 
 access_logger = logging.getLogger("scim_server.access")
 
@@ -74,11 +75,16 @@ def route_template(request: web.Request) -> str | None:
 
 
 def log_request(
-    request: web.Request, metrics: Metrics | None, request_id: str, status: int, seconds: float
+    request: web.Request,
+    metrics: Metrics | None,
+    principal: Principal | None,
+    request_id: str,
+    status: int,
+    seconds: float,
 ) -> None:
-    """The access line and the metrics of one answered request (``metrics``: the application's)."""
+    """The access line and the metrics of one answered request (``metrics``: the application's;
+    ``principal``: who authenticated it, if anyone did)."""
     route = route_template(request)
-    principal = request.get(PRINCIPAL)
     org_id = None if principal is None else principal.org_id
     if metrics is not None:
         metrics.observe_request(route, request.method, status, seconds, org_id)

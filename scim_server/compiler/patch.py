@@ -114,20 +114,21 @@ def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> Patch
     where = f"Operations[{index}]"
     if raw.__class__ is not dict and not isinstance(raw, Mapping):
         raise InvalidSyntaxError(f"{where} must be an object")
-    has_op, op_text = _member(raw, "op")
+    # The members as the RFC spells them, looked up directly (the usual case); else in any case.
+    has_op, op_text = (True, raw["op"]) if "op" in raw else _member(raw, "op")
     if not has_op:
         raise InvalidSyntaxError(f"{where} has no 'op'")
     op = _OPS.get(op_text.lower()) if isinstance(op_text, str) else None
     if op is None:
         raise InvalidSyntaxError(f"{where} has an unknown op '{_excerpt(op_text)}' (add, remove, replace)")
-    _, path_text = _member(raw, "path")
+    path_text = raw["path"] if "path" in raw else _member(raw, "path")[1]
     path: PatchPath | None = None
     if path_text is not None:
         if not isinstance(path_text, str):
             raise InvalidPathError(f"{where}: 'path' must be a string")
         if path_text.strip():
             path = _parse_path(path_text, resource_type.schema_uris)
-    has_value, value = _member(raw, "value")
+    has_value, value = (True, raw["value"]) if "value" in raw else _member(raw, "value")
     if op == "remove":
         if path is None:
             # RFC 7644 §3.5.2.2: "If 'path' is unspecified, the operation fails with ... 'noTarget'".
