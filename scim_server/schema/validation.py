@@ -232,8 +232,12 @@ def _coerce_attribute(attr: Attribute, value: Any, path: str) -> Any:
     if attr.multi_valued:
         items = value if isinstance(value, list | tuple) else [value]
         out = []
+        is_complex = attr.type is AttributeType.COMPLEX
         for item in items:
-            coerced = None if is_unassigned(item) else _coerce_one(attr, item, path)
+            if is_complex and item.__class__ is dict:  # an element as IdPs send it: straight through
+                coerced = _coerce_complex(attr, item, path) if item else None
+            else:
+                coerced = None if is_unassigned(item) else _coerce_one(attr, item, path)
             if coerced is not None:
                 out.append(coerced)
         return out or None
@@ -490,7 +494,7 @@ def check_resource(
             raise InvalidValueError(f"{extension_urn} is required")
     for urn, name, path in plan.required:
         container = resource if urn is None else resource.get(urn)
-        if not isinstance(container, Mapping):
+        if container.__class__ is not dict and not isinstance(container, Mapping):
             continue  # an extension that is absent (and not required) requires nothing
         if is_unassigned(container.get(name)):
             raise InvalidValueError(f"{path} is required")
