@@ -51,13 +51,12 @@ class RenderedCache:
         return number
 
     def get(self, scope: int, resource_id: str, version: int, now: float) -> bytes | None:
-        found = self._entries.get((scope, resource_id, version))
-        if found is None or found[0] <= now:
-            return None
-        return found[1]
+        """The body of one resource version, if kept and not expired."""
+        return self.get_many(scope, [(resource_id, version)], now)[0]
 
     def get_many(self, scope: int, keys: list[tuple[str, int]], now: float) -> list[bytes | None]:
-        """``get`` for (resource id, version) pairs, in order: a page's bodies in one call."""
+        """The bodies of (resource id, version) pairs, in order (None where none is kept or it has
+        expired): a page's bodies in one call."""
         entries = self._entries
         found: list[bytes | None] = []
         for resource_id, version in keys:

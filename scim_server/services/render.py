@@ -301,7 +301,7 @@ def render_resource(
     the stored document (a read never builds the canonical copy), following the stored layout
     (``schema.layout``). Attributes come in the order of what is rendered from, which is the same in
     both. What membership derives (a user's ``groups``, a group's ``members``) is in neither: see
-    :func:`render_derived`.
+    :func:`derived_renderer`.
     """
     document: Mapping[str, Any] | None = stored.built_resource
     if document is not None:
@@ -335,26 +335,12 @@ def render_resource(
     return body
 
 
-def render_derived(
-    resource_type: ResourceType,
-    projection: Projection,
-    derived: Sequence[Mapping[str, Any]],
-    base_url: str,
-) -> tuple[str, list[dict[str, Any]]] | None:
-    """The rendered membership attribute (a user's ``groups``, a group's ``members``) and its name, or
-    None when the projection leaves it out or no entry remains."""
-    renderer = derived_renderer(resource_type, projection, base_url)
-    if renderer is None:
-        return None
-    entries = renderer[1](derived)
-    return (renderer[0], entries) if entries else None
-
-
 def derived_renderer(
     resource_type: ResourceType, projection: Projection, base_url: str
 ) -> tuple[str, Callable[[Sequence[Mapping[str, Any]]], list[dict[str, Any]]]] | None:
-    """:func:`render_derived` for many resources of a page: the attribute's name and a function from
-    one resource's entries to their rendered list (empty when none remains); None when the projection
+    """The membership attribute (a user's ``groups``, a group's ``members``) of a page's resources: its
+    name and a function from one resource's entries (``value``, ``display``, ``type``) to their rendered
+    list, with ``$ref`` (empty when the projection keeps nothing of them); None when the projection
     leaves the attribute out. The projection is planned once for the page, not once per resource."""
     plan = _plan(resource_type, projection)
     if plan.derived is None:
