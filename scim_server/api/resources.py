@@ -33,7 +33,7 @@ SCIM_BASE_PATH = "/scim/v2"
 
 def base_url(request: web.Request, settings: Settings | None = None) -> str:
     """The SCIM base URL for meta.location and $ref: the configured one, or the request's own."""
-    configured = (settings or request.app[SETTINGS]).base_url
+    configured = (request.app[SETTINGS] if settings is None else settings).base_url
     if configured:
         return configured.rstrip("/") + SCIM_BASE_PATH
     return f"{request.scheme}://{request.host}{SCIM_BASE_PATH}"

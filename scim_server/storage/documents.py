@@ -192,7 +192,9 @@ class DocumentUpdate:
 
     __slots__ = ("document", "set_fields", "unset_fields")
 
-    def __init__(self, document: dict[str, Any], set_fields: dict[str, Any], unset_fields: tuple[str, ...]):
+    def __init__(
+        self, document: dict[str, Any], set_fields: dict[str, Any], unset_fields: tuple[str, ...]
+    ) -> None:
         self.document = document
         self.set_fields = set_fields
         self.unset_fields = unset_fields
