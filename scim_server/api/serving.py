@@ -30,12 +30,25 @@ def serve(
             notify()
 
         app.on_startup.append(started)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        sock=sock,
-        print=None,
-        access_log=None,
-        shutdown_timeout=shutdown_timeout,
-    )
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            sock=sock,
+            print=None,
+            access_log=None,
+            shutdown_timeout=shutdown_timeout,
+        )
+    except RuntimeError as error:
+        # A stop signal that lands in the loop iteration in which the application's main task ends
+        # (a worker told to stop just as its startup fails) escapes that iteration as aiohttp's
+        # GracefulExit, before the task's done callback has run. That callback, which stops the loop,
+        # then runs during run_app's last step (shutting down async generators, after the application
+        # was cleaned up) and asyncio reports this. Nothing is left to do: the process was told to stop.
+        if str(error) != _LOOP_STOPPED_EARLY:
+            raise
+
+
+# What asyncio raises when the loop is stopped inside run_until_complete before its future is done.
+_LOOP_STOPPED_EARLY = "Event loop stopped before Future completed."
