@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from scim_server.compiler.patch import PatchOperation, apply_patch, parse_patch_request
+from scim_server.compiler.patch import (
+    PatchOperation,
+    apply_patch,
+    parse_patch_request,
+    simple_assignments,
+)
 from scim_server.errors import (
     InvalidPathError,
     InvalidSyntaxError,
@@ -20,6 +25,7 @@ from scim_server.filters.ast import AttrPath, Compare, CompareOp, PatchPath
 from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Schema
 from scim_server.schema.catalog import (
     ENTERPRISE_USER_SCHEMA_ID,
+    GROUP_RESOURCE_TYPE,
     PATCH_OP_SCHEMA,
     USER_RESOURCE_TYPE,
     ResourceType,
@@ -27,6 +33,8 @@ from scim_server.schema.catalog import (
 
 ENT = ENTERPRISE_USER_SCHEMA_ID
 RT = USER_RESOURCE_TYPE
+GROUP_RT = GROUP_RESOURCE_TYPE
+USER_SCHEMA = USER_RESOURCE_TYPE.schema.id
 CERT = "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"
 OTHER_CERT = "MIIDQzCCAqygAwIBAgICEAAwDQYJ"
 
@@ -922,3 +930,112 @@ def test_a_key_inside_an_extension_object_is_the_extension_qualified_path_parsed
                 assert qualified == replace(path, attr=replace(path.attr, uri=extension.schema.id))
                 # The same object for the same key: resolved targets are kept by identity.
                 assert _qualified(_parse_path(key, uris), key, extension, USER_RESOURCE_TYPE) is qualified
+
+
+# --- simple assignments (stored as one conditional $set, without reading the resource) ------------
+
+
+def assignments(*operations: dict[str, Any], resource_type: ResourceType = RT) -> dict[str, Any] | None:
+    body = {"schemas": [PATCH_OP_SCHEMA], "Operations": list(operations)}
+    return simple_assignments(parse_patch_request(body, resource_type), resource_type)
+
+
+@pytest.mark.parametrize(
+    ("operations", "expected"),
+    [
+        # The IdPs' usual PATCH: replace or add of a string attribute, by path, in any op case.
+        ([{"op": "replace", "path": "title", "value": "Chief"}], {"title": "Chief"}),
+        ([{"op": "Add", "path": "nickName", "value": "Babs"}], {"nickName": "Babs"}),
+        ([{"op": "replace", "path": f"{USER_SCHEMA}:displayName", "value": "B"}], {"displayName": "B"}),
+        (
+            [{"op": "replace", "path": "USERNAME", "value": "New@Example.com"}],
+            {"userName": "New@Example.com"},
+        ),
+        ([{"op": "replace", "path": "externalId", "value": "ext-9"}], {"externalId": "ext-9"}),
+        # Entra's "False" and Okta's no-path deactivation, coerced as apply_patch coerces them.
+        ([{"op": "Replace", "path": "active", "value": "False"}], {"active": False}),
+        ([{"op": "replace", "value": {"active": False}}], {"active": False}),
+        (
+            [{"op": "replace", "value": {"title": "T", "userType": "Employee"}}],
+            {"title": "T", "userType": "Employee"},
+        ),
+        # A number for a string attribute is its text, as a POST stores it.
+        ([{"op": "replace", "path": "title", "value": 7}], {"title": "7"}),
+        # Several operations: the last value of each attribute, in the order first named.
+        (
+            [
+                {"op": "replace", "path": "title", "value": "A"},
+                {"op": "add", "path": "userType", "value": "Contractor"},
+                {"op": "replace", "path": "title", "value": "B"},
+            ],
+            {"title": "B", "userType": "Contractor"},
+        ),
+    ],
+)
+def test_simple_assignments_are_the_values_apply_patch_sets(
+    operations: list[dict[str, Any]], expected: dict[str, Any]
+) -> None:
+    assert assignments(*operations) == expected
+    resource = bjensen()
+    ops = parse_patch_request({"Operations": operations}, RT)
+    assert apply_patch(resource, ops, RT) == {**resource, **expected}
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        [{"op": "remove", "path": "title"}],
+        [{"op": "remove", "path": "title", "value": "Chief"}],
+        [{"op": "replace", "path": "title", "value": "A"}, {"op": "remove", "path": "nickName"}],
+        # Unassigning: null or an empty string removes the attribute.
+        [{"op": "replace", "path": "title", "value": None}],
+        [{"op": "replace", "path": "title", "value": ""}],
+        # Complex, multi-valued, sub-attributes, value filters, extensions.
+        [{"op": "replace", "path": "name", "value": {"givenName": "B"}}],
+        [{"op": "replace", "path": "name.givenName", "value": "B"}],
+        [{"op": "add", "path": "emails", "value": [{"value": "b@x.org"}]}],
+        [{"op": "replace", "path": 'emails[type eq "work"].value', "value": "b@x.org"}],
+        [{"op": "replace", "path": f"{ENT}:department", "value": "R&D"}],
+        [{"op": "replace", "path": "department", "value": "R&D"}],  # the enterprise one, unqualified
+        [{"op": "replace", "path": ENT, "value": {"department": "R&D"}}],
+        # readOnly, writeOnly and never returned, not a string or a boolean.
+        [{"op": "replace", "path": "id", "value": "x"}],
+        [{"op": "replace", "path": "password", "value": "Secret-123"}],
+        [{"op": "replace", "path": "profileUrl", "value": "https://x.org/b"}],
+        # A no-path object with anything but such attributes: apply_patch skips or treats those keys.
+        [{"op": "replace", "value": {"title": "T", "id": "x"}}],
+        [{"op": "replace", "value": {"title": "T", "schemas": [USER_SCHEMA]}}],
+        [{"op": "replace", "value": {"title": "T", "unknown": "x"}}],
+        [{"op": "replace", "value": {"name.givenName": "B"}}],
+        [{"op": "replace", "value": {}}],
+        # Values apply_patch refuses: it raises them, not this.
+        [{"op": "replace", "path": "active", "value": "maybe"}],
+        [{"op": "replace", "path": "title", "value": {"x": 1}}],
+        [{"op": "replace", "path": "title", "value": "x" * 70_000}],
+        # Paths that name nothing.
+        [{"op": "replace", "path": "unknown", "value": "x"}],
+        [{"op": "replace", "path": "title.x", "value": "x"}],
+    ],
+)
+def test_any_other_patch_has_no_simple_assignments(operations: list[dict[str, Any]]) -> None:
+    assert assignments(*operations) is None
+
+
+def test_simple_assignments_follow_the_catalog_of_each_resource_type() -> None:
+    # A group's displayName is such an attribute; its members are not.
+    assert assignments({"op": "replace", "path": "displayName", "value": "Ops"}, resource_type=GROUP_RT) == {
+        "displayName": "Ops"
+    }
+    assert (
+        assignments({"op": "add", "path": "members", "value": [{"value": "u1"}]}, resource_type=GROUP_RT)
+        is None
+    )
+    # An attribute whose canonical values form a closed set is left to apply_patch's checks.
+    strict = Attribute("kind", AttributeType.STRING, canonical_values=("a", "b"), strict_canonical=True)
+    immutable = Attribute("serial", AttributeType.STRING, mutability=Mutability.IMMUTABLE)
+    plain = Attribute("note", AttributeType.STRING)
+    schema = Schema("urn:example:Thing", "Thing", "", (strict, immutable, plain))
+    custom = ResourceType("Thing", "/Things", "", schema)
+    assert assignments({"op": "replace", "path": "kind", "value": "a"}, resource_type=custom) is None
+    assert assignments({"op": "replace", "path": "serial", "value": "s"}, resource_type=custom) is None
+    assert assignments({"op": "replace", "path": "note", "value": "n"}, resource_type=custom) == {"note": "n"}
