@@ -268,6 +268,42 @@ def update_document(
     return DocumentUpdate(doc, {key: doc[key] for key in written}, tuple(removed))
 
 
+class Assignment:
+    """New values for top-level simple attributes, in stored terms: the ``$set`` fields that store them
+    (each under its stored key, with its lower-cased shadow when it folds case) and the condition that
+    a document holds another value for at least one of them (compared as stored: the store's equality
+    on strings and booleans is Python's)."""
+
+    __slots__ = ("condition", "fields", "values")
+
+    def __init__(self, values: Mapping[str, Any], resource_type: ResourceType) -> None:
+        shapes = _shapes(resource_type.schema.attributes)
+        # By stored key: the common externalId is stored under its name, without a shadow.
+        self.values = {(shape[0] if (shape := shapes.get(name)) else name): v for name, v in values.items()}
+        self.fields = dict(self.values)
+        for name, value in values.items():
+            shape = shapes.get(name)
+            if shape is not None and shape[3]:
+                self.fields[f"{SHADOW}.{name}"] = value.lower()
+        differs = [{key: {"$ne": value}} for key, value in self.values.items()]
+        self.condition: dict[str, Any] = differs[0] if len(differs) == 1 else {"$or": differs}
+
+    def changed(self, before: Mapping[str, Any]) -> list[str]:
+        """The attribute names whose values ``before`` (the stored document) did not hold, sorted."""
+        values = self.values.items()
+        return sorted(scim_name(key) for key, value in values if before.get(key, _ABSENT) != value)
+
+    def applied(self, before: Mapping[str, Any], last_modified: datetime) -> dict[str, Any]:
+        """The document ``before`` (read for a response, without shadows) with the values stored and the
+        metadata of the write: the store's own result (set fields keep their place, new ones go last)."""
+        doc = dict(before)
+        doc.update(self.values)
+        meta = before["meta"]
+        version = meta["version"] + 1
+        doc["meta"] = {"created": meta["created"], "lastModified": last_modified, "version": version}
+        return doc
+
+
 _STORED_REF = stored_name("$ref")
 # A tuple, not ``dict | list``: isinstance checks a tuple about twice as fast as a union.
 _CONTAINERS = (dict, list)

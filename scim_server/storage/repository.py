@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +22,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from scim_server.errors import ServiceUnavailableError, UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
 from scim_server.storage.documents import (
+    Assignment,
     StoredResource,
     from_document,
     from_documents,
@@ -158,6 +160,26 @@ class ResourceRepository:
                 {"_id": resource_id, "meta.version": expected_version}, update
             )
         return bool(result.matched_count)
+
+    async def assign(
+        self, resource_id: str, assignment: Assignment, *, last_modified: datetime
+    ) -> tuple[StoredResource, list[str]] | None:
+        """Store new values of top-level simple attributes in one write, without reading first, if the
+        resource holds another value for at least one of them; the version moves by one. The resource
+        after the write (read for a response) and the names whose values changed; ``None`` when
+        nothing was written: no such resource, or it holds every value already."""
+        query = {"_id": resource_id, **assignment.condition}
+        update = {
+            "$set": {**assignment.fields, "meta.lastModified": last_modified},
+            "$inc": {"meta.version": 1},
+        }
+        with driver_errors():
+            # The document as it was (the default): what changed is read off it.
+            before = await self._collection.find_one_and_update(query, update, self._response_projection)
+        if before is None:
+            return None
+        after = assignment.applied(before, last_modified)
+        return from_document(after, self._resource_type, response_only=True), assignment.changed(before)
 
     async def delete(self, resource_id: str, expected_version: int | None = None) -> bool:
         query: dict[str, Any] = {"_id": resource_id}

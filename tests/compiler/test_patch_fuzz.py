@@ -19,13 +19,20 @@ from typing import Any
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from scim_server.compiler.patch import apply_patch, parse_patch_request
+from scim_server.compiler.patch import apply_patch, parse_patch_request, simple_assignments
 from scim_server.errors import ScimError
 from scim_server.schema.attributes import Attribute, AttributeType
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 from scim_server.schema.validation import check_resource, coerce_resource
-from scim_server.storage.documents import changed_keys, from_document, to_document, update_document
-from tests.storage.test_documents import assert_fields_make
+from scim_server.services.audit import changed_paths
+from scim_server.storage.documents import (
+    Assignment,
+    changed_keys,
+    from_document,
+    to_document,
+    update_document,
+)
+from tests.storage.test_documents import assert_assignment_makes, assert_fields_make
 
 RT = USER_RESOURCE_TYPE
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -232,11 +239,15 @@ def _keys(value: Any) -> list[str]:
 
 def check_patch(body: dict[str, Any]) -> None:
     before = copy.deepcopy(USER)
+    assignments = None
     try:
-        result = apply_patch(USER, parse_patch_request(body, RT), RT)
+        operations = parse_patch_request(body, RT)
+        assignments = simple_assignments(operations, RT)
+        result = apply_patch(USER, operations, RT)
     except ScimError as error:
         event(f"raised {type(error).__name__}")
         assert before == USER  # a failed PATCH mutates nothing
+        assert assignments is None  # a PATCH of simple assignments cannot fail
         return
     event("applied")
     assert before == USER  # neither does a successful one: it works on a copy
@@ -254,6 +265,14 @@ def check_patch(body: dict[str, Any]) -> None:
     update = update_document(before_doc, result, changed, RT, last_modified=CREATED, version=2)
     assert update.document == doc
     assert_fields_make(before_doc, update)
+    if assignments is not None:
+        # Stored without reading the resource: the same resource, document and audited paths.
+        event("simple assignments")
+        assert result == {**USER, **assignments}
+        if changed:
+            assignment = Assignment(assignments, RT)
+            assert_assignment_makes(before_doc, assignment, doc, last_modified=CREATED)
+            assert assignment.changed(before_doc) == changed_paths(USER, result, RT)
     assert (stored.id, stored.version) == ("u-1", 2)
     json.dumps(result, default=str)  # nothing but JSON (and datetimes) inside
 
@@ -270,6 +289,49 @@ def test_random_patches_raise_scim_errors_or_return_valid_round_tripping_resourc
     body: dict[str, Any],
 ) -> None:
     check_patch(body)
+
+
+# Operations that are mostly simple assignments: string and boolean attributes of the core schema (and
+# other attributes now and then), values of the right type, of another one, or unassigned.
+ASSIGNED_PATHS = st.sampled_from(
+    ["title", "nickName", "displayName", "userName", "userType", "active", "externalId", "locale"]
+    + [f"urn:ietf:params:scim:schemas:core:2.0:User:{name}" for name in ("title", "active")]
+    + ["TITLE", "name.givenName", "emails", ENTERPRISE + ":department", "id", "password"]
+)
+ASSIGNED_VALUES = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["Chief", "CHIEF", "bjensen@example.com", "Babs", "True", "false", "ext-1"]),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.none(),
+    st.just({"givenName": "B"}),
+)
+
+
+@st.composite
+def assigned_value(draw: st.DrawFn, path: str) -> Any:
+    if draw(st.integers(0, 4)) == 0:
+        return draw(ASSIGNED_VALUES)  # now and then anything
+    if path.lower().endswith("active"):
+        return draw(st.one_of(st.booleans(), st.sampled_from(["True", "false"])))
+    return draw(st.one_of(st.text(min_size=1, max_size=6), st.sampled_from(["Chief", "CHIEF", "Babs"])))
+
+
+@st.composite
+def assigning_operations(draw: st.DrawFn) -> dict[str, Any]:
+    ops = ["replace", "add", "Replace", "ADD"]
+    op = draw(st.sampled_from(ops if draw(st.integers(0, 9)) else ["remove"]))
+    if draw(st.integers(0, 3)) == 0:
+        keys = draw(st.lists(ASSIGNED_PATHS, min_size=1, max_size=3, unique=True))
+        return {"op": op, "value": {key: draw(assigned_value(key)) for key in keys}}
+    path = draw(ASSIGNED_PATHS)
+    return {"op": op, "path": path, "value": draw(assigned_value(path))}
+
+
+@BUDGET
+@given(ops=st.lists(assigning_operations(), min_size=1, max_size=4))
+def test_simple_assignments_are_what_apply_patch_makes_of_them(ops: list[dict[str, Any]]) -> None:
+    check_patch({"Operations": ops})
 
 
 @BUDGET
