@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from scim_server.compiler.patch import apply_patch, parse_patch_request
+from scim_server.compiler.patch import apply_patch, parse_patch_request, simple_assignments
 from scim_server.compiler.query import compile_filter, membership_references, string_comparison
 from scim_server.compiler.sort import compile_sort
 from scim_server.errors import (
@@ -50,10 +50,10 @@ from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
 from scim_server.services.writers import Writers
 from scim_server.settings import Settings
+from scim_server.storage.documents import Assignment, changed_keys, to_document, update_document
 
 # StoredResource is what this service returns; the web layer takes the type from here.
 from scim_server.storage.documents import StoredResource as StoredResource
-from scim_server.storage.documents import changed_keys, to_document, update_document
 from scim_server.storage.repository import MembershipRepository, ResourceRepository
 
 _MAX_WRITE_ATTEMPTS = 50
@@ -267,10 +267,22 @@ class ResourceService:
     async def patch(
         self, org_id: str, resource_id: str, body: Any, if_match: str | None, *, actor: Actor | None = None
     ) -> StoredResource:
-        """PATCH (RFC 7644 §3.5.2): all operations applied in order, stored in one guarded write."""
+        """PATCH (RFC 7644 §3.5.2): all operations applied in order, stored in one guarded write.
+
+        A PATCH that only gives simple attributes new values (:func:`simple_assignments`, the usual
+        one) is stored as one conditional ``$set`` instead, without reading the resource first. When
+        that writes nothing (no such resource, nothing to change), or with If-Match, the PATCH takes
+        the general path, which answers as it always does.
+        """
         operations = parse_patch_request(
             body, self.resource_type, max_operations=self._settings.max_patch_operations
         )
+        if if_match is None:
+            values = simple_assignments(operations, self.resource_type)
+            if values is not None:
+                assigned = await self._assign(org_id, resource_id, values, actor=actor)
+                if assigned is not None:
+                    return assigned
         return await self._write(
             org_id,
             resource_id,
@@ -279,6 +291,33 @@ class ResourceService:
             actor=actor,
             operation="patch",
         )
+
+    async def _assign(
+        self, org_id: str, resource_id: str, values: dict[str, Any], *, actor: Actor | None
+    ) -> StoredResource | None:
+        """Store a PATCH's simple assignments in one write (``ResourceRepository.assign``), audited as
+        the general path audits it; ``None`` when nothing was written."""
+        repo = await self._repositories(org_id)
+        key = await self._hold(org_id, resource_id)
+        try:
+            assigned = await repo.assign(
+                resource_id, Assignment(values, self.resource_type), last_modified=self._clock()
+            )
+            if assigned is None:
+                return None
+            stored, changed = assigned
+            await self._record(
+                org_id,
+                actor,
+                "patch",
+                resource_id,
+                changed=changed,
+                version=stored.version,
+                when=stored.last_modified,
+            )
+            return stored
+        finally:
+            self._writers.leave(key)
 
     async def _write(
         self,

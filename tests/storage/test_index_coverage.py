@@ -482,6 +482,20 @@ def _requests(org: Org) -> Iterator[tuple[str, str, str, dict[str, Any] | None, 
         patch({"op": "replace", "path": "title", "value": "Chief"}),
         200,
     )
+    yield (
+        "PATCH user, changing nothing",
+        "PATCH",
+        f"{users}/{member}",
+        patch({"op": "replace", "path": "title", "value": "Chief"}),
+        200,
+    )
+    yield (
+        "PATCH user (add a phone number)",
+        "PATCH",
+        f"{users}/{member}",
+        patch({"op": "add", "path": "phoneNumbers", "value": [{"value": "+1 555 0100", "type": "work"}]}),
+        200,
+    )
     yield "DELETE user", "DELETE", f"{users}/{victim}", None, 204
     yield "GET group with members", "GET", f"{groups}/{group}", None, 200
     yield (
@@ -603,7 +617,13 @@ ROUND_TRIPS = {
     "POST user": 2,
     # read + guarded update + audit + pairs + groups (1)
     "PUT user": 5,
-    "PATCH user (replace title)": 5,
+    # new values of simple attributes: one conditional write + audit + pairs + groups (1)
+    "PATCH user (replace title)": 4,
+    # the conditional write writes nothing, then the general path: read (nothing to change) + pairs
+    # + groups
+    "PATCH user, changing nothing": 4,
+    # any other PATCH: read + guarded update + audit + pairs + groups (1)
+    "PATCH user (add a phone number)": 5,
     # delete + its pairs + audit
     "DELETE user": 3,
     # read + member pairs + members (all users: 1)
