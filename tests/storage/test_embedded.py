@@ -12,7 +12,7 @@ import pytest
 from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mongomock.collection import Collection
+from mongomock.collection import Collection, Cursor
 
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
@@ -341,3 +341,109 @@ def test_an_indexed_lookup_looks_at_its_candidates_only(monkeypatch: pytest.Monk
     assert [m for m in matched if m is not None] == ["d42", "d42", "d42", "d42", "d3", "new"]
     # A second path gets its own index; the store order of many candidates is kept.
     assert [d["_id"] for d in coll.find({"m": "g3"})][:3] == ["d3", "d8", "d13"]
+
+
+# Sorted pages: a limited cursor copies only its page, and sort keys of one plain type are compared by
+# Python; every page is what mongomock's own cursor and sort give.
+_SORT_VALUES = st.one_of(
+    st.sampled_from(["a", "B", "b", "é", ""]),
+    st.integers(-2, 2),
+    st.sampled_from([0.5, -1.5, 2.0]),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(
+        [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)]
+    ),
+    st.just(["b", "a"]),
+    st.just({"z": 1}),
+)
+_SORT_DOCUMENTS = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={"s": _SORT_VALUES, "t": _SORT_VALUES, "m": st.fixed_dictionaries({"c": _SORT_VALUES})}
+    ),
+    max_size=12,
+)
+_SORTS = st.lists(
+    st.tuples(st.sampled_from(["s", "t", "m.c", "_id"]), st.sampled_from([1, -1])),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda p: p[0],
+)
+# Keys present everywhere, as the server's lists have them: of one plain type (the sort Python makes),
+# or of numbers and booleans mixed (BSON orders booleans after numbers; Python takes True for 1).
+_PLAIN_DOCUMENTS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "s": st.sampled_from(["a", "B", "b", "é"]),
+            "t": st.one_of(st.integers(0, 3), st.sampled_from([0.5, 1.0])),
+            "m": st.fixed_dictionaries(
+                {"c": st.sampled_from([datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)])}
+            ),
+        }
+    ),
+    max_size=12,
+)
+_MIXED_DOCUMENTS = st.lists(
+    st.fixed_dictionaries({"s": st.one_of(st.integers(0, 2), st.booleans()), "t": st.booleans()}),
+    min_size=2,
+    max_size=12,
+)
+
+
+def _pages(documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: int, limit: int) -> list[Any]:
+    coll = mongomock.MongoClient(tz_aware=True)["scim"]["sorted"]
+    if documents:
+        coll.insert_many([{"_id": f"d{n:02d}", **d} for n, d in enumerate(documents)])
+    cursor = coll.find({}, {"t": 0}).sort(sort).skip(skip).limit(limit)
+    page = list(cursor)
+    cursor.rewind()
+    return [page, list(cursor), list(coll.find({}).sort(sort)), coll.find_one({}, sort=sort)]
+
+
+@settings(
+    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")),
+    deadline=None,
+    derandomize=True,
+    database=None,
+)
+@given(
+    documents=st.one_of(_SORT_DOCUMENTS, _PLAIN_DOCUMENTS, _MIXED_DOCUMENTS),
+    sort=_SORTS,
+    skip=st.integers(0, 4),
+    limit=st.integers(0, 6),
+)
+def test_sorted_pages_are_what_mongomock_gives(
+    documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: int, limit: int
+) -> None:
+    embedded_client()
+    paged = _pages(documents, sort, skip, limit)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Collection, "_get_dataset", embedded._get_dataset)
+        patch.setattr(Cursor, "_compute_results", embedded._compute_results)
+        expected = _pages(documents, sort, skip, limit)
+    assert paged == expected
+
+
+def test_a_page_copies_only_its_documents_and_sorts_plain_keys_in_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    embedded_client()
+    coll = mongomock.MongoClient(tz_aware=True)["scim"]["users"]
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    coll.insert_many([{"_id": f"u{n:04d}", "meta": {"created": created}} for n in range(500)])
+    copied: list[Any] = []
+    project = embedded._project
+
+    def counting(self: Any, document: Any, *args: Any) -> Any:
+        copied.append(document["_id"])
+        return project(self, document, *args)
+
+    compared: list[Any] = []
+    monkeypatch.setattr(embedded, "_project", counting)
+    monkeypatch.setattr(embedded, "_sort_key", lambda key, doc: compared.append(key))
+    page = list(coll.find({}).sort([("meta.created", -1), ("_id", 1)]).skip(10).limit(5))
+    assert [d["_id"] for d in page] == [f"u{n:04d}" for n in range(10, 15)]
+    assert copied == [f"u{n:04d}" for n in range(15)]
+    assert compared == []  # no BSON comparison key was made: dates and strings sort natively
+    # A skip beyond any index (a hostile startIndex) finds nothing, as mongomock's slice does.
+    assert list(coll.find({}).sort([("_id", 1)]).skip(2**63).limit(5)) == []
