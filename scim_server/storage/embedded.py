@@ -42,14 +42,13 @@ from typing import Any
 
 from mongomock import helpers
 from mongomock.collection import Collection, Cursor
-from mongomock.filtering import filter_applies, resolve_key, resolve_sort_key
+from mongomock.filtering import filter_applies, resolve_sort_key
 from mongomock.helpers import hashdict
 from mongomock.store import CollectionStore
 
 # mongomock is untyped: its scan, its matcher, its sort keys and its projection, as they are.
 _scan: Any = Collection._iter_documents
 _matches: Any = filter_applies
-_key: Any = resolve_key
 _sort_key: Any = resolve_sort_key
 _project: Any = Collection._copy_only_fields
 
@@ -279,9 +278,9 @@ def _get_sorted_dataset(
         return
     documents = list(_iter_documents(self, spec))
     for key, direction in reversed(sort):
-        values = [_key(key, document) for document in documents]
+        values = _plain_values(key, documents)
         order = None
-        if frozenset(map(type, values)) in _NATIVE_KEYS:
+        if values is not None and frozenset(map(type, values)) in _NATIVE_KEYS:
             try:
                 order = sorted(range(len(values)), key=values.__getitem__, reverse=direction < 0)
             except TypeError:  # dates with and without a time zone
@@ -292,6 +291,23 @@ def _get_sorted_dataset(
             documents = [documents[i] for i in order]
     for document in documents:
         yield _project(self, document, fields, as_class)
+
+
+def _plain_values(key: str, documents: list[Any]) -> list[Any] | None:
+    """The value each document holds at ``key`` (a dotted path) when every one holds it through plain
+    objects, as mongomock's key resolution finds it there; else None."""
+    parts = key.split(".")
+    values = []
+    for document in documents:
+        value = document
+        for part in parts:
+            if value.__class__ is not dict:
+                return None  # an array on the path (or a scalar): mongomock's resolution decides
+            value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return None
+        values.append(value)
+    return values
 
 
 def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
