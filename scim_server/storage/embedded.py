@@ -262,22 +262,21 @@ _NATIVE_KEYS = (
 )
 
 
-def _get_sorted_dataset(
-    self: Collection, spec: Any, sort: Any, fields: Any, as_class: Any
-) -> Iterator[dict[str, Any]]:
-    """mongomock's sorted walk, with the comparisons it would make made by Python directly when every
-    document holds a value of one such type at the sort key (created times and ids: a list of users).
+def _ordered(self: Collection, spec: Any, sort: Any) -> list[Any] | None:
+    """The stored documents ``spec`` matches, uncopied, in the order mongomock's sorted walk gives them;
+    None for a sort this leaves to mongomock (``$natural``, a dict).
 
     mongomock sorts by ``(1, BsonComparable(value))``, whose ``<`` is ``value < other`` for two values
-    of one of those types, so every comparison gives what it gives there and the stable sorts end in
-    the same order. Sorting 1,000 users took it about 70 ms, nearly all in those comparisons. Any other
-    key (missing in some document, arrays, mixed types) is sorted by mongomock's own key.
+    of one of the types of ``_NATIVE_KEYS``, so when every document holds a value of one of them at the
+    sort key (created times and ids: a list of users), Python compares them directly: every comparison
+    gives what it gives there, and the stable sorts end in the same order. Sorting 1,000 users took
+    mongomock about 70 ms, nearly all in those comparisons. Any other key (missing in some document,
+    arrays, mixed types) is sorted by mongomock's own key.
     """
-    if not sort or isinstance(sort, dict) or any(key.startswith("$") for key, _ in sort):
-        yield from _get_dataset(self, spec, sort, fields, as_class)
-        return
+    if sort and (isinstance(sort, dict) or any(key.startswith("$") for key, _ in sort)):
+        return None
     documents = list(_iter_documents(self, spec))
-    for key, direction in reversed(sort):
+    for key, direction in reversed(sort or ()):
         values = _plain_values(key, documents)
         order = None
         if values is not None and frozenset(map(type, values)) in _NATIVE_KEYS:
@@ -289,6 +288,18 @@ def _get_sorted_dataset(
             documents.sort(key=lambda document: _sort_key(key, document), reverse=direction < 0)
         else:
             documents = [documents[i] for i in order]
+    return documents
+
+
+def _get_sorted_dataset(
+    self: Collection, spec: Any, sort: Any, fields: Any, as_class: Any
+) -> Iterator[dict[str, Any]]:
+    """mongomock's walk (each document copied with the projection as it is yielded), over
+    :func:`_ordered`'s documents."""
+    documents = _ordered(self, spec, sort) if sort else None
+    if documents is None:
+        yield from _get_dataset(self, spec, sort, fields, as_class)
+        return
     for document in documents:
         yield _project(self, document, fields, as_class)
 
@@ -312,11 +323,10 @@ def _plain_values(key: str, documents: list[Any]) -> list[Any] | None:
 
 def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
     """The documents a limited cursor returns, copied alone: mongomock copies (and makes time-zone
-    aware) every document the query matches, then keeps ``skip + limit`` of them, so a page of 100
-    users of 1,000 copied 1,000 documents, which took about ten times the page's time and swept the
-    CPU caches. The matching documents are still all sorted, as mongomock sorts them (its generator
-    yields each copy after the sort); only those before the page's end are copied. Kept per cursor,
-    as mongomock keeps its results, for the cursor's next calls."""
+    aware) every document the query matches, then skips and limits, so a page of 100 users of 1,000
+    copied 1,000 documents, which took about ten times the page's time and swept the CPU caches. The
+    matching documents are still all found and sorted (:func:`_ordered`); only the page's are copied.
+    Kept per cursor, as mongomock keeps its results, for the cursor's next calls."""
     limit = self._limit
     if not (with_limit_and_skip and limit):
         return _compute_results(self, with_limit_and_skip)  # type: ignore[no-any-return]
@@ -324,13 +334,25 @@ def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
     page: tuple[Any, list[Any]] | None = self.__dict__.get("_scim_page")
     if page is None or page[0] != key:
         # A skip past sys.maxsize (a hostile startIndex) would be refused by islice: nothing lies there.
-        documents = itertools.islice(self._factory(), min(self._skip + abs(limit), sys.maxsize))
+        skip, stop = min(self._skip, sys.maxsize), min(self._skip + abs(limit), sys.maxsize)
+        factory = self._factory
+        method: Any = factory.func  # mongomock's cursors call their collection's _get_dataset
+        ordered = None
+        if getattr(method, "__func__", None) is _get_sorted_dataset and not factory.keywords:
+            collection = method.__self__
+            spec, sort, fields, as_class = factory.args
+            ordered = _ordered(collection, spec, sort)
+        documents: Iterator[Any]
+        if ordered is None:
+            documents = itertools.islice(factory(), skip, stop)
+        else:
+            documents = (_project(collection, d, fields, as_class) for d in ordered[skip:stop])
         if self.collection.codec_options.tz_aware:
             aware: Any = helpers.make_datetime_timezone_aware_in_document
             results = [aware(d) for d in documents]
         else:
             results = list(documents)
-        page = self.__dict__["_scim_page"] = (key, results[self._skip :])
+        page = self.__dict__["_scim_page"] = (key, results)
     return page[1]
 
 
