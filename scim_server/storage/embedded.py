@@ -336,7 +336,9 @@ def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
         # A skip past sys.maxsize (a hostile startIndex) would be refused by islice: nothing lies there.
         skip, stop = min(self._skip, sys.maxsize), min(self._skip + abs(limit), sys.maxsize)
         factory = self._factory
-        method: Any = factory.func  # mongomock's cursors call their collection's _get_dataset
+        # The cursor's collection's _get_dataset, which mongomock-motor wraps (to normalize strings).
+        method: Any = factory.func
+        method = getattr(method, "__wrapped__", method)
         ordered = None
         if getattr(method, "__func__", None) is _get_sorted_dataset and not factory.keywords:
             collection = method.__self__

@@ -448,3 +448,23 @@ def test_a_page_copies_only_its_documents_and_sorts_plain_keys_in_python(
     assert compared == []  # no BSON comparison key was made: dates and strings sort natively
     # A skip beyond any index (a hostile startIndex) finds nothing, as mongomock's slice does.
     assert list(coll.find({}).sort([("_id", 1)]).skip(2**63).limit(5)) == []
+
+
+async def test_a_page_of_the_servers_own_client_copies_only_its_documents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # mongomock-motor wraps each collection's _get_dataset: the page is still copied alone.
+    coll = embedded_client()["scim"]["motor_users"]
+    await coll.insert_many([{"_id": f"u{n:03d}", "n": n % 7} for n in range(60)])
+    copied: list[Any] = []
+    project = embedded._project
+
+    def counting(self: Any, document: Any, *args: Any) -> Any:
+        copied.append(document["_id"])
+        return project(self, document, *args)
+
+    monkeypatch.setattr(embedded, "_project", counting)
+    page = await coll.find({}, {"n": 0}).sort([("n", -1), ("_id", 1)]).skip(20).limit(5).to_list(None)
+    expected = sorted(range(60), key=lambda n: (-(n % 7), n))[20:25]
+    assert [d["_id"] for d in page] == [f"u{n:03d}" for n in expected]
+    assert copied == [d["_id"] for d in page]
