@@ -14,7 +14,7 @@ import pytest
 
 from scim_server.errors import UniquenessError
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
-from scim_server.storage.documents import StoredResource, to_document
+from scim_server.storage.documents import Assignment, StoredResource, to_document
 from scim_server.storage.repository import ResourceRepository, Store, collection_name
 from tests.storage.conftest import on_mongodb
 
@@ -104,6 +104,57 @@ class RepositoryContract:
         )
         raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
         assert raw["_lc"] == {"userName": "a", "title": "chief"}
+
+    async def test_an_assignment_writes_once_where_a_value_differs_and_answers_the_user_after_it(
+        self, db: Any
+    ) -> None:
+        repo = await self.users(db)
+        await repo.insert(
+            user_document("u-1", {"userName": "a", "title": "Guide", "active": True}, version=4)
+        )
+        values = {"title": "Chief", "active": True, "nickName": "Al"}
+
+        assigned = await repo.assign("u-1", Assignment(values, USER_RESOURCE_TYPE), last_modified=when(5))
+
+        assert assigned is not None
+        after, changed = assigned
+        expected = stored(
+            "u-1", {"userName": "a", "title": "Chief", "active": True, "nickName": "Al"}, version=5
+        )
+        expected.last_modified = when(5)
+        assert changed == ["nickName", "title"]
+        assert (after.id, after.version, after.last_modified) == ("u-1", 5, when(5))
+        assert await repo.get("u-1") == expected
+        raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
+        assert raw["_lc"] == {"userName": "a", "title": "chief", "nickName": "al"}
+        # Read for a response: no shadows, the user's attributes as stored.
+        assert after.document is not None and "_lc" not in after.document
+        assert {k: after.document[k] for k in ("userName", "title", "active", "nickName")} == {
+            "userName": "a",
+            "title": "Chief",
+            "active": True,
+            "nickName": "Al",
+        }
+        # The same values again: nothing is written, and the version stays.
+        assert await repo.assign("u-1", Assignment(values, USER_RESOURCE_TYPE), last_modified=when(6)) is None
+        assert await repo.get("u-1") == expected
+        # No such user: nothing either.
+        assert (
+            await repo.assign("nobody", Assignment(values, USER_RESOURCE_TYPE), last_modified=when(6)) is None
+        )
+        assert await repo.count({}) == 1
+
+    async def test_an_assignment_of_a_taken_username_is_a_uniqueness_error(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(user_document("u-1", {"userName": "alice"}))
+        await repo.insert(user_document("u-2", {"userName": "bob"}))
+
+        with pytest.raises(UniquenessError, match="userName is already in use"):
+            await repo.assign(
+                "u-2", Assignment({"userName": "ALICE"}, USER_RESOURCE_TYPE), last_modified=when(5)
+            )
+
+        assert await repo.get("u-2") == stored("u-2", {"userName": "bob"})
 
     async def test_an_update_with_a_stale_version_changes_nothing(self, db: Any) -> None:
         repo = await self.users(db)
