@@ -808,8 +808,8 @@ def simple_assignments(
     Such a PATCH is what :func:`apply_patch` applied to any resource would make of it: the named
     attributes set to these values (coerced as it coerces them), nothing else changed, nothing to
     prune, and no rule of :func:`check_resource` or immutability that could refuse it. So the store can
-    apply it as a ``$set`` without the resource being read first (``tests/compiler/test_patch.py`` and
-    ``tests/api/test_users.py`` hold the two to the same results).
+    apply it as a ``$set`` without the resource being read first (``tests/compiler/test_patch_fuzz.py``
+    and ``tests/api/test_patch_assignments.py`` hold the two to the same results).
     """
     assignments: dict[str, Any] = {}
     try:

@@ -278,13 +278,14 @@ class Assignment:
 
     def __init__(self, values: Mapping[str, Any], resource_type: ResourceType) -> None:
         shapes = _shapes(resource_type.schema.attributes)
-        # By stored key: the common externalId is stored under its name, without a shadow.
-        self.values = {(shape[0] if (shape := shapes.get(name)) else name): v for name, v in values.items()}
-        self.fields = dict(self.values)
+        self.values: dict[str, Any] = {}  # by stored key
+        shadows: dict[str, Any] = {}
         for name, value in values.items():
-            shape = shapes.get(name)
+            shape = shapes.get(name)  # None for the common externalId: stored as named, no shadow
+            self.values[name if shape is None else shape[0]] = value
             if shape is not None and shape[3]:
-                self.fields[f"{SHADOW}.{name}"] = value.lower()
+                shadows[f"{SHADOW}.{name}"] = value.lower()
+        self.fields = {**self.values, **shadows}
         differs = [{key: {"$ne": value}} for key, value in self.values.items()]
         self.condition: dict[str, Any] = differs[0] if len(differs) == 1 else {"$or": differs}
 
