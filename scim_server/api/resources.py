@@ -6,6 +6,8 @@ query parameters and status codes. SCIM rules live in the service.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -119,9 +121,11 @@ class ResourceEndpoints:
             found = cache.get_many(scope, [(resource.id, resource.version) for resource in stored], now)
         else:
             found = [None] * len(stored)
-        # The derived attribute's renderer and its name's JSON, made once for the page.
+        # The derived attribute's renderer and its name's JSON, made once for the page; and its JSON
+        # per set of entries, made once for the page too (a page's users share groups).
         renderer = derived_renderer(resource_type, projection, base) if derived else None
         name = b"" if renderer is None else b",%s:" % dumps(renderer[0])
+        parts: dict[tuple[tuple[Any, Any, Any], ...], bytes] = {}
         bodies = []
         for resource, body in zip(stored, found, strict=True):
             if body is None:
@@ -130,10 +134,16 @@ class ResourceEndpoints:
                     cache.put(scope, resource.id, resource.version, body, now)
             if renderer is not None:
                 entries = derived.get(resource.id)
-                rendered = renderer[1](entries) if entries else None
-                if rendered:
-                    # The body is a JSON object: the attribute goes in before its closing brace.
-                    body = b"%s%s%s}" % (body[:-1], name, dumps(rendered))
+                if entries:
+                    # What an entry renders from: its value, display and type.
+                    key = tuple((e["value"], e["display"], e["type"]) for e in entries)
+                    part = parts.get(key)
+                    if part is None:
+                        rendered = renderer[1](entries)
+                        part = parts[key] = b"%s%s" % (name, dumps(rendered)) if rendered else b""
+                    if part:
+                        # The body is a JSON object: the attribute goes in before its closing brace.
+                        body = b"%s%s}" % (body[:-1], part)
             bodies.append(body)
         return bodies
 

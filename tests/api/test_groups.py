@@ -519,3 +519,38 @@ async def test_group_documents_do_not_grow_with_members(client: TestClient[Any, 
     )
     after = await db["org_orga_groups"].find_one({"_id": gid})
     assert set(after) == set(before) and "members" not in after
+
+
+async def test_a_page_renders_each_resources_own_memberships(client: TestClient[Any, Any]) -> None:
+    # Users sharing a set of groups, one in another set, one in none; groups with the same members.
+    ids = [await user(client, f"page{n}") for n in range(6)]
+    ops_group = await group(client, "Ops", members=[{"value": i} for i in ids[:4]])
+    dev = await group(client, "Dev", members=[{"value": i} for i in ids[2:5]])
+    await group(client, "Ops copy", members=[{"value": i} for i in ids[:4]])
+    await group(client, "Dev copy", members=[{"value": i} for i in ids[2:5]])
+    await call(
+        client,
+        "PATCH",
+        f"/Groups/{dev['id']}",
+        ops({"op": "replace", "path": "displayName", "value": "Dev2"}),
+        204,
+    )
+    for path in ("/Users?count=50", "/Groups?count=50", "/Users?count=50&attributes=groups.display"):
+        page = await call(client, "GET", path)
+        assert page["totalResults"] == len(page["Resources"]) >= 4
+        endpoint, _, query = path.partition("?")
+        projection = "&".join(p for p in query.split("&") if not p.startswith("count="))
+        for resource in page["Resources"]:
+            one = await call(
+                client, "GET", f"{endpoint}/{resource['id']}" + (f"?{projection}" if projection else "")
+            )
+            assert resource == one
+    users = {r["id"]: r for r in (await call(client, "GET", "/Users?count=50"))["Resources"]}
+    assert sorted(g["display"] for g in users[ids[3]]["groups"]) == ["Dev copy", "Dev2", "Ops", "Ops copy"]
+    assert sorted(g["display"] for g in users[ids[0]]["groups"]) == ["Ops", "Ops copy"]
+    assert "groups" not in users[ids[5]]
+    assert {g["value"] for g in users[ids[4]]["groups"]} == {
+        dev["id"],
+        (await call(client, "GET", '/Groups?filter=displayName eq "Dev copy"'))["Resources"][0]["id"],
+    }
+    assert ops_group["id"] in {g["value"] for g in users[ids[1]]["groups"]}
