@@ -1,4 +1,4 @@
-"""The embedded store (mongomock), with a primary-key lookup and equality indexes.
+"""The embedded store (mongomock), with a primary-key lookup, equality indexes and paged copies.
 
 mongomock scans every document of a collection for every query: its indexes only enforce uniqueness.
 It does keep a collection's documents in a dict by ``_id``, though, and a query that names one string
@@ -23,12 +23,19 @@ dropped collection's indexes are discarded with its documents dict. At 1,000 use
 walks 1,000 documents (7 ms as a scan) through the CPU caches, which slowed the server's own code after
 it.
 
+An empty filter (a list, its count) takes every document without the matcher, which accepts each one.
+mongomock's cursor copied (and made time-zone aware) every document a query matched before skipping
+and limiting: a limited cursor now copies its page alone. And a sort key that every document holds as a
+string, a date or a number is compared by Python, which gives the answers mongomock's BSON ordering
+gives there, so the order is the same; other keys are sorted by mongomock's own key.
+
 Whatever a lookup finds is still checked against the whole query by mongomock's own matcher, so the
 result is the one the scan would give. ``tests/storage/test_embedded.py`` holds it to that with
 property tests: random documents and queries, and random sequences of every kind of write (including
 failed ones and their rollbacks), after each of which every probe answers as the scan does and every
-write raises what it raises without the indexes. This patches private methods of mongomock (pinned in
-``pyproject.toml``): once, for the whole process, the first time an embedded client is made.
+write raises what it raises without the indexes; and random documents, sorts, skips and limits,
+whose pages and reads are what mongomock's own cursor gives. This patches private methods of mongomock
+(pinned in ``pyproject.toml``): once, for the whole process, the first time an embedded client is made.
 """
 
 from __future__ import annotations
@@ -274,7 +281,9 @@ def _ordered(self: Collection, spec: Any, sort: Any) -> list[Any] | None:
     sort key (created times and ids: a list of users), Python compares them directly: every comparison
     gives what it gives there, and the stable sorts end in the same order. Sorting 1,000 users took
     mongomock about 70 ms, nearly all in those comparisons. Any other key (missing in some document,
-    arrays, mixed types) is sorted by mongomock's own key.
+    arrays, mixed types) is sorted by mongomock's own key. The documents come from this module's
+    ``_iter_documents``, not through mongomock-motor's per-collection wrapper of it, which only turns
+    ``str`` subclasses in a filter into plain strings (the server's filters hold plain ones).
     """
     if sort and (isinstance(sort, dict) or any(key.startswith("$") for key, _ in sort)):
         return None
