@@ -9,8 +9,9 @@ It starts ``python -m scim_server serve`` (embedded store, a bootstrap token) pi
 ``scripts/bench_reference.py`` (one fixed ~600-byte user for every request) pinned to core 0 as well,
 one after the other; this process, the load generator (aiohttp client, asyncio), is pinned to core 1.
 It seeds the users and some groups through the API, then runs each phase for a fixed time with a fixed
-number of concurrent requests, ``--rounds`` times (the reads and PATCH in passes over them, so each is
-sampled across the run; POST, which adds users, and the phases after it back to back), and prints, for
+number of concurrent requests, ``--rounds`` times in passes over the phases (so each is sampled across
+the run; after each POST round the users it created are deleted, untimed, so every phase runs against
+the seeded users), and prints, for
 the round of each phase with the lowest median own time: requests/s, p50 and p99 latency, errors, the
 server's RSS after the phase, its CPU time per request (user and system, from /proc), its own time
 per request (median of ``app`` in the ``Server-Timing`` header, i.e. total minus storage) and the
@@ -216,12 +217,28 @@ async def call(
 
 @dataclass
 class Fixture:
-    """What the seeding created: user ids, group ids, and a counter for new user names."""
+    """What the seeding created: user ids, group ids, a counter for new user names, and the ids of the
+    users the POST phase has created since they were last deleted."""
 
     base: str
     users: list[str]
     groups: list[str]
     counter: Iterator[int] = field(default_factory=itertools.count)
+    created: list[str] = field(default_factory=list)
+
+
+async def delete_created(session: aiohttp.ClientSession, fx: Fixture, concurrency: int) -> None:
+    """Delete the users the POST phase created (untimed), so the store holds the seeded users again."""
+    pending = iter(fx.created)
+
+    async def deleter() -> None:
+        for user_id in pending:
+            sample, _ = await call(session, "DELETE", f"{fx.base}/Users/{user_id}", 204)
+            if not sample.ok:
+                raise SystemExit(f"bench: deleting created user {user_id} failed")
+
+    await asyncio.gather(*(deleter() for _ in range(concurrency)))
+    fx.created.clear()
 
 
 def user_body(n: int, prefix: str = "user") -> dict[str, Any]:
@@ -281,8 +298,7 @@ async def seed(
     return Fixture(base, user_ids, group_ids)
 
 
-# The first phases of ``phases`` leave the number of users as it is (the reads, and PATCH of a title).
-STATELESS_PHASES = 4
+POST_PHASE = "POST /Users"
 
 
 def phases(fx: Fixture) -> list[tuple[str, Send]]:
@@ -308,7 +324,10 @@ def phases(fx: Fixture) -> list[tuple[str, Send]]:
         return (await call(s, "PATCH", f"{base}/Users/{r.choice(fx.users)}", 200, body))[0]
 
     async def post_user(s: aiohttp.ClientSession, r: random.Random) -> Sample:
-        return (await call(s, "POST", f"{base}/Users", 201, user_body(next(fx.counter), "new")))[0]
+        sample, data = await call(s, "POST", f"{base}/Users", 201, user_body(next(fx.counter), "new"))
+        if data is not None:
+            fx.created.append(data["id"])
+        return sample
 
     async def scan_filter(s: aiohttp.ClientSession, r: random.Random) -> Sample:
         url = f'{base}/Users?filter=emails[type eq "work" and value co "@example"]&count=100'
@@ -333,7 +352,7 @@ def phases(fx: Fixture) -> list[tuple[str, Send]]:
         ("userName eq", username_eq),
         ("list 100", list_page),
         ("PATCH title", patch_title),
-        ("POST /Users", post_user),
+        (POST_PHASE, post_user),
         ("scan filter", scan_filter),
         ("group member add/rm", member_add_remove),
         ("GET group -members", get_group),
@@ -449,22 +468,19 @@ async def bench(args: argparse.Namespace) -> None:
                 + (f"MongoDB-wire store, {args.workers} worker(s)" if args.mongodb_uri else "embedded store")
             )
             # The round with the lowest median own time is shown: a busy machine only ever adds time.
-            # The phases that leave the number of users as it is (the reads and PATCH) run their
-            # rounds in passes, one round of each per pass, so that each phase is sampled across the
-            # whole run rather than in one stretch of it: this machine's speed drifts over minutes.
-            # POST (which adds users) and the phases after it run their rounds back to back.
+            # Rounds run in passes, one round of each phase per pass, so that each phase is sampled
+            # across the whole run rather than in one stretch of it: this machine's speed drifts over
+            # minutes. The users a POST round created are deleted after it (untimed), so every phase,
+            # POST included, runs against the seeded users.
             all_phases = phases(fx)
             rounds: dict[str, list[Result]] = {name: [] for name, _ in all_phases}
             for _ in range(args.rounds):
-                for name, send in all_phases[:STATELESS_PHASES]:
+                for name, send in all_phases:
                     rounds[name].append(
                         await run_phase(session, name, send, args.seconds, args.concurrency, server.pid)
                     )
-            for name, send in all_phases[STATELESS_PHASES:]:
-                for _ in range(args.rounds):
-                    rounds[name].append(
-                        await run_phase(session, name, send, args.seconds, args.concurrency, server.pid)
-                    )
+                    if name == POST_PHASE:
+                        await delete_created(session, fx, args.concurrency)
             results = [
                 min(rounds[name], key=lambda r: statistics.median(r.app_ms or [float("inf")]))
                 for name, _ in all_phases
@@ -490,8 +506,8 @@ async def bench(args: argparse.Namespace) -> None:
         "cpu µs: the server process's CPU time (user and system) per request, aiohttp and the kernel "
         "included; own µs: median of the server's Server-Timing app (its time minus storage time); "
         "db µs: median storage time; x ref: this phase's req/s and p50 over the reference server's. "
-        f"Each phase ran {args.rounds} round(s) of {args.seconds:g} s (the first four in passes over them, "
-        "the others back to back); shown is the round with the lowest median own time."
+        f"Each phase ran {args.rounds} round(s) of {args.seconds:g} s, in passes over the phases (the users "
+        "a POST round created deleted after it); shown is the round with the lowest median own time."
     )
     print("own-time targets (issue 5):")
     for r in results:
