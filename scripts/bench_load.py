@@ -10,8 +10,8 @@ It starts ``python -m scim_server serve`` (embedded store, a bootstrap token) pi
 one after the other; this process, the load generator (aiohttp client, asyncio), is pinned to core 1.
 It seeds the users and some groups through the API, then runs each phase for a fixed time with a fixed
 number of concurrent requests, ``--rounds`` times in passes over the phases (so each is sampled across
-the run; after each POST round the users it created are deleted, untimed, so every phase runs against
-the seeded users), and prints, for
+the run; what a round added, POST's users and the member phase's memberships, is undone after it,
+untimed, so every phase runs against the seeded users and groups), and prints, for
 the round of each phase with the lowest median own time: requests/s, p50 and p99 latency, errors, the
 server's RSS after the phase, its CPU time per request (user and system, from /proc), its own time
 per request (median of ``app`` in the ``Server-Timing`` header, i.e. total minus storage) and the
@@ -217,28 +217,42 @@ async def call(
 
 @dataclass
 class Fixture:
-    """What the seeding created: user ids, group ids, a counter for new user names, and the ids of the
-    users the POST phase has created since they were last deleted."""
+    """What the seeding created (user ids, group ids; user ``i`` is in group ``i % len(groups)``), a
+    counter for new user names, and what the phases have added since ``restore`` last ran: the users
+    POST created, and by worker the (group, user) membership added and not yet removed."""
 
     base: str
     users: list[str]
     groups: list[str]
     counter: Iterator[int] = field(default_factory=itertools.count)
     created: list[str] = field(default_factory=list)
+    added: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
-async def delete_created(session: aiohttp.ClientSession, fx: Fixture, concurrency: int) -> None:
-    """Delete the users the POST phase created (untimed), so the store holds the seeded users again."""
-    pending = iter(fx.created)
+def member_patch(op: str, user_id: str) -> dict[str, Any]:
+    return {
+        "schemas": [PATCH_SCHEMA],
+        "Operations": [{"op": op, "path": "members", "value": [{"value": user_id}]}],
+    }
 
-    async def deleter() -> None:
-        for user_id in pending:
-            sample, _ = await call(session, "DELETE", f"{fx.base}/Users/{user_id}", 204)
-            if not sample.ok:
-                raise SystemExit(f"bench: deleting created user {user_id} failed")
 
-    await asyncio.gather(*(deleter() for _ in range(concurrency)))
+async def restore(session: aiohttp.ClientSession, fx: Fixture, concurrency: int) -> None:
+    """Undo what a phase added (untimed): delete the users POST created and remove the memberships
+    the member phase added, so that every phase runs against the seeded users and groups."""
+    jobs: list[tuple[str, str, dict[str, Any] | None]]
+    jobs = [("DELETE", f"{fx.base}/Users/{user_id}", None) for user_id in fx.created]
+    jobs += [("PATCH", f"{fx.base}/Groups/{g}", member_patch("remove", u)) for g, u in fx.added.values()]
     fx.created.clear()
+    fx.added.clear()
+    pending = iter(jobs)
+
+    async def undo() -> None:
+        for method, url, body in pending:
+            sample, _ = await call(session, method, url, 204, body)
+            if not sample.ok:
+                raise SystemExit(f"bench: undoing a phase's write failed: {method} {url}")
+
+    await asyncio.gather(*(undo() for _ in range(concurrency)))
 
 
 def user_body(n: int, prefix: str = "user") -> dict[str, Any]:
@@ -298,9 +312,6 @@ async def seed(
     return Fixture(base, user_ids, group_ids)
 
 
-POST_PHASE = "POST /Users"
-
-
 def phases(fx: Fixture) -> list[tuple[str, Send]]:
     base = fx.base
 
@@ -334,14 +345,15 @@ def phases(fx: Fixture) -> list[tuple[str, Send]]:
         return (await call(s, "GET", url, 200))[0]
 
     async def member_add_remove(s: aiohttp.ClientSession, r: random.Random) -> Sample:
-        # One request: add a member, or remove it again (every worker alternates on its own user).
-        group, user = r.choice(fx.groups), r.choice(fx.users)
-        op = r.choice(("add", "remove"))
-        body = {
-            "schemas": [PATCH_SCHEMA],
-            "Operations": [{"op": op, "path": "members", "value": [{"value": user}]}],
-        }
-        return (await call(s, "PATCH", f"{base}/Groups/{group}", 204, body))[0]
+        # One request: a worker adds a user to a group it is not in, and its next request removes it
+        # again, so the phase leaves the memberships as they were seeded (restore removes a last add).
+        pair = fx.added.pop(id(r), None)
+        op = "remove"
+        if pair is None:
+            n, groups = r.randrange(len(fx.users)), len(fx.groups)
+            pair = fx.added[id(r)] = (fx.groups[(n + 1 + r.randrange(groups - 1)) % groups], fx.users[n])
+            op = "add"
+        return (await call(s, "PATCH", f"{base}/Groups/{pair[0]}", 204, member_patch(op, pair[1])))[0]
 
     async def get_group(s: aiohttp.ClientSession, r: random.Random) -> Sample:
         url = f"{base}/Groups/{r.choice(fx.groups)}?excludedAttributes=members"
@@ -352,7 +364,7 @@ def phases(fx: Fixture) -> list[tuple[str, Send]]:
         ("userName eq", username_eq),
         ("list 100", list_page),
         ("PATCH title", patch_title),
-        (POST_PHASE, post_user),
+        ("POST /Users", post_user),
         ("scan filter", scan_filter),
         ("group member add/rm", member_add_remove),
         ("GET group -members", get_group),
@@ -470,8 +482,8 @@ async def bench(args: argparse.Namespace) -> None:
             # The round with the lowest median own time is shown: a busy machine only ever adds time.
             # Rounds run in passes, one round of each phase per pass, so that each phase is sampled
             # across the whole run rather than in one stretch of it: this machine's speed drifts over
-            # minutes. The users a POST round created are deleted after it (untimed), so every phase,
-            # POST included, runs against the seeded users.
+            # minutes. What a round added (POST's users, the member phase's last add) is undone after
+            # it, untimed, so that every phase runs against the seeded users and groups.
             all_phases = phases(fx)
             rounds: dict[str, list[Result]] = {name: [] for name, _ in all_phases}
             for _ in range(args.rounds):
@@ -479,8 +491,7 @@ async def bench(args: argparse.Namespace) -> None:
                     rounds[name].append(
                         await run_phase(session, name, send, args.seconds, args.concurrency, server.pid)
                     )
-                    if name == POST_PHASE:
-                        await delete_created(session, fx, args.concurrency)
+                    await restore(session, fx, args.concurrency)
             results = [
                 min(rounds[name], key=lambda r: statistics.median(r.app_ms or [float("inf")]))
                 for name, _ in all_phases
@@ -506,8 +517,8 @@ async def bench(args: argparse.Namespace) -> None:
         "cpu µs: the server process's CPU time (user and system) per request, aiohttp and the kernel "
         "included; own µs: median of the server's Server-Timing app (its time minus storage time); "
         "db µs: median storage time; x ref: this phase's req/s and p50 over the reference server's. "
-        f"Each phase ran {args.rounds} round(s) of {args.seconds:g} s, in passes over the phases (the users "
-        "a POST round created deleted after it); shown is the round with the lowest median own time."
+        f"Each phase ran {args.rounds} round(s) of {args.seconds:g} s, in passes over the phases (what a "
+        "round added undone after it); shown is the round with the lowest median own time."
     )
     print("own-time targets (issue 5):")
     for r in results:
