@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def utc_now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    """Now in UTC, to the millisecond: ``datetime.now(UTC)`` with its microseconds cut to milliseconds.
+
+    Made from the integer milliseconds since the epoch, which is exact and costs a request less than
+    ``now().replace(...)`` (every request reads the clock: authentication, and each write's times).
+    """
+    ms = time.time_ns() // 1_000_000
+    return _EPOCH + timedelta(0, ms // 1000, ms % 1000 * 1000)
