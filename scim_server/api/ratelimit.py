@@ -7,8 +7,8 @@ the configured rate; the default (100 a second, bursts of 200) is far above what
 ID needs at least 25 a second per tenant), so it only stops runaway clients.
 
 Memory is bounded: a bucket idle long enough to have refilled completely is the same as a new one and
-is dropped, and at most ``max_buckets`` are kept (the least recently used goes first, which can only
-make the limit more lenient for that organization, never stricter).
+is dropped when a new bucket is made, and at most ``max_buckets`` are kept (the least recently used goes
+first, which can only make the limit more lenient for that organization, never stricter).
 """
 
 from __future__ import annotations
@@ -57,9 +57,11 @@ class RateLimiter:
     def acquire(self, key: str) -> int | None:
         """Take a token for ``key``: None when allowed, else the seconds to wait (at least 1)."""
         now = self._clock()
-        self._evict_idle(now)
         bucket = self._buckets.get(key)
         if bucket is None:
+            # Only a new bucket adds to memory, so idle ones are dropped here; until then an idle one
+            # is full, which answers as no bucket would.
+            self._evict_idle(now)
             bucket = _Bucket(self._burst, now)
             self._buckets[key] = bucket
             while len(self._buckets) > self._max_buckets:

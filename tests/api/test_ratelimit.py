@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scim_server.api.keys import RATE_LIMITER
 from scim_server.api.ratelimit import RateLimiter
@@ -77,6 +80,38 @@ async def test_idle_buckets_are_evicted_once_they_would_be_full() -> None:
     clock.now += 1.0  # a and b idle for 2 s: full, so the same as no bucket
     limiter.acquire("d")
     assert len(limiter) == 2
+
+
+class ModelBuckets:
+    """The token bucket with no eviction: one bucket per organization, forever."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def acquire(self, key: str, now: float) -> int | None:
+        tokens, updated = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + max(0.0, now - updated) * self.rate)
+        if tokens >= 1.0:
+            self.buckets[key] = (tokens - 1.0, now)
+            return None
+        self.buckets[key] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0, 3.0])),
+        max_size=60,
+    )
+)
+def test_dropping_idle_buckets_never_changes_an_answer(requests: list[tuple[str, float]]) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(4, 2, clock=clock)  # a bucket refills completely in half a second
+    model = ModelBuckets(4, 2)
+    for org, wait in requests:
+        clock.now += wait
+        assert limiter.acquire(org) == model.acquire(org, clock.now)
 
 
 async def test_the_number_of_buckets_is_capped() -> None:
