@@ -2,12 +2,15 @@
 
 A token's plaintext is shown once, at creation; only its SHA-256 hash is stored. Lookups are cached
 per process for ``token_cache_seconds`` (a few seconds), which bounds how long a revoked or expired
-token can still be accepted by a running server. The cache is keyed by a keyed BLAKE2b digest of the
+token can still be accepted by a running server (an expiry is met to the moment: a cached lookup counts
+down to it on the monotonic clock, so requests read no clock, and only a step of the system clock can
+move it, by at most that bound). The cache is keyed by a keyed BLAKE2b digest of the
 token (the key random per process), not by the token: the process keeps no plaintext, and a cached
 request costs CPython's own small BLAKE2b instead of OpenSSL's SHA-256, several times dearer in a
 request (7 against 3 µs measured in the server, where neither is in the CPU's caches).
 
-When a token was last used is noted in memory on each successful authentication and written by
+When a token was last used is noted in memory on each successful authentication (the clock read with
+its lookup plus the monotonic time since) and written by
 :meth:`TokenService.flush_last_used`, at most one update per token per flush, so a busy IdP never
 costs a database write per request.
 
@@ -94,13 +97,33 @@ class Rotation:
     old: TokenRecord
 
 
-# A cached lookup: when it was read (monotonic), the record, and the principal it authenticates as.
-_Cached = tuple[float, TokenRecord | None, Principal | None]
+# A cached lookup: when it was read (monotonic), until when it answers (monotonic: the cache window, or
+# the token's expiry when that comes first), the clock when it was read, the record, and the principal
+# it authenticates as (None when the record is missing, revoked or expired).
+_Cached = tuple[float, float, datetime, TokenRecord | None, Principal | None]
+
+# A use of a token: the clock when its lookup was read, and the (monotonic) seconds since.
+_Use = tuple[datetime, float]
 
 
-def _cache_key(token: str, secret: bytes) -> bytes:
+def _used_at(use: _Use) -> datetime:
+    """The time of a use, to the millisecond the store keeps."""
+    read_wall, seconds = use
+    when = read_wall + timedelta(seconds=seconds)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _cache_hasher(secret: bytes) -> hashlib.blake2b:
+    """The lookup cache's keyed BLAKE2b, keyed once: each presented token is hashed by a copy of it
+    (a copy skips the key's compression, which a keyed constructor makes on every call)."""
+    return hashlib.blake2b(key=secret, digest_size=32)
+
+
+def _cache_key(token: str, hasher: hashlib.blake2b) -> bytes:
     """The lookup cache's key for a presented token: BLAKE2b keyed with the process's secret."""
-    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), key=secret, digest_size=32).digest()
+    digest = hasher.copy()
+    digest.update(token.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 class TokenService:
@@ -110,10 +133,10 @@ class TokenService:
         self._clock = clock
         # Keyed by _cache_key, with a secret made per service: never by the token or its stored hash.
         self._cache: OrderedDict[bytes, _Cached] = OrderedDict()
-        self._cache_secret = secrets.token_bytes(32)
+        self._cache_hasher = _cache_hasher(secrets.token_bytes(32))
         # token id -> when it was last accepted, since the last flush. Only tokens that authenticated
         # successfully get here, so it is bounded by the number of live tokens.
-        self._last_used: dict[str, datetime] = {}
+        self._last_used: dict[str, _Use] = {}
 
     async def create(
         self,
@@ -169,7 +192,8 @@ class TokenService:
         hash's prefix, so index traversal time says nothing about any stored hash. And every failure
         (missing, malformed, unknown, revoked, expired) does the same work before answering: a
         missing or malformed token hashes and looks up a dummy in its place, and every outcome is
-        decided only after the lookup and the clock read. The error details differ only in what
+        decided only after the lookup (cached, or a read of the store and the clock, whatever the
+        token turns out to be). The error details differ only in what
         the client itself sent (no header, a malformed one, or a well-formed token that is not
         accepted): unknown, revoked and expired tokens get one and the same answer.
         """
@@ -183,29 +207,41 @@ class TokenService:
             if scheme.lower() != "bearer" or not token or " " in token or len(token) > _MAX_TOKEN_LENGTH:
                 problem = "malformed Authorization header: expected Bearer <token>"
         presented = _DUMMY_TOKEN if problem is not None else token
-        key = _cache_key(presented, self._cache_secret)
+        key = _cache_key(presented, self._cache_hasher)
+        now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is None or time.monotonic() - cached[0] >= self._cache_seconds:
+        if cached is None or now >= cached[1]:
             cached = await self._lookup(key, hash_token(presented))
-        _, record, principal = cached
-        now = self._clock()
-        usable = record is not None and record.is_usable(now)
+            now = cached[0]
+        read_at, _, read_wall, record, principal = cached
         if problem is not None:
             raise UnauthorizedError(problem)
-        if record is None or principal is None or not usable:
+        if record is None or principal is None:
             raise UnauthorizedError("the bearer token is invalid, expired or revoked")
-        self._last_used[record.id] = now
+        # The clock is read with the lookup, not per request; the monotonic time since gives the time
+        # of this use (made into a datetime when flushed).
+        self._last_used[record.id] = (read_wall, now - read_at)
         return principal
 
     async def _lookup(self, key: bytes, token_hash: str) -> _Cached:
-        """Read a token by hash into the cache under ``key`` (with the principal it stands for, made
-        once)."""
-        now = time.monotonic()
+        """Read a token by hash into the cache under ``key``, with the principal it stands for (made
+        once) if it is usable now.
+
+        The entry answers for ``cache_seconds`` of monotonic time from before the read, or until the
+        token expires if that comes first (the seconds to its expiry by the clock read here), so a
+        request needs no clock read of its own; a step of the system clock can move an expiry by at
+        most ``cache_seconds``, the bound a revocation already has.
+        """
+        read_at = time.monotonic()
         record = await self._repository.find_by_hash(token_hash)
-        principal = (
-            None if record is None else Principal(record.org_id, record.id, record.name, record.read_only)
-        )
-        cached = self._cache[key] = (now, record, principal)
+        read_wall = self._clock()
+        until = read_at + self._cache_seconds
+        principal = None
+        if record is not None and record.is_usable(read_wall):
+            principal = Principal(record.org_id, record.id, record.name, record.read_only)
+            if record.expires is not None:
+                until = min(until, read_at + (record.expires - read_wall).total_seconds())
+        cached = self._cache[key] = (read_at, until, read_wall, record, principal)
         self._cache.move_to_end(key)
         while len(self._cache) > _CACHE_LIMIT:
             self._cache.popitem(last=False)
@@ -255,14 +291,15 @@ class TokenService:
         """
         if not self._last_used:
             return 0
-        pending, self._last_used = self._last_used, {}
+        uses, self._last_used = self._last_used, {}
+        pending = {token_id: _used_at(use) for token_id, use in uses.items()}
         try:
             await self._repository.record_last_used(pending)
         except BaseException:
-            for token_id, when in pending.items():
+            for token_id, use in uses.items():
                 newer = self._last_used.get(token_id)
-                if newer is None or newer < when:
-                    self._last_used[token_id] = when
+                if newer is None or _used_at(newer) < pending[token_id]:
+                    self._last_used[token_id] = use
             raise
         return len(pending)
 

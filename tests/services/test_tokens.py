@@ -14,6 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scim_server.errors import ServiceUnavailableError, UnauthorizedError
 from scim_server.services import tokens as tokens_module
@@ -172,15 +174,40 @@ async def test_a_token_created_already_expired_is_rejected(db: Any) -> None:
         await tokens.authenticate(bearer(token))
 
 
-async def test_a_token_stops_working_when_the_clock_passes_its_expiry_even_if_cached(db: Any) -> None:
+async def test_a_token_stops_working_when_time_reaches_its_expiry_even_if_cached(
+    db: Any, monotonic: FakeMonotonic
+) -> None:
     clock = [NOW]
     tokens = service(db, cache_seconds=60, clock=lambda: clock[0])
+    _, token = await tokens.create("acme", expires=NOW + timedelta(seconds=30))
+    assert (await tokens.authenticate(bearer(token))).org_id == "acme"
+
+    # Both clocks move together, as they do on a server whose clock is not stepped.
+    clock[0] += timedelta(seconds=29.9)
+    monotonic.now += 29.9
+    assert (await tokens.authenticate(bearer(token))).org_id == "acme"  # from the cache
+
+    clock[0] = NOW + timedelta(seconds=30)
+    monotonic.now += 0.1  # the cache window (60 s) has not passed, the token's lifetime has
+    with pytest.raises(UnauthorizedError, match="invalid, expired or revoked"):
+        await tokens.authenticate(bearer(token))
+
+
+async def test_a_step_of_the_clock_moves_an_expiry_by_at_most_the_cache_window(
+    db: Any, monotonic: FakeMonotonic
+) -> None:
+    # A cached lookup counts down to the expiry on the monotonic clock: the documented bound, the same
+    # as a revocation's, for a system clock stepped past a token's expiry.
+    clock = [NOW]
+    tokens = service(db, cache_seconds=5, clock=lambda: clock[0])
     _, token = await tokens.create("acme", expires=NOW + timedelta(hours=1))
     assert (await tokens.authenticate(bearer(token))).org_id == "acme"
 
-    clock[0] = NOW + timedelta(hours=1)
-
-    with pytest.raises(UnauthorizedError):
+    clock[0] = NOW + timedelta(hours=2)
+    monotonic.now += 4.9
+    assert (await tokens.authenticate(bearer(token))).org_id == "acme"
+    monotonic.now += 0.1
+    with pytest.raises(UnauthorizedError, match="invalid, expired or revoked"):
         await tokens.authenticate(bearer(token))
 
 
@@ -393,7 +420,7 @@ async def test_the_lookup_cache_is_bounded(db: Any, monkeypatch: pytest.MonkeyPa
     await tokens.authenticate(bearer(token))
 
     assert len(tokens._cache) == 10
-    _, newest, _ = next(reversed(tokens._cache.values()))
+    *_, newest, _ = next(reversed(tokens._cache.values()))
     assert newest is not None and newest.id == record.id
 
 
@@ -546,7 +573,9 @@ async def stored_last_used(db: Any, token_id: str) -> Any:
     return doc.get("lastUsed")
 
 
-async def test_many_authentications_cost_one_write_per_token_per_flush(db: Any) -> None:
+async def test_many_authentications_cost_one_write_per_token_per_flush(
+    db: Any, monotonic: FakeMonotonic
+) -> None:
     clock = [NOW]
     repository = CountingRepository(db)
     tokens = TokenService(repository, cache_seconds=60, clock=lambda: clock[0])
@@ -554,8 +583,11 @@ async def test_many_authentications_cost_one_write_per_token_per_flush(db: Any) 
     b, token_b = await tokens.create("acme", name="b")
     idle, _ = await tokens.create("acme", name="idle")
 
+    start = monotonic.now
     for second in range(50):
+        # Both clocks move; a cached lookup times a use by the monotonic one from the clock at its read.
         clock[0] = NOW + timedelta(seconds=second)
+        monotonic.now = start + second
         await tokens.authenticate(bearer(token_a))
         if second < 10:
             await tokens.authenticate(bearer(token_b))
@@ -577,6 +609,21 @@ async def test_many_authentications_cost_one_write_per_token_per_flush(db: Any) 
     # A flush with nothing new writes nothing.
     assert await tokens.flush_last_used() == 0
     assert len(repository.flushes) == 1
+
+
+async def test_a_cached_use_is_timed_from_the_lookups_clock_to_the_millisecond(
+    db: Any, monotonic: FakeMonotonic
+) -> None:
+    repository = CountingRepository(db)
+    tokens = TokenService(repository, cache_seconds=60, clock=lambda: NOW)  # the clock read at lookups only
+    record, token = await tokens.create("acme")
+    await tokens.authenticate(bearer(token))
+    monotonic.now += 1.2346
+
+    await tokens.authenticate(bearer(token))
+    await tokens.flush_last_used()
+
+    assert repository.flushes == [{record.id: NOW + timedelta(seconds=1, milliseconds=234)}]
 
 
 async def test_failed_authentications_record_no_use(db: Any) -> None:
@@ -733,3 +780,14 @@ async def test_authentication_failures_log_nothing(db: Any, caplog: pytest.LogCa
                 await tokens.authenticate(header)
 
     assert caplog.records == []
+
+
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=5), st.binary(min_size=1, max_size=64))
+def test_the_cache_key_is_the_tokens_keyed_blake2b(tokens: list[str], secret: bytes) -> None:
+    # Each key is made from a copy of one keyed hasher: the same as keying a hasher per token, and no
+    # token's key depends on the tokens hashed before it.
+    hasher = tokens_module._cache_hasher(secret)
+    for token in tokens:
+        encoded = token.encode("utf-8", "surrogatepass")
+        expected = hashlib.blake2b(encoded, key=secret, digest_size=32).digest()
+        assert tokens_module._cache_key(token, hasher) == expected
