@@ -232,9 +232,11 @@ class TokenService:
         request needs no clock read of its own; a step of the system clock can move an expiry by at
         most ``cache_seconds``, the bound a revocation already has.
         """
+        # Both clocks at one moment, before the read: the entry's window and the times of its uses
+        # count from there.
         read_at = time.monotonic()
-        record = await self._repository.find_by_hash(token_hash)
         read_wall = self._clock()
+        record = await self._repository.find_by_hash(token_hash)
         until = read_at + self._cache_seconds
         principal = None
         if record is not None and record.is_usable(read_wall):
