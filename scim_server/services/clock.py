@@ -14,8 +14,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def utc_now() -> datetime:
     """Now in UTC, to the millisecond: ``datetime.now(UTC)`` with its microseconds cut to milliseconds.
 
-    Made from the integer milliseconds since the epoch, which is exact and costs a request less than
-    ``now().replace(...)`` (every request reads the clock: authentication, and each write's times).
+    Made from the integer milliseconds since the epoch, which is exact and costs less than
+    ``now().replace(...)``: every write reads the clock for its times, and every token lookup from the
+    store (a cached one reads none).
     """
     ms = time.time_ns() // 1_000_000
     return _EPOCH + timedelta(0, ms // 1000, ms % 1000 * 1000)
