@@ -15,7 +15,7 @@ their own event loop and application against the same MongoDB. The parent only s
   half-sized unnoticed.
 
 Workers share nothing but the socket and the database. What each keeps in memory is a cache with a
-bound (see the README's "Scaling out"), so any worker may answer any request.
+bound (see docs/operations.md, "Workers"), so any worker may answer any request.
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ organization, the bytes are the same. They are kept here, keyed by exactly those
 (Entra's cycles re-read the same users, list pages are re-read) costs a dictionary lookup per resource.
 
 * Never stale through the server: every write bumps ``meta.version``, so a changed resource has a new key.
-  An entry is used for at most ``render_cache_seconds`` (60 s by default), the bound on how long a change
-  made to the database outside the server goes unseen.
-* Bounded: at most ``render_cache_entries`` entries (10,000 by default, about 7 MB for typical users),
-  oldest first out; at most 256 scopes (organization, resource type, projection, base URL) are named,
-  and naming more clears the cache.
+  An entry is used for at most ``render_cache_seconds``, the bound on how long a change made to the
+  database outside the server goes unseen.
+* Bounded: at most ``render_cache_entries`` entries, oldest first out; at most 256 scopes
+  (organization, resource type, projection, base URL) are named, and naming more clears the cache.
 * What membership derives (a user's ``groups``, a group's ``members``) is not part of a resource's
   version, so it is never kept: it is looked up per request and added to the kept bytes.
 """

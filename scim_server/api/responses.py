@@ -12,14 +12,13 @@ from aiohttp import web
 SCIM_MEDIA_TYPE = "application/scim+json"
 
 
-# Response bodies are trees built by the server, never cyclic: skipping the cycle check makes
-# serializing a page of 100 users about a third faster.
+# Response bodies are trees built by the server, never cyclic, so the cycle check is skipped.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def dumps(value: Any) -> bytes:
-    """UTF-8 JSON: orjson (several times faster than the stdlib); the stdlib encoder for what orjson
-    refuses (integers beyond 64 bits, non-string keys), so every body the server built still goes out."""
+    """UTF-8 JSON: orjson, for speed; the stdlib encoder for what orjson refuses (integers beyond
+    64 bits, non-string keys), so every body the server built still goes out."""
     try:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is a TypeError

@@ -14,9 +14,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def utc_now() -> datetime:
     """Now in UTC, to the millisecond: ``datetime.now(UTC)`` with its microseconds cut to milliseconds.
 
-    Made from the integer milliseconds since the epoch, which is exact and costs less than
-    ``now().replace(...)``: every write reads the clock for its times, and every token lookup from the
-    store (a cached one reads none).
+    Made from the integer milliseconds since the epoch, which is exact and cheaper than
+    ``now().replace(...)``; every write reads it, and every token lookup that goes to the store.
     """
     ms = time.time_ns() // 1_000_000
     return _EPOCH + timedelta(0, ms // 1000, ms % 1000 * 1000)

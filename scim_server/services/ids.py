@@ -1,10 +1,9 @@
 """Resource ids: random (version 4) UUIDs, as RFC 7643 §3.1 suggests for ``id``.
 
-``uuid.uuid4()`` makes a system call for 16 random bytes and a ``UUID`` object for every id; in a
-POST that cost 9 µs of the server's own time (measured in the server, with cold CPU caches). Here the
-OS's randomness is read 4 KiB (256 ids) at a time and each id is formatted directly. The ids are the
-same: 122 random bits from the OS, the version and variant bits set as ``uuid4`` sets them. A forked
-worker starts with an empty buffer, so two processes never hand out the same bytes.
+The OS's randomness is read 256 ids at a time and each id is formatted directly, because every create
+makes one and ``uuid.uuid4()`` costs a system call and a ``UUID`` object per id. The ids are the same:
+122 random bits from the OS, the version and variant bits set as ``uuid4`` sets them. A forked worker
+starts with an empty buffer, so two processes never hand out the same bytes.
 """
 
 from __future__ import annotations

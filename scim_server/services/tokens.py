@@ -1,13 +1,12 @@
 """Organization-scoped bearer tokens: issue, authenticate, list, rotate, revoke.
 
 A token's plaintext is shown once, at creation; only its SHA-256 hash is stored. Lookups are cached
-per process for ``token_cache_seconds`` (a few seconds), which bounds how long a revoked or expired
-token can still be accepted by a running server (an expiry is met to the moment: a cached lookup counts
-down to it on the monotonic clock, so requests read no clock, and only a step of the system clock can
-move it, by at most that bound). The cache is keyed by a keyed BLAKE2b digest of the
-token (the key random per process), not by the token: the process keeps no plaintext, and a cached
-request costs CPython's own small BLAKE2b instead of OpenSSL's SHA-256, several times dearer in a
-request (7 against 3 µs measured in the server, where neither is in the CPU's caches).
+per process for ``token_cache_seconds``, which bounds how long a revoked or expired token can still be
+accepted by a running server. An expiry is met to the moment: a cached lookup counts down to it on the
+monotonic clock, so a request reads no clock, and only a step of the system clock can move it, by at
+most that bound. The cache is keyed by a BLAKE2b digest of the token under a key random per process,
+never by the token, so the process keeps no plaintext; BLAKE2b because a cache hit then needs no
+SHA-256, the dearer hash.
 
 When a token was last used is noted in memory on each successful authentication (the clock read with
 its lookup plus the monotonic time since) and written by

@@ -1,10 +1,9 @@
 """One writer at a time per resource, within this process.
 
 Writers to one resource queue up here instead of racing and retrying against the version guard (which
-still protects against other processes). ``asyncio.Lock`` per resource, in a ``WeakValueDictionary``,
-did the same, but made a lock and two coroutines (``__aenter__``, ``__aexit__``) on every write: 15 µs
-of a PATCH's own time in the server. Here an uncontended writer costs a dict lookup and an insert,
-with no await; only a writer that must wait makes a future and awaits it.
+still protects against other processes). An uncontended writer costs a dict lookup and an insert, with
+no await; only a writer that must wait makes a future and awaits it. That is why this is not an
+``asyncio.Lock`` per resource, which makes a lock and two coroutines on every write.
 
 Writers get the resource in arrival order. A writer cancelled while waiting leaves the queue; one
 cancelled just after it was handed the resource hands it on, so a cancellation never leaves a resource
