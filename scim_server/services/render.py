@@ -6,6 +6,7 @@ projection, ``never`` ones (password) are never rendered, ``request`` ones only 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,10 +194,9 @@ def _fields(
 
 
 _META_KEYS = ("resourceType", "created", "lastModified", "location", "version")
-# Plans by (resource type identity, projection). Projections come from request parameters, so the
-# memo is bounded; resource types are the catalog's constants (kept in the value, so ids stay valid).
-_PLANS: dict[tuple[int, Projection | None, bool], tuple[ResourceType, _Plan]] = {}
-_PLAN_LIMIT = 512
+# Plans are kept for this many (resource type, projection, source) keys: projections come from request
+# parameters, so the cache is bounded; most requests use the full projection.
+_PLAN_CACHE_SIZE = 512
 
 
 def _same(name: str) -> str:
@@ -204,11 +204,16 @@ def _same(name: str) -> str:
 
 
 def _plan(resource_type: ResourceType, projection: Projection, canonical: bool = False) -> _Plan:
-    # The full projection by identity: hashing a Projection calls its dataclass __hash__.
-    key = (id(resource_type), None if projection is ALL else projection, canonical)
-    cached = _PLANS.get(key)
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
+    """How a resource is rendered under a projection; ``canonical``: from a canonical resource (a write
+    made it) rather than from a stored document."""
+    # The full projection is keyed as None: hashing a Projection calls its dataclass __hash__.
+    return _cached_plan(resource_type, None if projection is ALL else projection, canonical)
+
+
+@functools.lru_cache(maxsize=_PLAN_CACHE_SIZE)
+def _cached_plan(resource_type: ResourceType, projection: Projection | None, canonical: bool) -> _Plan:
+    if projection is None:
+        projection = ALL
     meta: tuple[str, ...] | None = None
     if projection.wants("", META):
         keep, drop = projection.sub_filter("", META)
@@ -219,7 +224,7 @@ def _plan(resource_type: ResourceType, projection: Projection, canonical: bool =
         field = core.pop(attribute.name, None) if attribute in resource_type.schema.attributes else None
         if field is not None:
             derived = (attribute.name, field[1])
-    plan = _Plan(
+    return _Plan(
         core=core,
         derived=derived,
         extensions=tuple(
@@ -232,10 +237,6 @@ def _plan(resource_type: ResourceType, projection: Projection, canonical: bool =
         ),
         meta=meta,
     )
-    if len(_PLANS) >= _PLAN_LIMIT:
-        _PLANS.clear()
-    _PLANS[key] = (resource_type, plan)
-    return plan
 
 
 def _element(element: Mapping[str, Any], subs: tuple[tuple[str, str], ...], datetimes: frozenset[str]) -> Any:
