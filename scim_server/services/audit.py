@@ -26,6 +26,7 @@ from scim_server.storage.audit import AuditStore
 
 logger = logging.getLogger("scim_server.audit")
 
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who made a change: the organization and the token it used (never the token's secret)."""
@@ -94,7 +95,7 @@ class AuditEvent:
 
 def _is_object(value: Any) -> bool:
     """None or a mapping; the exact-dict test first, as canonical resources hold plain dicts (the
-    Mapping ABC check is several times slower, and strings, the common case, fail it slowly)."""
+    Mapping ABC check is slow, and strings, the common case, fail it slowly)."""
     kind = type(value)
     if value is None or kind is dict:
         return True

@@ -108,8 +108,8 @@ def _keys(items: Iterable[str], resource_type: ResourceType) -> frozenset[Attrib
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the precision the store keeps."""
-    # isoformat is several times faster than strftime. Stored times come back in UTC: written without
-    # their zone (whose utcoffset, a Python method for the driver's, would cost more than the rest).
+    # isoformat rather than strftime, for speed. Stored times come back in UTC: written without their
+    # zone (whose utcoffset, a Python method for the driver's, would cost more than the rest).
     zone = value.tzinfo
     if zone is None or zone is UTC_ZONES[0] or zone is UTC_ZONES[1]:
         return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

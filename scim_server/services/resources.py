@@ -1,6 +1,8 @@
 """The SCIM resource service: create, read, replace, patch, delete and search (RFC 7644 §3).
 
-No HTTP here: handlers pass parsed JSON and header values in and get stored resources back. Every write
+No HTTP here: handlers pass parsed JSON and header values in and get stored resources back. No Mongo
+documents either: the service passes the repository canonical resources with their metadata
+(:class:`StoredResource`), compiled queries and sort specs, and the repository stores them. Every write
 is one version-guarded store operation: a replace or patch that loses a race re-reads and re-applies
 (or answers 412 when the client pinned a version with If-Match), so concurrent writers never lose
 each other's changes and a failed request leaves nothing half-written.

@@ -3,6 +3,11 @@
 Each organization's resources live in their own collection (``org_<org>_users``), so a query can only
 ever see one organization's documents: tenancy is a property of which collection a repository holds,
 not of a filter clause someone could forget. Indexes are ensured per collection on first use.
+
+Repositories take and give resources (:class:`~scim_server.storage.documents.StoredResource`): the
+documents, updates and projections that store and read them are built here and in
+``storage/documents.py``, never by a service. (The renderer reads a stored document as it is, through
+the naming rules of ``schema.layout``, so a read need not build the canonical resource.)
 """
 
 from __future__ import annotations
@@ -253,10 +258,9 @@ class ResourceRepository:
 
 def _any_of(values: Sequence[str]) -> Any:
     """The condition "one of ``values``": equality for one string (a GET's single user or group),
-    ``$in`` otherwise. MongoDB plans both alike; the embedded store matches equality several times
-    faster, and looks a single ``_id`` up without a scan (``storage/embedded.py``). Only a ``str`` is
-    put in the equality position: anything else stays a literal inside ``$in``, so no value can be
-    read as an operator."""
+    ``$in`` otherwise. MongoDB plans both alike; the embedded store matches equality faster, and looks
+    a single ``_id`` up without a scan (``storage/embedded.py``). Only a ``str`` is put in the equality
+    position: anything else stays a literal inside ``$in``, so no value can be read as an operator."""
     if len(values) == 1 and type(values[0]) is str:
         return values[0]
     return {"$in": list(values)}
@@ -400,9 +404,9 @@ class MembershipRepository:
 class Store:
     """The per-organization repositories of one database, with indexes ensured on first use.
 
-    Repositories hold no state of their own, so each organization's are built once and reused: a
-    collection handle costs tens of microseconds to make, more than the rest of a cached request's
-    work. The caches grow by three small objects per organization this process has served.
+    Repositories hold no state of their own, so each organization's are built once and reused: making
+    a collection handle costs more than the rest of a cached request's work. The caches grow by three
+    small objects per organization this process has served.
     """
 
     def __init__(self, db: Any) -> None:
