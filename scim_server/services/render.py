@@ -203,15 +203,11 @@ def _same(name: str) -> str:
     return name
 
 
-def _plan(resource_type: ResourceType, projection: Projection, canonical: bool = False) -> _Plan:
-    """How a resource is rendered under a projection; ``canonical``: from a canonical resource (a write
-    made it) rather than from a stored document."""
-    # The full projection is keyed as None: hashing a Projection calls its dataclass __hash__.
-    return _cached_plan(resource_type, None if projection is ALL else projection, canonical)
-
-
 @functools.lru_cache(maxsize=_PLAN_CACHE_SIZE)
-def _cached_plan(resource_type: ResourceType, projection: Projection | None, canonical: bool) -> _Plan:
+def _plan(resource_type: ResourceType, projection: Projection | None, canonical: bool) -> _Plan:
+    """How a resource is rendered under a projection (None: the full one, keyed so because hashing a
+    Projection calls its dataclass ``__hash__``); ``canonical``: from a canonical resource (a write
+    made it) rather than from a stored document."""
     if projection is None:
         projection = ALL
     meta: tuple[str, ...] | None = None
@@ -305,11 +301,12 @@ def render_resource(
     :func:`derived_renderer`.
     """
     document: Mapping[str, Any] | None = stored.built_resource
+    projected = None if projection is ALL else projection
     if document is not None:
         # SCIM names, extensions under their URN, no shadows: complex values pass through whole.
-        plan, clean = _plan(resource_type, projection, canonical=True), True
+        plan, clean = _plan(resource_type, projected, True), True
     else:
-        plan, clean = _plan(resource_type, projection), stored.response_only
+        plan, clean = _plan(resource_type, projected, False), stored.response_only
         document = stored.document
         assert document is not None  # a stored resource has its resource, its document, or both
     schemas = [resource_type.schema.id]
@@ -343,7 +340,7 @@ def derived_renderer(
     name and a function from one resource's entries (``value``, ``display``, ``type``) to their rendered
     list, with ``$ref`` (empty when the projection keeps nothing of them); None when the projection
     leaves the attribute out. The projection is planned once for the page, not once per resource."""
-    plan = _plan(resource_type, projection)
+    plan = _plan(resource_type, None if projection is ALL else projection, False)
     if plan.derived is None:
         return None
     name, subs = plan.derived

@@ -108,21 +108,17 @@ _PROBE_STRING = "x"
 
 @functools.lru_cache(maxsize=_COMPARISON_CACHE_SIZE)
 def _string_comparison(
-    path: str, op: str, resource_type: ResourceType, limits: FilterLimits
+    path: str, op: str, resource_type: ResourceType
 ) -> Callable[[str], dict[str, Any]] | None:
     """The compiled query of ``<path> <op> "<string>"`` as a function of the string (the path as
     written, the operator in lower case: :func:`split_one_comparison`), or None when that filter is
     not compiled from its string alone (:func:`~scim_server.compiler.query.string_comparison`) or
     does not parse. An IdP's probes are new text each time (``userName eq "<each user>"``) in a few
-    shapes, so the shape is cached, not the text."""
+    shapes, so the shape is cached, not the text. The caller applies the configured limits to the
+    text itself: a single comparison within them parses as this one does."""
+    text = f'{path} {op} "{_PROBE_STRING}"'
     try:
-        ast = parse_filter(
-            f'{path} {op} "{_PROBE_STRING}"',
-            schema_uris=resource_type.schema_uris,
-            max_length=limits.length,
-            max_depth=limits.depth,
-            max_terms=limits.terms,
-        )
+        ast = parse_filter(text, schema_uris=resource_type.schema_uris, max_length=len(text))
     except ScimError:
         return None  # the filter's own text is parsed, and its error answered, by the general path
     if not isinstance(ast, Compare) or ast.value != _PROBE_STRING:
@@ -502,7 +498,7 @@ class ResourceService:
         if len(text) <= limits.length and limits.terms >= 1:
             parts = split_one_comparison(text)
             if parts is not None:
-                template = _string_comparison(parts[0], parts[1], self.resource_type, limits)
+                template = _string_comparison(parts[0], parts[1], self.resource_type)
                 if template is not None:
                     return template(parts[2])
         ast, references, compiled = _parsed_filter(text, self.resource_type, limits)
