@@ -1,4 +1,4 @@
-"""Time and count the storage calls of one request.
+"""Time the storage calls of one request.
 
 A leaf module, like ``errors``: the storage package records into it and the web layer reads it, without
 either depending on the other.
@@ -19,15 +19,13 @@ from contextvars import ContextVar
 
 
 class StorageTiming:
-    """Storage time (seconds) and number of driver calls (round trips) so far in one request; also the
-    context manager :func:`measure` returns, which makes it the current record inside its block (a
-    plain class: no generator, and one object per request)."""
+    """Storage time (seconds) so far in one request; also the context manager :func:`measure` returns,
+    which makes it the current record inside its block (a plain class: one object per request)."""
 
-    __slots__ = ("_token", "calls", "seconds")
+    __slots__ = ("_token", "seconds")
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.calls = 0
 
     def __enter__(self) -> StorageTiming:
         self._token = _CURRENT.set(self)
@@ -50,7 +48,6 @@ def record(seconds: float) -> None:
     timing = _CURRENT.get()
     if timing is not None:
         timing.seconds += seconds
-        timing.calls += 1
 
 
 __all__ = ["StorageTiming", "measure", "record"]

@@ -6,8 +6,7 @@ needs a token, since authentication guards only ``/scim/v2``. ``/docs#/scim`` op
 The apigami decorators are used for documentation only: apigami's ``validation_middleware`` is
 deliberately NOT installed. The server parses bodies itself (strict JSON, case-insensitive attribute
 names, RFC 7644 §3.12 errors), and webargs would drop body keys the wire schemas do not declare,
-such as extension URNs and attributes an identity provider adds. The ``error_callback`` still raises
-``InvalidSyntaxError``, so that if validation were ever switched on it would answer a SCIM 400.
+such as extension URNs and attributes an identity provider adds.
 """
 
 from __future__ import annotations
@@ -17,16 +16,15 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, NoReturn
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp_apigami import OpenApiVersion, docs, request_schema, setup_aiohttp_apispec
 from aiohttp_apigami.constants import SWAGGER_DICT
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from scim_server.api import schemas
-from scim_server.errors import InvalidSyntaxError
 
 TITLE = "scim-server"
 SPEC_PATH = "/docs/openapi.json"
@@ -353,18 +351,6 @@ def document(name: str, handler: Handler) -> Handler:
     return documented
 
 
-def reject_invalid_body(
-    error: ValidationError,
-    req: web.Request,
-    schema: Schema,
-    *args: Any,
-    error_status_code: int | None = None,
-    error_headers: Mapping[str, str] | None = None,
-) -> NoReturn:
-    """webargs' error callback: a body that fails a wire schema is a SCIM 400 invalidSyntax."""
-    raise InvalidSyntaxError("the request body does not follow the request schema") from error
-
-
 def _package_version() -> str:
     try:
         return metadata.version(TITLE)
@@ -413,7 +399,6 @@ def setup_openapi(app: web.Application) -> None:
             url=SPEC_PATH,
             swagger_path=UI_PATH,
             static_path=STATIC_PATH,
-            error_callback=reject_invalid_body,
             in_place=True,
             openapi_version=OpenApiVersion.V303,
             # APISpec deep-merges these top-level keys into the generated document.

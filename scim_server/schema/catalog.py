@@ -423,7 +423,7 @@ class ResolvedAttribute:
         return base
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ResourceType:
     """A resource type (RFC 7643 §6) with attribute resolution over its schemas."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -196,15 +197,11 @@ def _is_plain(attr: Attribute, value: Any) -> bool:
     return kind is attr.plain and (kind is bool or 0 < len(value) <= MAX_STRING_LENGTH)
 
 
-# Path texts of sub-attributes, for error details: built from catalog names only, so bounded.
-_SUB_PATHS: dict[tuple[str, str], str] = {}
-
-
+@functools.cache
 def _sub_path(path: str, name: str) -> str:
-    text = _SUB_PATHS.get((path, name))
-    if text is None:
-        text = _SUB_PATHS[(path, name)] = f"{path}.{name}"
-    return text
+    """The path text of a sub-attribute, for error details; cached, as paths are built from catalog
+    names only (a bounded set) and the text is needed for every complex value."""
+    return f"{path}.{name}"
 
 
 def _put_sub(out: dict[str, Any], sub: Attribute, raw: Any, path: str) -> None:
@@ -277,16 +274,11 @@ def _qualified_key(key: str, resource_type: ResourceType) -> tuple[str, str] | N
     return None
 
 
-_EXACT_NAMES: dict[int, tuple[ResourceType, dict[str, tuple[SchemaExtension | None, Attribute]]]] = {}
-
-
+@functools.cache
 def _exact_names(resource_type: ResourceType) -> dict[str, tuple[SchemaExtension | None, Attribute]]:
     """Top-level keys spelled exactly as in the catalog, resolved as ``resolve(None, key)`` would
     (common attributes, then the core schema, then the extensions): most keys skip the case-insensitive
-    search. A memo per resource type, by identity."""
-    cached = _EXACT_NAMES.get(id(resource_type))
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
+    search. Cached per resource type, a catalog constant."""
     names: dict[str, tuple[SchemaExtension | None, Attribute]] = {}
     for extension in reversed(resource_type.extensions):
         names.update((a.name, (extension, a)) for a in extension.schema.attributes)
@@ -300,7 +292,6 @@ def _exact_names(resource_type: ResourceType) -> dict[str, tuple[SchemaExtension
         and r.extension is value[0]
         and r.attribute is value[1]
     }
-    _EXACT_NAMES[id(resource_type)] = (resource_type, names)
     return names
 
 
@@ -405,14 +396,9 @@ class _CheckPlan:
     required_extensions: tuple[str, ...]
 
 
-# Per resource type, by identity: derived data of the catalog's constants (a memo, not state).
-_CHECK_PLANS: dict[int, tuple[ResourceType, _CheckPlan]] = {}
-
-
+@functools.cache
 def _check_plan(resource_type: ResourceType) -> _CheckPlan:
-    cached = _CHECK_PLANS.get(id(resource_type))
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
+    """What :func:`check_resource` visits, cached per resource type (a catalog constant)."""
     required: list[tuple[str | None, str, str]] = []
     values: dict[str, list[_Check]] = {}
     common = tuple(a for a in COMMON_ATTRIBUTES if a.mutability is not Mutability.READ_ONLY)
@@ -437,7 +423,6 @@ def _check_plan(resource_type: ResourceType) -> _CheckPlan:
         {key: tuple(checks) for key, checks in values.items()},
         tuple(ext.schema.id for ext in resource_type.extensions if ext.required),
     )
-    _CHECK_PLANS[id(resource_type)] = (resource_type, plan)
     return plan
 
 

@@ -9,7 +9,7 @@ and after the write; only the paths leave this module, so no value (a password, 
 is ever stored. The path ``password`` does appear when a password was set.
 
 The event is written after the resource write succeeded. A failed audit write does not fail the
-client's request, which has already taken effect: it is logged and counted (``failures``).
+client's request, which has already taken effect: it is logged.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from scim_server.schema.catalog import ResourceType
 from scim_server.storage.audit import AuditStore
 
 logger = logging.getLogger("scim_server.audit")
-
-OPERATIONS = ("create", "replace", "patch", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +95,7 @@ class AuditEvent:
 
 def _is_object(value: Any) -> bool:
     """None or a mapping; the exact-dict test first, as canonical resources hold plain dicts (the
-    Mapping ABC check is several times slower, and strings, the common case, fail it slowly)."""
+    Mapping ABC check is slow, and strings, the common case, fail it slowly)."""
     kind = type(value)
     if value is None or kind is dict:
         return True
@@ -177,14 +175,12 @@ class AuditTrail:
 
     def __init__(self, store: AuditStore) -> None:
         self._store = store
-        self.failures = 0  # audit events that could not be written since the process started
 
     async def record(self, event: AuditEvent) -> bool:
-        """Write an event; a failure is logged and counted, never raised. Returns whether it was written."""
+        """Write an event; a failure is logged, never raised. Returns whether it was written."""
         try:
             await (await self._store.events(event.org_id)).insert(event.to_document())
         except Exception as error:  # the client's write already succeeded: see the module docstring
-            self.failures += 1
             reason = error.detail if isinstance(error, ScimError) else type(error).__name__
             logger.error(
                 "audit event not recorded: %s %s %s in organization %s by token %s: %s",

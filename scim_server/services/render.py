@@ -6,6 +6,7 @@ projection, ``never`` ones (password) are never rendered, ``request`` ones only 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -107,8 +108,8 @@ def _keys(items: Iterable[str], resource_type: ResourceType) -> frozenset[Attrib
 
 def format_datetime(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the precision the store keeps."""
-    # isoformat is several times faster than strftime. Stored times come back in UTC: written without
-    # their zone (whose utcoffset, a Python method for the driver's, would cost more than the rest).
+    # isoformat rather than strftime, for speed. Stored times come back in UTC: written without their
+    # zone (whose utcoffset, a Python method for the driver's, would cost more than the rest).
     zone = value.tzinfo
     if zone is None or zone is UTC_ZONES[0] or zone is UTC_ZONES[1]:
         return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
@@ -193,22 +194,22 @@ def _fields(
 
 
 _META_KEYS = ("resourceType", "created", "lastModified", "location", "version")
-# Plans by (resource type identity, projection). Projections come from request parameters, so the
-# memo is bounded; resource types are the catalog's constants (kept in the value, so ids stay valid).
-_PLANS: dict[tuple[int, Projection | None, bool], tuple[ResourceType, _Plan]] = {}
-_PLAN_LIMIT = 512
+# Plans are kept for this many (resource type, projection, source) keys: projections come from request
+# parameters, so the cache is bounded; most requests use the full projection.
+_PLAN_CACHE_SIZE = 512
 
 
 def _same(name: str) -> str:
     return name
 
 
-def _plan(resource_type: ResourceType, projection: Projection, canonical: bool = False) -> _Plan:
-    # The full projection by identity: hashing a Projection calls its dataclass __hash__.
-    key = (id(resource_type), None if projection is ALL else projection, canonical)
-    cached = _PLANS.get(key)
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
+@functools.lru_cache(maxsize=_PLAN_CACHE_SIZE)
+def _plan(resource_type: ResourceType, projection: Projection | None, canonical: bool) -> _Plan:
+    """How a resource is rendered under a projection (None: the full one, keyed so because hashing a
+    Projection calls its dataclass ``__hash__``); ``canonical``: from a canonical resource (a write
+    made it) rather than from a stored document."""
+    if projection is None:
+        projection = ALL
     meta: tuple[str, ...] | None = None
     if projection.wants("", META):
         keep, drop = projection.sub_filter("", META)
@@ -219,7 +220,7 @@ def _plan(resource_type: ResourceType, projection: Projection, canonical: bool =
         field = core.pop(attribute.name, None) if attribute in resource_type.schema.attributes else None
         if field is not None:
             derived = (attribute.name, field[1])
-    plan = _Plan(
+    return _Plan(
         core=core,
         derived=derived,
         extensions=tuple(
@@ -232,10 +233,6 @@ def _plan(resource_type: ResourceType, projection: Projection, canonical: bool =
         ),
         meta=meta,
     )
-    if len(_PLANS) >= _PLAN_LIMIT:
-        _PLANS.clear()
-    _PLANS[key] = (resource_type, plan)
-    return plan
 
 
 def _element(element: Mapping[str, Any], subs: tuple[tuple[str, str], ...], datetimes: frozenset[str]) -> Any:
@@ -304,11 +301,12 @@ def render_resource(
     :func:`derived_renderer`.
     """
     document: Mapping[str, Any] | None = stored.built_resource
+    projected = None if projection is ALL else projection
     if document is not None:
         # SCIM names, extensions under their URN, no shadows: complex values pass through whole.
-        plan, clean = _plan(resource_type, projection, canonical=True), True
+        plan, clean = _plan(resource_type, projected, True), True
     else:
-        plan, clean = _plan(resource_type, projection), stored.response_only
+        plan, clean = _plan(resource_type, projected, False), stored.response_only
         document = stored.document
         assert document is not None  # a stored resource has its resource, its document, or both
     schemas = [resource_type.schema.id]
@@ -342,7 +340,7 @@ def derived_renderer(
     name and a function from one resource's entries (``value``, ``display``, ``type``) to their rendered
     list, with ``$ref`` (empty when the projection keeps nothing of them); None when the projection
     leaves the attribute out. The projection is planned once for the page, not once per resource."""
-    plan = _plan(resource_type, projection)
+    plan = _plan(resource_type, None if projection is ALL else projection, False)
     if plan.derived is None:
         return None
     name, subs = plan.derived

@@ -1,6 +1,8 @@
 """The SCIM resource service: create, read, replace, patch, delete and search (RFC 7644 §3).
 
-No HTTP here: handlers pass parsed JSON and header values in and get stored resources back. Every write
+No HTTP here: handlers pass parsed JSON and header values in and get stored resources back. No Mongo
+documents either: the service passes the repository canonical resources with their metadata
+(:class:`StoredResource`), compiled queries and sort specs, and the repository stores them. Every write
 is one version-guarded store operation: a replace or patch that loses a race re-reads and re-applies
 (or answers 412 when the client pinned a version with If-Match), so concurrent writers never lose
 each other's changes and a failed request leaves nothing half-written.
@@ -13,11 +15,11 @@ not a write and records nothing.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request, simple_assignments
 from scim_server.compiler.query import compile_filter, membership_references, string_comparison
@@ -30,6 +32,7 @@ from scim_server.errors import (
     MutabilityError,
     NotFoundError,
     PreconditionFailedError,
+    ScimError,
 )
 from scim_server.filters import Compare, Filter, parse_attr_path, parse_filter, split_one_comparison
 from scim_server.schema.attributes import Mutability
@@ -50,13 +53,14 @@ from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
 from scim_server.services.writers import Writers
 from scim_server.settings import Settings
-from scim_server.storage.documents import Assignment, changed_keys, to_document, update_document
 
 # StoredResource is what this service returns; the web layer takes the type from here.
 from scim_server.storage.documents import StoredResource as StoredResource
+from scim_server.storage.documents import changed_keys
 from scim_server.storage.repository import MembershipRepository, ResourceRepository
 
 _MAX_WRITE_ATTEMPTS = 50
+# Filters are request text: the caches of what is derived from them are bounded.
 _FILTER_CACHE_SIZE = 512
 _COMPARISON_CACHE_SIZE = 256
 
@@ -64,6 +68,62 @@ RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
 MembershipFactory = Callable[[str], Awaitable[MembershipRepository]]
 # Runs after a guarded write succeeded (a group's membership changes); returns what it changed.
 AfterWrite = Callable[[], Awaitable[MemberChange | None]]
+
+
+class FilterLimits(NamedTuple):
+    """The configured bounds of a filter's text (``Settings.max_filter_*``)."""
+
+    length: int
+    depth: int
+    terms: int
+
+
+class _ParsedFilter(NamedTuple):
+    ast: Filter
+    # The member ids the filter compares groups.value or members.value with: its compiled query
+    # depends on memberships looked up for them, so it is compiled per request.
+    references: frozenset[str]
+    # The compiled query, when it depends on the text alone.
+    compiled: dict[str, Any] | None
+
+
+@functools.lru_cache(maxsize=_FILTER_CACHE_SIZE)
+def _parsed_filter(text: str, resource_type: ResourceType, limits: FilterLimits) -> _ParsedFilter:
+    """A filter parsed, and compiled unless it names memberships; cached by text, as IdPs repeat
+    their filters. A filter that fails raises every time (exceptions are not cached)."""
+    ast = parse_filter(
+        text,
+        schema_uris=resource_type.schema_uris,
+        max_length=limits.length,
+        max_depth=limits.depth,
+        max_terms=limits.terms,
+    )
+    references = membership_references(ast, resource_type)
+    return _ParsedFilter(ast, references, None if references else compile_filter(ast, resource_type))
+
+
+# Stands in for the string of a probe when its shape is compiled: any plain string parses alike.
+_PROBE_STRING = "x"
+
+
+@functools.lru_cache(maxsize=_COMPARISON_CACHE_SIZE)
+def _string_comparison(
+    path: str, op: str, resource_type: ResourceType
+) -> Callable[[str], dict[str, Any]] | None:
+    """The compiled query of ``<path> <op> "<string>"`` as a function of the string (the path as
+    written, the operator in lower case: :func:`split_one_comparison`), or None when that filter is
+    not compiled from its string alone (:func:`~scim_server.compiler.query.string_comparison`) or
+    does not parse. An IdP's probes are new text each time (``userName eq "<each user>"``) in a few
+    shapes, so the shape is cached, not the text. The caller applies the configured limits to the
+    text itself: a single comparison within them parses as this one does."""
+    text = f'{path} {op} "{_PROBE_STRING}"'
+    try:
+        ast = parse_filter(text, schema_uris=resource_type.schema_uris, max_length=len(text))
+    except ScimError:
+        return None  # the filter's own text is parsed, and its error answered, by the general path
+    if not isinstance(ast, Compare) or ast.value != _PROBE_STRING:
+        return None
+    return string_comparison(ast.path, ast.op, resource_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +182,9 @@ class ResourceService:
             for attribute in schema.attributes
             if attribute.mutability is Mutability.IMMUTABLE
         )
-        # Parsed filters by text, with the member ids they reference (whose lookups make the compiled
-        # query depend on stored data); filters without such references are cached compiled.
-        self._filters: OrderedDict[str, tuple[Filter, frozenset[str], dict[str, Any] | None]] = OrderedDict()
-        # The compiled query of one comparison with a string, as a function of the string, by the path
-        # as written and the operator (None: compiled from the text as above): an IdP's probes are
-        # new text each time (userName eq "<each user>"), in a few shapes.
-        self._comparisons: dict[tuple[str, str], Callable[[str], dict[str, Any]] | None] = {}
+        self._filter_limits = FilterLimits(
+            settings.max_filter_length, settings.max_filter_depth, settings.max_filter_terms
+        )
         # Writers to one resource in this process queue up instead of racing and retrying; the
         # version guard still protects against other processes.
         self._writers = Writers()
@@ -220,9 +276,9 @@ class ResourceService:
         check_resource(resource, self.resource_type)
         resource = await self._secure(resource, None)
         now = self._clock()
-        stored = self._stored(new_resource_id(), resource, now, now, 1)
+        stored = StoredResource(new_resource_id(), resource, now, now, 1)
         repo = await self._repositories(org_id)
-        await repo.insert(stored.document or {})
+        await repo.insert(stored)
         return stored
 
     async def get(self, org_id: str, resource_id: str, *, response_only: bool = False) -> StoredResource:
@@ -300,9 +356,7 @@ class ResourceService:
         repo = await self._repositories(org_id)
         key = await self._hold(org_id, resource_id)
         try:
-            assigned = await repo.assign(
-                resource_id, Assignment(values, self.resource_type), last_modified=self._clock()
-            )
+            assigned = await repo.assign(resource_id, values, last_modified=self._clock())
             if assigned is None:
                 return None
             stored, changed = assigned
@@ -353,22 +407,8 @@ class ResourceService:
                 changed = changed_keys(before, resource)
                 if not changed and not touch:
                     return current
-                # The new document is the stored one with only the changed attributes rebuilt, and
-                # only their fields are written: no whole-resource rebuild, no document diff.
-                assert current.document is not None  # read whole, not for a response
-                last_modified, version = self._clock(), current.version + 1
-                update = update_document(
-                    current.document,
-                    resource,
-                    changed,
-                    self.resource_type,
-                    last_modified=last_modified,
-                    version=version,
-                )
-                updated = StoredResource(
-                    resource_id, resource, current.created, last_modified, version, document=update.document
-                )
-                if await repo.update(resource_id, current.version, update.set_fields, update.unset_fields):
+                updated = await repo.update(current, resource, changed, last_modified=self._clock())
+                if updated is not None:
                     members = None if after is None else await after()
                     await self._record(
                         org_id,
@@ -451,39 +491,17 @@ class ResourceService:
         """Parse and compile a filter. Parsing is cached by text; so is compiling, unless the filter
         names ``groups.value`` or ``members.value``, whose meaning depends on memberships looked up here.
         A comparison of a string attribute with a string (``userName eq "…"``) is compiled once per
-        path and operator (:func:`~scim_server.compiler.query.string_comparison`), whatever the string."""
+        path and operator (:func:`_string_comparison`), whatever the string."""
         if text is None:
             return {}
-        settings = self._settings
-        parts = None
-        if len(text) <= settings.max_filter_length and settings.max_filter_terms >= 1:
+        limits = self._filter_limits
+        if len(text) <= limits.length and limits.terms >= 1:
             parts = split_one_comparison(text)
             if parts is not None:
-                template = self._comparisons.get(parts[:2])
+                template = _string_comparison(parts[0], parts[1], self.resource_type)
                 if template is not None:
                     return template(parts[2])
-        cached = self._filters.get(text)
-        if cached is None:
-            ast = parse_filter(
-                text,
-                schema_uris=self.resource_type.schema_uris,
-                max_length=settings.max_filter_length,
-                max_depth=settings.max_filter_depth,
-                max_terms=settings.max_filter_terms,
-            )
-            if parts is not None and isinstance(ast, Compare) and ast.value == parts[2]:
-                if len(self._comparisons) >= _COMPARISON_CACHE_SIZE:
-                    self._comparisons.clear()
-                self._comparisons[parts[:2]] = string_comparison(ast.path, ast.op, self.resource_type)
-            references = membership_references(ast, self.resource_type)
-            compiled = None if references else compile_filter(ast, self.resource_type)
-            cached = (ast, references, compiled)
-            self._filters[text] = cached
-            if len(self._filters) > _FILTER_CACHE_SIZE:
-                self._filters.popitem(last=False)
-        else:
-            self._filters.move_to_end(text)
-        ast, references, compiled = cached
+        ast, references, compiled = _parsed_filter(text, self.resource_type, limits)
         if compiled is not None:
             return compiled
         memberships = await self._memberships(org_id)
@@ -542,25 +560,6 @@ class ResourceService:
         if not isinstance(body, dict):
             raise InvalidSyntaxError("the request body must be a JSON object")
         return coerce_resource(body, self.resource_type)
-
-    def _stored(
-        self,
-        resource_id: str,
-        resource: dict[str, Any],
-        created: datetime,
-        last_modified: datetime,
-        version: int,
-    ) -> StoredResource:
-        """A resource about to be written, with the document that stores it."""
-        document = to_document(
-            resource,
-            self.resource_type,
-            id=resource_id,
-            created=created,
-            last_modified=last_modified,
-            version=version,
-        )
-        return StoredResource(resource_id, resource, created, last_modified, version, document=document)
 
     def _check_immutable(self, current: Mapping[str, Any], incoming: Mapping[str, Any]) -> None:
         """RFC 7643 §7: an immutable attribute may be set once, then never changed by PUT."""

@@ -3,6 +3,11 @@
 Each organization's resources live in their own collection (``org_<org>_users``), so a query can only
 ever see one organization's documents: tenancy is a property of which collection a repository holds,
 not of a filter clause someone could forget. Indexes are ensured per collection on first use.
+
+Repositories take and give resources (:class:`~scim_server.storage.documents.StoredResource`): the
+documents, updates and projections that store and read them are built here and in
+``storage/documents.py``, never by a service. (The renderer reads a stored document as it is, through
+the naming rules of ``schema.layout``, so a read need not build the canonical resource.)
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from scim_server.storage.documents import (
     from_document,
     from_documents,
     response_projection,
+    to_document,
+    update_document,
 )
 from scim_server.timing import record
 
@@ -130,9 +137,19 @@ class ResourceRepository:
         self._resource_type = resource_type
         self._response_projection = response_projection(resource_type)
 
-    async def insert(self, document: Mapping[str, Any]) -> None:
+    async def insert(self, resource: StoredResource) -> None:
+        """Store a new resource (its canonical attributes and metadata) as a new document; a clash on a
+        unique attribute is a :class:`UniquenessError` and stores nothing."""
+        document = to_document(
+            resource.resource,
+            self._resource_type,
+            id=resource.id,
+            created=resource.created,
+            last_modified=resource.last_modified,
+            version=resource.version,
+        )
         with driver_errors():
-            await self._collection.insert_one(dict(document))
+            await self._collection.insert_one(document)
 
     async def get(self, resource_id: str, *, response_only: bool = False) -> StoredResource | None:
         """The resource, carrying the stored document it was read from (a write plans against it).
@@ -146,28 +163,53 @@ class ResourceRepository:
 
     async def update(
         self,
-        resource_id: str,
-        expected_version: int,
-        set_fields: Mapping[str, Any],
-        unset_fields: Sequence[str],
-    ) -> bool:
-        """Apply ``$set``/``$unset`` in one write if the stored version is still ``expected_version``."""
-        update: dict[str, Any] = {"$set": dict(set_fields)}
-        if unset_fields:
-            update["$unset"] = dict.fromkeys(unset_fields, "")
+        current: StoredResource,
+        resource: dict[str, Any],
+        changed: Collection[str],
+        *,
+        last_modified: datetime,
+    ) -> StoredResource | None:
+        """Store ``resource`` as the next version of ``current`` (read whole from this repository), in
+        one write guarded by ``current.version``: the resource after the write, or ``None`` when the
+        stored version has moved on (another writer won; re-read and try again) or it is gone.
+
+        ``changed``: the top-level keys (attribute names, extension URNs) whose values differ from
+        ``current.resource`` (:func:`~scim_server.storage.documents.changed_keys`); only they and the
+        metadata are written. The version moves by one, even when ``changed`` is empty.
+        """
+        if current.document is None or current.response_only:
+            raise ValueError("an update needs the current resource as read whole from the store")
+        version = current.version + 1
+        update = update_document(
+            current.document,
+            resource,
+            changed,
+            self._resource_type,
+            last_modified=last_modified,
+            version=version,
+        )
+        operation: dict[str, Any] = {"$set": update.set_fields}
+        if update.unset_fields:
+            operation["$unset"] = dict.fromkeys(update.unset_fields, "")
         with driver_errors():
             result = await self._collection.update_one(
-                {"_id": resource_id, "meta.version": expected_version}, update
+                {"_id": current.id, "meta.version": current.version}, operation
             )
-        return bool(result.matched_count)
+        if not result.matched_count:
+            return None
+        return StoredResource(
+            current.id, resource, current.created, last_modified, version, document=update.document
+        )
 
     async def assign(
-        self, resource_id: str, assignment: Assignment, *, last_modified: datetime
+        self, resource_id: str, values: Mapping[str, Any], *, last_modified: datetime
     ) -> tuple[StoredResource, list[str]] | None:
-        """Store new values of top-level simple attributes in one write, without reading first, if the
-        resource holds another value for at least one of them; the version moves by one. The resource
-        after the write (read for a response) and the names whose values changed; ``None`` when
-        nothing was written: no such resource, or it holds every value already."""
+        """Store new values of top-level simple attributes (canonical values by attribute name) in one
+        write, without reading first, if the resource holds another value for at least one of them;
+        the version moves by one. The resource after the write (read for a response) and the names
+        whose values changed; ``None`` when nothing was written: no such resource, or it holds every
+        value already."""
+        assignment = Assignment(values, self._resource_type)
         query = {"_id": resource_id, **assignment.condition}
         update = {
             "$set": {**assignment.fields, "meta.lastModified": last_modified},
@@ -216,10 +258,9 @@ class ResourceRepository:
 
 def _any_of(values: Sequence[str]) -> Any:
     """The condition "one of ``values``": equality for one string (a GET's single user or group),
-    ``$in`` otherwise. MongoDB plans both alike; the embedded store matches equality several times
-    faster, and looks a single ``_id`` up without a scan (``storage/embedded.py``). Only a ``str`` is
-    put in the equality position: anything else stays a literal inside ``$in``, so no value can be
-    read as an operator."""
+    ``$in`` otherwise. MongoDB plans both alike; the embedded store matches equality faster, and looks
+    a single ``_id`` up without a scan (``storage/embedded.py``). Only a ``str`` is put in the equality
+    position: anything else stays a literal inside ``$in``, so no value can be read as an operator."""
     if len(values) == 1 and type(values[0]) is str:
         return values[0]
     return {"$in": list(values)}
@@ -363,9 +404,9 @@ class MembershipRepository:
 class Store:
     """The per-organization repositories of one database, with indexes ensured on first use.
 
-    Repositories hold no state of their own, so each organization's are built once and reused: a
-    collection handle costs tens of microseconds to make, more than the rest of a cached request's
-    work. The caches grow by three small objects per organization this process has served.
+    Repositories hold no state of their own, so each organization's are built once and reused: making
+    a collection handle costs more than the rest of a cached request's work. The caches grow by three
+    small objects per organization this process has served.
     """
 
     def __init__(self, db: Any) -> None:

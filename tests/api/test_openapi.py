@@ -9,11 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from aiohttp_apigami import validation_middleware
-from marshmallow import Schema, ValidationError
 
-from scim_server.api.openapi import reject_invalid_body
 from scim_server.api.routes import routes
-from scim_server.errors import InvalidSyntaxError
 from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA, ENTERPRISE_USER_SCHEMA_ID, USER_SCHEMA
 
 SPEC_URL = "/docs/openapi.json"
@@ -347,20 +344,3 @@ async def test_validation_middleware_is_not_installed(client: TestClient[Any, An
     assert validation_middleware not in client.app.middlewares
     handler = next(r.handler for r in client.app.router.routes() if r.name == "create_user")
     assert getattr(handler, "__name__", None) == "create_user"
-
-
-async def test_schema_validation_errors_would_be_scim_400() -> None:
-    with pytest.raises(InvalidSyntaxError) as raised:
-        reject_invalid_body(
-            ValidationError({"json": {"userName": ["Missing data."]}}),
-            None,  # type: ignore[arg-type]
-            Schema(),
-            error_status_code=422,
-            error_headers={},
-        )
-    assert raised.value.to_body() == {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-        "status": "400",
-        "scimType": "invalidSyntax",
-        "detail": "the request body does not follow the request schema",
-    }

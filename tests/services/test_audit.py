@@ -461,7 +461,7 @@ class BrokenAuditStore(AuditStore):
         return repository
 
 
-async def test_a_failed_audit_write_does_not_fail_the_request_and_is_logged_and_counted(
+async def test_a_failed_audit_write_does_not_fail_the_request_and_is_logged(
     db: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     services = Services(db, BrokenAuditStore(db))
@@ -471,7 +471,6 @@ async def test_a_failed_audit_write_does_not_fail_the_request_and_is_logged_and_
         await services.users.delete("acme", stored.id, None, actor=ACTOR)
 
     # Both writes took effect and returned normally.
-    assert services.trail.failures == 2
     with pytest.raises(NotFoundError):
         await services.users.get("acme", stored.id)
     assert [r.getMessage() for r in caplog.records] == [
@@ -497,7 +496,6 @@ async def test_an_unexpected_audit_failure_is_contained_too(
         stored = await services.users.create("acme", alice(), actor=ACTOR)
 
     assert (await services.users.get("acme", stored.id)).id == stored.id
-    assert services.trail.failures == 1
     assert caplog.records[0].getMessage().endswith(": RuntimeError")
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
-from scim_server.storage.documents import to_document
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.repository import (
     Member,
     MembershipRepository,
@@ -28,28 +27,10 @@ async def seed(db: Any, org: str = "acme") -> tuple[MembershipRepository, dict[s
     users, groups = await store.users(org), await store.groups(org)
     members: dict[str, Member] = {}
     for name in ("alice", "bob", "carol"):
-        await users.insert(
-            to_document(
-                {"userName": name},
-                USER_RESOURCE_TYPE,
-                id=f"u-{name}",
-                created=T0,
-                last_modified=T0,
-                version=1,
-            )
-        )
+        await users.insert(StoredResource(f"u-{name}", {"userName": name}, T0, T0, 1))
         members[name] = Member(f"u-{name}", "User", name)
     for name in ("eng", "ops"):
-        await groups.insert(
-            to_document(
-                {"displayName": name.title()},
-                GROUP_RESOURCE_TYPE,
-                id=f"g-{name}",
-                created=T0,
-                last_modified=T0,
-                version=1,
-            )
-        )
+        await groups.insert(StoredResource(f"g-{name}", {"displayName": name.title()}, T0, T0, 1))
         members[name] = Member(f"g-{name}", "Group", name.title())
     return await store.memberships(org), members
 

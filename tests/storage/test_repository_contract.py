@@ -14,7 +14,7 @@ import pytest
 
 from scim_server.errors import UniquenessError
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
-from scim_server.storage.documents import Assignment, StoredResource, to_document
+from scim_server.storage.documents import StoredResource
 from scim_server.storage.repository import ResourceRepository, Store, collection_name
 from tests.storage.conftest import on_mongodb
 
@@ -25,19 +25,6 @@ T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
 def when(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
-
-
-def user_document(
-    resource_id: str, resource: dict[str, Any], *, minute: int = 0, version: int = 1
-) -> dict[str, Any]:
-    return to_document(
-        resource,
-        USER_RESOURCE_TYPE,
-        id=resource_id,
-        created=when(minute),
-        last_modified=when(minute),
-        version=version,
-    )
 
 
 def stored(
@@ -64,17 +51,17 @@ class RepositoryContract:
             ENTERPRISE: {"department": "Tours", "manager": {"value": "m-1", "$ref": "https://x/Users/m-1"}},
         }
 
-        await repo.insert(user_document("u-1", resource))
+        await repo.insert(stored("u-1", resource))
 
         assert await repo.get("u-1") == stored("u-1", resource)
         assert await repo.get("u-2") is None
 
     async def test_a_username_differing_only_in_case_is_a_uniqueness_error(self, db: Any) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "BJensen"}))
+        await repo.insert(stored("u-1", {"userName": "BJensen"}))
 
         with pytest.raises(UniquenessError) as caught:
-            await repo.insert(user_document("u-2", {"userName": "bjensen"}))
+            await repo.insert(stored("u-2", {"userName": "bjensen"}))
 
         assert (caught.value.status, caught.value.scim_type, caught.value.detail) == (
             409,
@@ -83,38 +70,102 @@ class RepositoryContract:
         )
         assert await repo.get("u-2") is None
 
-    async def test_an_update_with_the_current_version_sets_and_unsets(self, db: Any) -> None:
+    async def test_an_update_stores_the_next_version_writing_only_the_changed_attributes(
+        self, db: Any
+    ) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "a", "title": "Guide", "displayName": "A"}))
+        await repo.insert(stored("u-1", {"userName": "a", "title": "Guide", "displayName": "A"}))
+        current = await repo.get("u-1")
+        assert current is not None
+        collection = db[collection_name("acme", USER_RESOURCE_TYPE)]
+        # Written after the read without a new version: the update writes only the fields of the
+        # attributes it changes (and the shadows of those that fold case), so this one stays.
+        await collection.update_one({"_id": "u-1"}, {"$set": {"active": True}})
 
-        applied = await repo.update(
-            "u-1",
-            1,
-            {"title": "Chief", "_lc.title": "chief", "meta.version": 2, "meta.lastModified": when(5)},
-            ["displayName", "_lc.displayName"],
+        updated = await repo.update(
+            current, {"userName": "a", "title": "Chief"}, ["title", "displayName"], last_modified=when(5)
         )
 
-        assert applied is True
-        assert await repo.get("u-1") == StoredResource(
+        expected = StoredResource(
             id="u-1",
             resource={"userName": "a", "title": "Chief"},
             created=when(0),
             last_modified=when(5),
             version=2,
         )
-        raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
+        assert updated == expected
+        assert await repo.get("u-1") == StoredResource(
+            id="u-1",
+            resource={"userName": "a", "title": "Chief", "active": True},
+            created=when(0),
+            last_modified=when(5),
+            version=2,
+        )
+        raw = await collection.find_one({"_id": "u-1"})
         assert raw["_lc"] == {"userName": "a", "title": "chief"}
+
+    async def test_an_update_answers_the_resource_after_it_which_the_next_update_can_follow(
+        self, db: Any
+    ) -> None:
+        repo = await self.users(db)
+        await repo.insert(stored("u-1", {"userName": "a", "title": "Guide"}))
+        current = await repo.get("u-1")
+        assert current is not None
+
+        first = await repo.update(
+            current, {"userName": "a", "title": "Chief"}, ["title"], last_modified=when(5)
+        )
+        assert first is not None
+        second = await repo.update(
+            first, {"userName": "b", "title": "Chief"}, ["userName"], last_modified=when(6)
+        )
+
+        assert second == StoredResource(
+            id="u-1",
+            resource={"userName": "b", "title": "Chief"},
+            created=when(0),
+            last_modified=when(6),
+            version=3,
+        )
+        assert await repo.get("u-1") == second
+        assert await repo.count({"_lc.userName": "b"}) == 1
+
+    async def test_an_update_changing_nothing_still_moves_the_version(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(stored("u-1", {"userName": "a"}, version=4))
+        current = await repo.get("u-1")
+        assert current is not None
+
+        updated = await repo.update(current, current.resource, [], last_modified=when(5))
+
+        expected = stored("u-1", {"userName": "a"}, version=5)
+        expected.last_modified = when(5)
+        assert updated == expected
+        assert await repo.get("u-1") == expected
+
+    async def test_an_update_needs_the_resource_read_whole(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(stored("u-1", {"userName": "a"}))
+        for_response = await repo.get("u-1", response_only=True)
+        assert for_response is not None
+
+        with pytest.raises(ValueError, match="read whole"):
+            await repo.update(for_response, {"userName": "b"}, ["userName"], last_modified=when(5))
+        with pytest.raises(ValueError, match="read whole"):
+            await repo.update(
+                stored("u-1", {"userName": "a"}), {"userName": "b"}, ["userName"], last_modified=when(5)
+            )
+
+        assert await repo.get("u-1") == stored("u-1", {"userName": "a"})
 
     async def test_an_assignment_writes_once_where_a_value_differs_and_answers_the_user_after_it(
         self, db: Any
     ) -> None:
         repo = await self.users(db)
-        await repo.insert(
-            user_document("u-1", {"userName": "a", "title": "Guide", "active": True}, version=4)
-        )
+        await repo.insert(stored("u-1", {"userName": "a", "title": "Guide", "active": True}, version=4))
         values = {"title": "Chief", "active": True, "nickName": "Al"}
 
-        assigned = await repo.assign("u-1", Assignment(values, USER_RESOURCE_TYPE), last_modified=when(5))
+        assigned = await repo.assign("u-1", values, last_modified=when(5))
 
         assert assigned is not None
         after, changed = assigned
@@ -136,67 +187,81 @@ class RepositoryContract:
             "nickName": "Al",
         }
         # The same values again: nothing is written, and the version stays.
-        assert await repo.assign("u-1", Assignment(values, USER_RESOURCE_TYPE), last_modified=when(6)) is None
+        assert await repo.assign("u-1", values, last_modified=when(6)) is None
         assert await repo.get("u-1") == expected
         # No such user: nothing either.
-        assert (
-            await repo.assign("nobody", Assignment(values, USER_RESOURCE_TYPE), last_modified=when(6)) is None
-        )
+        assert await repo.assign("nobody", values, last_modified=when(6)) is None
         assert await repo.count({}) == 1
 
     async def test_an_assignment_of_a_taken_username_is_a_uniqueness_error(self, db: Any) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "alice"}))
-        await repo.insert(user_document("u-2", {"userName": "bob"}))
+        await repo.insert(stored("u-1", {"userName": "alice"}))
+        await repo.insert(stored("u-2", {"userName": "bob"}))
 
         with pytest.raises(UniquenessError, match="userName is already in use"):
-            await repo.assign(
-                "u-2", Assignment({"userName": "ALICE"}, USER_RESOURCE_TYPE), last_modified=when(5)
-            )
+            await repo.assign("u-2", {"userName": "ALICE"}, last_modified=when(5))
 
         assert await repo.get("u-2") == stored("u-2", {"userName": "bob"})
 
-    async def test_an_update_with_a_stale_version_changes_nothing(self, db: Any) -> None:
+    async def test_an_update_from_a_stale_version_changes_nothing(self, db: Any) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "a", "title": "Guide"}, version=3))
+        await repo.insert(stored("u-1", {"userName": "a", "title": "Guide"}, version=3))
+        current = await repo.get("u-1")
+        assert current is not None
+        won = await repo.update(
+            current, {"userName": "a", "title": "Chief"}, ["title"], last_modified=when(5)
+        )
+        assert won is not None
 
-        applied = await repo.update("u-1", 2, {"title": "Chief", "meta.version": 3}, ["userName"])
+        lost = await repo.update(current, {"userName": "a"}, ["title"], last_modified=when(6))
 
-        assert applied is False
-        assert await repo.get("u-1") == stored("u-1", {"userName": "a", "title": "Guide"}, version=3)
+        assert lost is None
+        assert await repo.get("u-1") == won
 
-    async def test_an_update_of_an_unknown_id_matches_nothing(self, db: Any) -> None:
+    async def test_an_update_of_a_deleted_resource_matches_nothing(self, db: Any) -> None:
         repo = await self.users(db)
+        await repo.insert(stored("u-1", {"userName": "a"}))
+        current = await repo.get("u-1")
+        assert current is not None
+        assert await repo.delete("u-1") is True
 
-        assert await repo.update("nobody", 1, {"title": "x"}, []) is False
+        assert (
+            await repo.update(current, {"userName": "a", "title": "x"}, ["title"], last_modified=when(5))
+            is None
+        )
         assert await repo.count({}) == 0
 
     async def test_an_update_to_a_taken_username_is_a_uniqueness_error(self, db: Any) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "alice"}))
-        await repo.insert(user_document("u-2", {"userName": "bob"}))
+        await repo.insert(stored("u-1", {"userName": "alice"}))
+        await repo.insert(stored("u-2", {"userName": "bob"}))
+        current = await repo.get("u-2")
+        assert current is not None
 
         with pytest.raises(UniquenessError, match="userName is already in use"):
-            await repo.update("u-2", 1, {"userName": "ALICE", "_lc.userName": "alice", "meta.version": 2}, [])
+            await repo.update(current, {"userName": "ALICE"}, ["userName"], last_modified=when(5))
 
         assert await repo.get("u-2") == stored("u-2", {"userName": "bob"})
 
     async def test_an_update_can_set_a_complex_value_holding_a_reference(self, db: Any) -> None:
         # "$ref" is a SCIM sub-attribute name that MongoDB also reads as a DBRef key.
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "a"}))
+        await repo.insert(stored("u-1", {"userName": "a"}))
+        current = await repo.get("u-1")
+        assert current is not None
         manager = {"value": "m-1", "$ref": "https://scim.test/scim/v2/Users/m-1"}
+        resource = {"userName": "a", ENTERPRISE: {"manager": manager}}
 
-        applied = await repo.update("u-1", 1, {f"{ENTERPRISE_KEY}.manager": manager, "meta.version": 2}, [])
+        updated = await repo.update(current, resource, [ENTERPRISE], last_modified=when(0))
 
-        assert applied is True
-        assert await repo.get("u-1") == stored(
-            "u-1", {"userName": "a", ENTERPRISE: {"manager": manager}}, version=2
-        )
+        assert updated == stored("u-1", resource, version=2)
+        assert await repo.get("u-1") == stored("u-1", resource, version=2)
+        raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
+        assert raw[ENTERPRISE_KEY] == {"manager": {"value": "m-1", "ref": manager["$ref"]}}
 
     async def test_delete_without_a_version_removes_the_user_once(self, db: Any) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "a"}))
+        await repo.insert(stored("u-1", {"userName": "a"}))
 
         assert await repo.delete("u-1") is True
         assert await repo.delete("u-1") is False
@@ -204,7 +269,7 @@ class RepositoryContract:
 
     async def test_delete_with_a_version_removes_only_that_version(self, db: Any) -> None:
         repo = await self.users(db)
-        await repo.insert(user_document("u-1", {"userName": "a"}, version=2))
+        await repo.insert(stored("u-1", {"userName": "a"}, version=2))
 
         assert await repo.delete("u-1", expected_version=1) is False
         assert await repo.get("u-1") == stored("u-1", {"userName": "a"}, version=2)
@@ -215,9 +280,7 @@ class RepositoryContract:
         repo = await self.users(db)
         names = ["delta", "Alpha", "echo", "Charlie", "bravo"]
         for minute, name in enumerate(names):
-            await repo.insert(
-                user_document(f"u-{minute}", {"userName": name, "active": minute != 2}, minute=minute)
-            )
+            await repo.insert(stored(f"u-{minute}", {"userName": name, "active": minute != 2}, minute=minute))
 
         page = await repo.find({"active": True}, [("_lc.userName", 1)], 1, 2)
 
@@ -235,7 +298,7 @@ class RepositoryContract:
     async def test_two_organizations_never_see_each_other(self, db: Any) -> None:
         store = Store(db)
         a, b = await store.users("orga"), await store.users("orgb")
-        await a.insert(user_document("u-1", {"userName": "alice"}))
+        await a.insert(stored("u-1", {"userName": "alice"}))
 
         assert collection_name("orga", USER_RESOURCE_TYPE) == "org_orga_users"
         assert collection_name("orgb", USER_RESOURCE_TYPE) == "org_orgb_users"
@@ -243,9 +306,14 @@ class RepositoryContract:
         assert await b.find({}, [("_id", 1)], 0, 10) == []
         assert await b.count({}) == 0
         assert await b.delete("u-1") is False
-        assert await b.update("u-1", 1, {"title": "x"}, []) is False
+        from_a = await a.get("u-1")
+        assert from_a is not None
+        assert (
+            await b.update(from_a, {"userName": "alice", "title": "x"}, ["title"], last_modified=when(1))
+            is None
+        )
         # The same id and userName are free in the other organization.
-        await b.insert(user_document("u-1", {"userName": "ALICE"}))
+        await b.insert(stored("u-1", {"userName": "ALICE"}))
         assert await a.get("u-1") == stored("u-1", {"userName": "alice"})
         assert await b.get("u-1") == stored("u-1", {"userName": "ALICE"})
 
@@ -269,10 +337,10 @@ class RepositoryContract:
     async def test_a_second_store_on_the_same_database_ensures_indexes_again(self, db: Any) -> None:
         await Store(db).users("acme")
         repo = await Store(db).users("acme")
-        await repo.insert(user_document("u-1", {"userName": "a"}))
+        await repo.insert(stored("u-1", {"userName": "a"}))
 
         with pytest.raises(UniquenessError):
-            await repo.insert(user_document("u-2", {"userName": "A"}))
+            await repo.insert(stored("u-2", {"userName": "A"}))
 
     @pytest.mark.parametrize("org_id", ["../x", "a.b", "$x", "", "a" * 65, "-x", "a b", "a/b", "ä"])
     async def test_an_invalid_organization_id_is_refused(self, db: Any, org_id: str) -> None:
@@ -302,7 +370,7 @@ class TestRepositoryOnMongoDB(RepositoryContract):
         spellings = ["Race@Example.com", "race@example.com", "RACE@EXAMPLE.COM", "race@Example.com"]
 
         results = await asyncio.gather(
-            *(repo.insert(user_document(f"u-{i}", {"userName": spellings[i % 4]})) for i in range(40)),
+            *(repo.insert(stored(f"u-{i}", {"userName": spellings[i % 4]})) for i in range(40)),
             return_exceptions=True,
         )
 
