@@ -60,10 +60,11 @@ class Settings:
     log_level: str = "INFO"
     # "json": one JSON object per line (the access log's fields as keys); "text": human-readable lines.
     log_format: str = "json"
-    # Token bucket per organization and per process: sustained requests per second (0 disables rate
-    # limiting) and the bucket size, the burst allowed on top. With K worker processes an
-    # organization can reach K times this rate.
-    rate_limit_per_second: float = 100.0
+    # Token bucket per organization and per process: sustained requests per second and the bucket
+    # size, the burst allowed on top; with K worker processes an organization can reach K times the
+    # rate. Off (0) by default: an IdP's initial sync, a conformance checker or a benchmark must never
+    # meet a 429 at default settings, so the limit is a choice the operator makes knowingly.
+    rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 200
     # Bearer token that /metrics requires; empty serves /metrics without authentication.
     metrics_token: str = field(default="", repr=False)

@@ -43,7 +43,7 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "render_cache_seconds": 60.0,
         "log_level": "INFO",
         "log_format": "json",
-        "rate_limit_per_second": 100.0,
+        "rate_limit_per_second": 0.0,
         "rate_limit_burst": 200,
         "metrics_token": "",
         "shutdown_timeout_seconds": 30.0,
