@@ -26,6 +26,14 @@ from scim_server.settings import Settings
 
 Application = web.Application
 
+SERVER_HEADER = "scim-server"
+
+
+async def name_server(_request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: ``Server: scim-server``, without aiohttp's and Python's versions,
+    which would tell a scanner which known flaws to try (RFC 9110 §10.2.4 advises against detail)."""
+    response.headers["Server"] = SERVER_HEADER
+
 
 class Components(Protocol):
     """What the web layer needs from the wiring: the services and a readiness check."""
@@ -67,6 +75,7 @@ def build_application(
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(add_server_timing)
+    app.on_response_prepare.append(name_server)
     setup_routes(app)
     setup_openapi(app)
     return app

@@ -16,7 +16,6 @@ import functools
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -27,6 +26,7 @@ from marshmallow import Schema, ValidationError
 
 from scim_server.api import schemas
 from scim_server.errors import InvalidSyntaxError
+from scim_server.settings import package_version
 
 TITLE = "scim-server"
 SPEC_PATH = "/docs/openapi.json"
@@ -365,13 +365,6 @@ def reject_invalid_body(
     raise InvalidSyntaxError("the request body does not follow the request schema") from error
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version(TITLE)
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
 def _use_scim_media_types(spec: dict[str, Any]) -> None:
     """Describe bodies as ``application/scim+json``, which the server sends and prefers (RFC 7644 §3.1).
 
@@ -409,7 +402,7 @@ def setup_openapi(app: web.Application) -> None:
         setup_aiohttp_apispec(
             app,
             title=TITLE,
-            version=_package_version(),
+            version=package_version(),
             url=SPEC_PATH,
             swagger_path=UI_PATH,
             static_path=STATIC_PATH,
