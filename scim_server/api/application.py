@@ -60,7 +60,8 @@ def build_application(
         middlewares=[request_middleware],
     )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    # Series by organization only behind the metrics token: the ids would list every customer.
+    app[METRICS] = Metrics(per_organization=bool(settings.metrics_token))
     app[RENDERED] = RenderedCache(settings.render_cache_entries, settings.render_cache_seconds)
     if settings.rate_limit_per_second > 0:
         app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
