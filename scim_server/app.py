@@ -7,10 +7,13 @@ The wiring here is framework-free: :func:`open_components` opens the store and b
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from scim_server.api.application import Application, build_application
@@ -18,7 +21,7 @@ from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
 from scim_server.services.audit import AuditTrail
 from scim_server.services.groups import GroupService
 from scim_server.services.resources import ResourceService
-from scim_server.services.tokens import TokenService
+from scim_server.services.tokens import TokenService, new_token_secret
 from scim_server.settings import Settings
 from scim_server.storage.audit import AuditStore
 from scim_server.storage.client import close, connect, ping
@@ -38,6 +41,49 @@ class Components:
     users: ResourceService
     groups: GroupService
     ready: Callable[[], Awaitable[None]]
+
+
+class DemoTokenFileError(Exception):
+    """The demo token file cannot be read or written, or holds no usable token; the message says which."""
+
+
+# A token the file may hold: visible ASCII (it travels in an HTTP header), at least 8 characters.
+_USABLE_TOKEN = re.compile(r"[!-~]{8,}")
+
+
+def kept_demo_token(file: str) -> tuple[Path, str, bool]:
+    """The demo token kept in ``file``, or a new one written there with mode 0600: the file's absolute
+    path, the token, and whether it is new (a startup step, so the file I/O blocks briefly).
+
+    The file is created exclusively (``O_EXCL``) and never widened, so the secret is readable by its
+    owner only; the token itself is never logged.
+    """
+    path = Path(file).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as error:
+        raise DemoTokenFileError(f"cannot read the demo token file {path}: {_reason(error)}") from None
+    else:
+        token = text.strip()
+        if not _USABLE_TOKEN.fullmatch(token):
+            raise DemoTokenFileError(
+                f"the demo token file {path} must hold one token of at least 8 visible ASCII characters"
+            )
+        return path, token, False
+    token = new_token_secret()
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(token + "\n")
+    except OSError as error:
+        raise DemoTokenFileError(f"cannot write the demo token file {path}: {_reason(error)}") from None
+    return path, token, True
+
+
+def _reason(error: Exception) -> str:
+    return error.strerror or str(error) if isinstance(error, OSError) else str(error)
 
 
 @asynccontextmanager
@@ -65,8 +111,19 @@ async def open_components(
             orgs = await tokens.bootstrap(settings.bootstrap_tokens)
             logger.info("loaded bootstrap tokens for %d organization(s)", len(set(orgs)))
         elif settings.embedded and db is None:
-            _, token = await tokens.create(DEMO_ORG, name="demo")
-            announce(f"scim-server: demo organization {DEMO_ORG!r}, bearer token (shown once): {token}")
+            if settings.demo_token_file:
+                path, secret, made = kept_demo_token(settings.demo_token_file)
+                await tokens.create(DEMO_ORG, name="demo", secret=secret)
+                how = "written there now" if made else "kept from an earlier start"
+                announce(f"scim-server: demo organization {DEMO_ORG!r}, bearer token in {path} ({how})")
+            else:
+                _, token = await tokens.create(DEMO_ORG, name="demo")
+                announce(f"scim-server: demo organization {DEMO_ORG!r}, bearer token (shown once): {token}")
+        if settings.demo_token_file and (settings.bootstrap_tokens or not settings.embedded) and db is None:
+            announce(
+                "scim-server: demo_token_file is not used: it applies only to the embedded store "
+                "without bootstrap tokens"
+            )
 
         async def ready() -> None:
             await ping(database)
@@ -88,7 +145,7 @@ def create_app(
     """Build the application. ``db`` injects a database (tests); otherwise one is opened at startup.
 
     ``announce`` receives the startup messages meant for the operator's console (the embedded-store
-    warning and the demo token); it defaults to standard error.
+    warning and the demo token, or the file that keeps it); it defaults to standard error.
     """
     say = announce or (lambda text: print(text, file=sys.stderr, flush=True))
     return build_application(settings, lambda: open_components(settings, db=db, announce=say))

@@ -7,17 +7,25 @@ import asyncio
 import json
 import socket
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scim_server.api.serving import serve
-from scim_server.app import create_app
+from scim_server.app import DemoTokenFileError, create_app
 from scim_server.errors import ScimError
 from scim_server.logs import configure_logging
 from scim_server.services.audit import AuditEvent, AuditTrail
 from scim_server.services.tokens import TokenService, TokenSpecError
-from scim_server.settings import Settings, SettingsError, load_settings
+from scim_server.settings import (
+    DEFAULT_CONFIG_PATH,
+    Settings,
+    SettingsError,
+    load_settings,
+    package_version,
+    setting_names,
+)
 from scim_server.storage.audit import AuditStore
 from scim_server.storage.client import close, connect, ping
 from scim_server.storage.repository import is_valid_org_id
@@ -25,13 +33,35 @@ from scim_server.storage.tokens import TokenRepository
 from scim_server.workers import bind, supervise
 
 
+def _serve_epilog() -> str:
+    names = ", ".join(f"SCIM_{name.upper()}" for name in setting_names())
+    return f"""configuration:
+  Settings are read from the config file {DEFAULT_CONFIG_PATH}
+  (another file: SCIM_CONFIG=/path/to/file.toml), then from environment variables SCIM_<NAME>, which
+  win over the file (for example SCIM_PORT=9000); --host and --port win over both. The variables:
+{textwrap.fill(names, width=100, initial_indent="  ", subsequent_indent="  ")}
+
+store:
+  Without SCIM_MONGODB_URI the server runs on the EMBEDDED in-memory store (mongomock-motor): one
+  process, and every change is lost when it exits. It then creates the organization 'demo' and prints
+  its bearer token; SCIM_DEMO_TOKEN_FILE=path keeps that token in a file across restarts, and
+  SCIM_BOOTSTRAP_TOKENS=org:token gives known tokens instead. Set SCIM_MONGODB_URI for MongoDB."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scim-server", description="SCIM 2.0 provisioning server")
+    parser.add_argument("--version", action="version", version=f"scim-server {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP server",
+        description="Run the SCIM server until SIGTERM or Ctrl-C; it prints the address it listens on.",
+        epilog=_serve_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("--host", help="interface to listen on (setting: host)")
-    serve.add_argument("--port", type=int, help="port to listen on (setting: port)")
+    serve.add_argument("--port", type=int, help="port to listen on, 0 for any free one (setting: port)")
     serve.add_argument(
         "--workers",
         type=int,
@@ -49,12 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     listing = actions.add_parser("list", help="list tokens (never their secrets)")
     listing.add_argument("--org", help="only this organization's tokens")
     revoke = actions.add_parser("revoke", help="revoke a token by its id (tok_...)")
-    revoke.add_argument("token_id")
+    _token_id_arguments(revoke, "the token to revoke")
     rotate = actions.add_parser(
         "rotate",
         help="issue a successor for a token (prints it once); the old one expires after a grace period",
     )
-    rotate.add_argument("--token-id", required=True, help="the token to replace (tok_...)")
+    _token_id_arguments(rotate, "the token to replace")
     rotate.add_argument(
         "--grace-hours",
         type=float,
@@ -74,12 +104,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _token_id_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``TOKEN_ID`` as a positional argument, spelled the same in every command that names a token,
+    with ``--token-id TOKEN_ID`` accepted as another spelling; :func:`_token_id` picks the one given."""
+    parser.add_argument("token_id", metavar="TOKEN_ID", nargs="?", help=f"{what} (tok_..., as listed)")
+    parser.add_argument(
+        "--token-id", dest="token_id_option", metavar="TOKEN_ID", help="the same, as an option"
+    )
+
+
+def _token_id(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    given: set[str] = {value for value in (args.token_id, args.token_id_option) if value is not None}
+    if not given:
+        parser.error(f"tokens {args.action}: a TOKEN_ID is required (tok_..., see tokens list)")
+    if len(given) > 1:
+        parser.error(f"tokens {args.action}: TOKEN_ID and --token-id name different tokens")
+    return given.pop()
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"scim-server: {message}", file=sys.stderr)
     return code
 
 
 MAX_WORKERS = 256
+LISTEN_BACKLOG = 1024
 
 
 def _serve(settings: Settings, workers: int = 1) -> int:
@@ -91,45 +140,80 @@ def _serve(settings: Settings, workers: int = 1) -> int:
             "so several workers would each have their own, different data. Use --workers 1."
         )
     configure_logging(settings.log_level, settings.log_format)
-    if workers == 1:
-        return _run_server(settings, host=settings.host, port=settings.port)
+    # The port first: a port in use is the one line printed, before any startup message or token.
     try:
-        sock = bind(settings.host, settings.port)
+        reserve = _listen if workers == 1 else _reserve
+        sock = reserve(settings.host, settings.port)
     except OSError as error:
-        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror}")
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}")
     with sock:
+        address = _address(sock)
+        if workers == 1:
+            return _run_server(settings, sock, listening=lambda: _say(f"listening on {address}"))
+        _say(f"listening on {address} with {workers} workers")
         return supervise(
-            lambda inherited, ready: _run_server(settings, sock=inherited, ready=ready),
+            lambda inherited, ready: _run_server(settings, inherited, ready=ready),
             sock,
             workers,
             stop_seconds=settings.shutdown_timeout_seconds + 10,
         )
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket at ``host:port``: bound here so that a port in use fails before startup."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # SO_REUSEADDR, not SO_REUSEPORT: a restart may take a port whose old connections linger in
+        # TIME_WAIT, but never one another server is listening on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """The workers' reserved address. Their SO_REUSEPORT sockets would share a port with another
+    server started the same way, so a plain listening socket checks first that the port is free."""
+    _listen(host, port).close()
+    return bind(host, port)
+
+
+def _address(sock: socket.socket) -> str:
+    """The URL a listening socket answers at (the actual port when 0 was asked for)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _say(message: str) -> None:
+    print(f"scim-server: {message}", file=sys.stderr, flush=True)
+
+
 def _run_server(
     settings: Settings,
+    sock: socket.socket,
     *,
-    host: str | None = None,
-    port: int | None = None,
-    sock: socket.socket | None = None,
     ready: Callable[[], None] | None = None,
+    listening: Callable[[], None] | None = None,
 ) -> int:
-    """Run one server process until it is signalled; the exit code, with the reason on stderr."""
+    """Run one server process on ``sock`` until it is signalled; the exit code, with the reason on
+    stderr."""
     try:
         serve(
             create_app(settings),
-            host=host,
-            port=port,
             sock=sock,
             shutdown_timeout=settings.shutdown_timeout_seconds,
             ready=ready,
+            listening=listening,
         )
     except ScimError as error:
         return _fail(f"cannot start: {error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
-    except TokenSpecError as error:
+    except (TokenSpecError, DemoTokenFileError) as error:
         return _fail(f"cannot start: {error}")
-    except OSError as error:
-        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror}")
     return 0
 
 
@@ -177,7 +261,7 @@ def _print_new_token(token_id: str, org_id: str, expires: datetime | None, token
     print(f"token:   {token}\n(the token is shown only now; store it in the IdP's secret field)")
 
 
-async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
+async def _tokens(settings: Settings, args: argparse.Namespace, token_id: str | None) -> int:
     async def work(db: Any) -> int:
         service = TokenService(TokenRepository(db), cache_seconds=0)
         if args.action == "create":
@@ -202,23 +286,23 @@ async def _tokens(settings: Settings, args: argparse.Namespace) -> int:
             if not args.grace_hours >= 0:
                 return _fail("--grace-hours must not be negative")
             rotation = await service.rotate(
-                args.token_id,
+                token_id or "",
                 grace=timedelta(hours=args.grace_hours),
                 name=args.name,
                 expires=_expiry(args.expires_in_days),
             )
             if rotation is None:
-                return _fail(f"no active token with id {args.token_id}", 1)
+                return _fail(f"no active token with id {token_id}", 1)
             _print_new_token(rotation.new.id, rotation.new.org_id, rotation.new.expires, rotation.token)
             print(
                 f"old:     {rotation.old.id} expires {_format_time(rotation.old.expires)}; running servers "
                 f"stop accepting it within {settings.token_cache_seconds:g} s after that"
             )
-        elif not await service.revoke(args.token_id):
-            return _fail(f"no active token with id {args.token_id}", 1)
+        elif not await service.revoke(token_id or ""):
+            return _fail(f"no active token with id {token_id}", 1)
         else:
             print(
-                f"revoked {args.token_id}; running servers stop accepting it within "
+                f"revoked {token_id}; running servers stop accepting it within "
                 f"{settings.token_cache_seconds:g} s"
             )
         return 0
@@ -267,7 +351,11 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    token_id = None
+    if args.command == "tokens" and args.action in ("revoke", "rotate"):
+        token_id = _token_id(parser, args)
     try:
         overrides = {}
         if args.command == "serve":
@@ -289,4 +377,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.command == "audit":
         return asyncio.run(_audit(settings, args))
-    return asyncio.run(_tokens(settings, args))
+    return asyncio.run(_tokens(settings, args, token_id))

@@ -11,12 +11,23 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+DISTRIBUTION = "scim-server"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "scim-server.toml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
+
+
+def package_version() -> str:
+    """The installed distribution's version (``--version``, the OpenAPI document); 0.0.0 when the
+    package runs from a source tree that was never installed."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
 
 
 class SettingsError(ValueError):
@@ -25,19 +36,25 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Every setting of the server. Each one is documented in the README's configuration table.
+    """Every setting of the server; each is documented in the configuration documentation (docs/).
 
     Secrets (the MongoDB URI, bootstrap and metrics tokens) are left out of ``repr``, so logging a
     Settings object cannot leak them.
     """
 
     host: str = "127.0.0.1"
+    # 0 asks the system for any free port; the server prints the one it listens on.
     port: int = 8080
     # MongoDB connection string; empty means the embedded in-memory store (mongomock-motor).
     mongodb_uri: str = field(default="", repr=False)  # may carry a password
     database: str = "scim"
     # "org1:token1,org2:token2": tokens known in advance, loaded at startup (embedded store and tests).
     bootstrap_tokens: str = field(default="", repr=False)
+    # A file keeping the embedded store's demo token across restarts, so that an IdP pointed at a trial
+    # server need not be reconfigured at each start. Used only on the embedded store without
+    # bootstrap_tokens: the token is read from the file, or generated and written there (mode 0600).
+    # Empty: a new demo token at every start, printed once.
+    demo_token_file: str = ""
     # Public base URL used in meta.location and $ref (e.g. "https://scim.example.com"); empty means
     # derive it from the request's Host header and scheme.
     base_url: str = ""
@@ -60,10 +77,11 @@ class Settings:
     log_level: str = "INFO"
     # "json": one JSON object per line (the access log's fields as keys); "text": human-readable lines.
     log_format: str = "json"
-    # Token bucket per organization and per process: sustained requests per second (0 disables rate
-    # limiting) and the bucket size, the burst allowed on top. With K worker processes an
-    # organization can reach K times this rate.
-    rate_limit_per_second: float = 100.0
+    # Token bucket per organization and per process: sustained requests per second and the bucket
+    # size, the burst allowed on top; with K worker processes an organization can reach K times the
+    # rate. Off (0) by default: an IdP's initial sync, a conformance checker or a benchmark must never
+    # meet a 429 at default settings, so the limit is a choice the operator makes knowingly.
+    rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 200
     # Bearer token that /metrics requires; empty serves /metrics without authentication.
     metrics_token: str = field(default="", repr=False)
@@ -77,6 +95,11 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every setting's name, in declaration order; ``SCIM_<NAME>`` in upper case sets it."""
+    return tuple(_FIELDS)
 
 
 def _convert(name: str, raw: Any) -> Any:
@@ -109,7 +132,6 @@ def _convert(name: str, raw: Any) -> Any:
 
 def _check(settings: Settings) -> None:
     positive = (
-        "port",
         "default_page_size",
         "max_page_size",
         "max_body_bytes",
@@ -123,8 +145,8 @@ def _check(settings: Settings) -> None:
     for name in positive:
         if getattr(settings, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
-    if settings.port > 65535:
-        raise SettingsError("setting 'port' must be at most 65535")
+    if not 0 <= settings.port <= 65535:
+        raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
     if settings.default_page_size > settings.max_page_size:
         raise SettingsError("setting 'default_page_size' must not exceed 'max_page_size'")
     if not 0 <= settings.token_cache_seconds <= 60:  # also rejects NaN

@@ -4,9 +4,11 @@
     SCIM_BOOTSTRAP_TOKENS="acme:acme-token-123" scripts/serve --port 8080 &
     .venv/bin/python scripts/idp_flow.py --url http://127.0.0.1:8080 --token acme-token-123
 
-The requests are the ones Entra ID and Okta send (../shared/design/idp-behaviour.md): the connection
+It first waits for the server to answer /healthz (up to --wait seconds, 10 by default), so it can be
+started right after the server. The requests are the ones Entra ID and Okta send: the connection
 test, the create, the userName/externalId probes, Entra's default-mode PATCH, Okta's GET-then-PUT,
-the soft delete (active false), and the hard delete. Exit status 0 only when every check passed.
+the soft delete (active false), and the hard delete. Exit status 0 only when every check passed,
+1 when one failed, 2 when the server could not be reached.
 """
 
 from __future__ import annotations
@@ -150,14 +152,62 @@ async def _walk(f: Flow) -> None:
     f.check(status == 404 and body["status"] == "404", "a GET after DELETE is a 404 SCIM error")
 
 
-def main() -> int:
+POLL_SECONDS = 0.2
+
+
+async def wait_for_health(base_url: str, seconds: float) -> bool:
+    """Poll ``/healthz`` until it answers 200, for at most ``seconds``; whether it did."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    url = base_url.rstrip("/") + "/healthz"
+    timeout = aiohttp.ClientTimeout(total=max(POLL_SECONDS, 2.0))
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return True
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # not listening yet, or still starting
+            if loop.time() + POLL_SECONDS > deadline:
+                return False
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def run(base_url: str, token: str, wait_seconds: float) -> list[tuple[bool, str]] | None:
+    """Wait for the server, then walk the flow; None when the server never answered."""
+    if not await wait_for_health(base_url, wait_seconds):
+        return None
+    return await walk(base_url, token)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="server base URL (without /scim/v2)")
     parser.add_argument("--token", required=True, help="a bearer token of the organization to use")
-    args = parser.parse_args()
-    checks = asyncio.run(walk(args.url, args.token))
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the server to answer /healthz before starting (default 10)",
+    )
+    args = parser.parse_args(argv)
+    base = args.url.rstrip("/")
+    try:
+        checks = asyncio.run(run(base, args.token, args.wait))
+    except (aiohttp.ClientError, TimeoutError) as error:
+        reason = str(error) or type(error).__name__
+        print(f"idp_flow: the server at {base} stopped answering: {reason}", file=sys.stderr)
+        return 2
+    if checks is None:
+        print(
+            f"idp_flow: no answer from {base}/healthz within {args.wait:g} s; is the server running "
+            "(scripts/serve), and is --url right?",
+            file=sys.stderr,
+        )
+        return 2
     passed = sum(ok for ok, _ in checks)
     print(f"{passed} passed, {len(checks) - passed} failed")
     return 0 if passed == len(checks) else 1

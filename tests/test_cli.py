@@ -11,7 +11,9 @@ import asyncio
 import gc
 import os
 import re
+import socket
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ from scim_server import cli
 from scim_server.cli import _redact, main
 from scim_server.services.audit import AuditEvent, AuditTrail, MemberChange
 from scim_server.services.tokens import TokenService
+from scim_server.settings import DEFAULT_CONFIG_PATH, setting_names
 from scim_server.storage.audit import AuditStore
 from scim_server.storage.client import embedded_client
 from scim_server.storage.tokens import TokenRepository
+from scim_server.workers import bind, listen
 
 UNREACHABLE = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
 
@@ -92,7 +96,7 @@ def test_serve_port_option_is_validated_like_the_setting(capsys: pytest.CaptureF
     assert main(["serve", "--port", "70000"]) == 2
 
     assert capsys.readouterr().err == (
-        "scim-server: invalid configuration: setting 'port' must be at most 65535\n"
+        "scim-server: invalid configuration: setting 'port' must be between 0 (any free port) and 65535\n"
     )
 
 
@@ -101,7 +105,7 @@ def test_serve_with_an_unreachable_mongodb_says_it_cannot_start(
 ) -> None:
     monkeypatch.setenv("SCIM_MONGODB_URI", UNREACHABLE)
 
-    assert main(["serve", "--port", "1"]) == 2
+    assert main(["serve", "--port", "0"]) == 2
     # The startup closes its client when the ping fails: an unclosed one would warn (an error here).
     gc.collect()
 
@@ -237,7 +241,7 @@ def test_a_token_is_rotated_with_a_grace_period_and_both_are_listed(
     old_id, old_token = created_token(capsys.readouterr().out)
     before = datetime.now(UTC)
 
-    assert main(["tokens", "rotate", "--token-id", old_id, "--grace-hours", "2"]) == 0
+    assert main(["tokens", "rotate", old_id, "--grace-hours", "2"]) == 0
 
     out = capsys.readouterr().out
     new_id, new_token = created_token(out)
@@ -270,7 +274,7 @@ def test_rotate_takes_a_name_and_refuses_unknown_tokens_and_negative_grace(
 
     assert main(["tokens", "rotate", "--token-id", old_id, "--grace-hours", "-1"]) == 2
     assert capsys.readouterr().err == "scim-server: --grace-hours must not be negative\n"
-    assert main(["tokens", "rotate", "--token-id", "tok_unknown"]) == 1
+    assert main(["tokens", "rotate", "tok_unknown"]) == 1
     assert capsys.readouterr().err == "scim-server: no active token with id tok_unknown\n"
 
     assert (
@@ -393,3 +397,104 @@ def test_the_audit_command_refuses_bad_options(
     assert main(["audit", *options]) == 2
 
     assert capsys.readouterr().err == f"scim-server: {message}\n"
+
+
+def test_version_prints_the_installed_distribution_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"scim-server {metadata.version('scim-server')}\n"
+
+
+def test_serve_help_names_the_config_file_the_environment_and_the_embedded_store(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--help"])
+
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert f"config file {DEFAULT_CONFIG_PATH}" in text
+    assert "SCIM_CONFIG=/path/to/file.toml" in text
+    assert "environment variables SCIM_<NAME>, which win over the file" in text
+    for name in setting_names():
+        assert f"SCIM_{name.upper()}" in text, name
+    assert "EMBEDDED in-memory store (mongomock-motor)" in text
+    assert "SCIM_DEMO_TOKEN_FILE=path keeps that token in a file across restarts" in text
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [lambda token_id: [token_id], lambda token_id: ["--token-id", token_id]],
+    ids=["positional", "option"],
+)
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_revoke_and_rotate_take_the_token_id_positionally_or_as_an_option(
+    mongo: Any, capsys: pytest.CaptureFixture[str], action: str, spelling: Any
+) -> None:
+    assert main(["tokens", "create", "--org", "acme", "--name", "okta"]) == 0
+    token_id, _ = created_token(capsys.readouterr().out)
+
+    assert main(["tokens", action, *spelling(token_id)]) == 0
+
+    out = capsys.readouterr().out
+    rows = listed(capsys)
+    if action == "revoke":
+        assert out == f"revoked {token_id}; running servers stop accepting it within 5 s\n"
+        assert rows[token_id][5] != "-"  # the revoked column has a time
+    else:
+        new_id, _ = created_token(out)
+        assert set(rows) == {token_id, new_id}
+
+
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_a_token_command_without_a_token_id_or_with_two_is_a_usage_error(
+    mongo: Any, capsys: pytest.CaptureFixture[str], action: str
+) -> None:
+    with pytest.raises(SystemExit) as missing:
+        main(["tokens", action])
+    missing_err = capsys.readouterr().err
+    with pytest.raises(SystemExit) as conflicting:
+        main(["tokens", action, "tok_aaaaaaaaaaaaaaaa", "--token-id", "tok_bbbbbbbbbbbbbbbb"])
+    conflicting_err = capsys.readouterr().err
+
+    assert missing.value.code == conflicting.value.code == 2
+    assert missing_err.endswith(
+        f"error: tokens {action}: a TOKEN_ID is required (tok_..., see tokens list)\n"
+    )
+    assert conflicting_err.endswith(
+        f"error: tokens {action}: TOKEN_ID and --token-id name different tokens\n"
+    )
+    # The same id given both ways is one id.
+    assert main(["tokens", action, "tok_aaaaaaaaaaaaaaaa", "--token-id", "tok_aaaaaaaaaaaaaaaa"]) == 1
+    assert capsys.readouterr().err == "scim-server: no active token with id tok_aaaaaaaaaaaaaaaa\n"
+
+
+def test_serve_on_a_port_in_use_prints_one_line_and_no_token(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        assert main(["serve", "--port", str(port)]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"scim-server: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_workers_on_a_port_another_server_reserved_fail_before_forking(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Another server's workers listen with SO_REUSEPORT, which a second SO_REUSEPORT bind would
+    # share: the check must still see the port as taken.
+    monkeypatch.setenv("SCIM_MONGODB_URI", UNREACHABLE)
+    with bind("127.0.0.1", 0) as reserved, listen(reserved):
+        port = reserved.getsockname()[1]
+
+        assert main(["serve", "--workers", "2", "--port", str(port)]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"scim-server: cannot listen on 127.0.0.1:{port}: Address already in use\n"

@@ -1,4 +1,5 @@
-"""``scim-server serve`` as a real process: the embedded store's warning, the demo token, SIGTERM.
+"""``scim-server serve`` as a real process: the port check, the embedded store's warning, the demo
+token (printed, or kept in a file across restarts), the address it listens on, SIGTERM.
 
 Each test starts ``python -m scim_server serve`` with no ``SCIM_*`` variable of the developer's shell,
 talks to it over HTTP, and always kills it at the end. Every wait is bounded.
@@ -11,10 +12,12 @@ import os
 import re
 import signal
 import socket
+import stat
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,6 +26,7 @@ LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 STARTUP_SECONDS = 20.0
 EXIT_SECONDS = 10.0
 DEMO_TOKEN = re.compile(r"demo organization 'demo', bearer token \(shown once\): (\S+)")
+LISTENING = re.compile(r"^scim-server: listening on (http://127\.0\.0\.1:\d+)$")
 
 
 def free_port() -> int:
@@ -77,8 +81,8 @@ class Server:
 
 
 @asynccontextmanager
-async def running_server(env: Mapping[str, str]) -> AsyncIterator[Server]:
-    port = free_port()
+async def running_server(env: Mapping[str, str], port: int | None = None) -> AsyncIterator[Server]:
+    port = free_port() if port is None else port
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -156,3 +160,93 @@ async def test_serve_with_bootstrap_tokens_prints_no_demo_token() -> None:
         assert code == 0
         assert "Traceback" not in rest
         assert "bearer token" not in "\n".join(server.stderr) + rest
+
+
+async def test_the_server_says_where_it_listens_once_it_accepts_connections() -> None:
+    async with running_server(clean_environment()) as server:
+        address = (await server.read_until(LISTENING)).group(1)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            health = await get_json(session, f"{address}/healthz")  # no retry: it listens already
+
+        assert address == server.base
+        assert health == (200, {"status": "ok"})
+        # The order an operator reads: the store, the token, then the address.
+        assert [line.split(" ", 2)[1] for line in server.stderr] == ["using", "demo", "listening"]
+        code, _ = await stop(server)
+        assert code == 0
+
+
+async def test_port_0_listens_on_a_free_port_and_says_which() -> None:
+    async with running_server(clean_environment(), port=0) as server:
+        address = (await server.read_until(re.compile(r"listening on (http://127\.0\.0\.1:(\d+))$")))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            health = await get_json(session, f"{address.group(1)}/healthz")
+
+        assert int(address.group(2)) > 0
+        assert health == (200, {"status": "ok"})
+
+
+async def test_a_port_in_use_is_one_line_and_a_failure_before_any_token() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with running_server(clean_environment(), port=port) as server:
+            assert server.process.stderr is not None
+            err = await asyncio.wait_for(server.process.stderr.read(), STARTUP_SECONDS)
+            code = await asyncio.wait_for(server.process.wait(), EXIT_SECONDS)
+
+    assert code == 2
+    assert err.decode() == f"scim-server: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+async def test_a_demo_token_file_keeps_the_token_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "demo-token"
+    env = clean_environment(SCIM_DEMO_TOKEN_FILE=str(path))
+    statuses = []
+    for how in ("written there now", "kept from an earlier start"):
+        async with running_server(env) as server:
+            await server.read_until(re.compile(re.escape(f"bearer token in {path} ({how})")))
+            await server.read_until(LISTENING)
+            token = path.read_text(encoding="utf-8").strip()
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                statuses.append((await get_json(session, f"{server.base}/scim/v2/Users", token))[0])
+            code, rest = await stop(server)
+            assert code == 0
+            assert token not in "\n".join(server.stderr) + rest
+
+    assert statuses == [200, 200]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_an_unusable_demo_token_file_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "demo-token"
+    path.write_text("short\n", encoding="utf-8")
+    async with running_server(clean_environment(SCIM_DEMO_TOKEN_FILE=str(path))) as server:
+        assert server.process.stderr is not None
+        err = await asyncio.wait_for(server.process.stderr.read(), STARTUP_SECONDS)
+        code = await asyncio.wait_for(server.process.wait(), EXIT_SECONDS)
+
+    assert code == 2
+    assert err.decode().splitlines()[1:] == [
+        f"scim-server: cannot start: the demo token file {path} must hold one token of at least 8 "
+        "visible ASCII characters"
+    ]
+
+
+async def test_even_a_request_too_malformed_for_the_application_gets_no_version_in_server() -> None:
+    async with running_server(clean_environment()) as server:
+        await server.read_until(LISTENING)
+        host, port = server.base.removeprefix("http://").split(":")
+        answers = []
+        for request in (b"GARBAGE\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(request)
+            answers.append(await asyncio.wait_for(reader.read(), 10))
+            writer.close()
+        await stop(server)
+
+    heads = [answer.split(b"\r\n\r\n", 1)[0].decode().split("\r\n") for answer in answers]
+    assert [head[0] for head in heads] == ["HTTP/1.0 400 Bad Request", "HTTP/1.1 200 OK"]
+    for head in heads:
+        assert [line for line in head if line.lower().startswith("server:")] == ["Server: scim-server"]

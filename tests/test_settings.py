@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from scim_server.settings import DEFAULT_CONFIG_PATH, Settings, SettingsError, load_settings
+from scim_server.settings import DEFAULT_CONFIG_PATH, Settings, SettingsError, load_settings, package_version
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -28,6 +29,7 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "mongodb_uri": "",
         "database": "scim",
         "bootstrap_tokens": "",
+        "demo_token_file": "",
         "base_url": "",
         "default_page_size": 100,
         "max_page_size": 1000,
@@ -43,7 +45,7 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "render_cache_seconds": 60.0,
         "log_level": "INFO",
         "log_format": "json",
-        "rate_limit_per_second": 100.0,
+        "rate_limit_per_second": 0.0,
         "rate_limit_burst": 200,
         "metrics_token": "",
         "shutdown_timeout_seconds": 30.0,
@@ -135,8 +137,8 @@ async def test_keyword_overrides_win_over_environment_and_file(tmp_path: Path) -
         ("[server]\nport = 8080.5\n", "setting 'port': cannot use 8080.5 as int"),
         ("[server]\ntoken_cache_seconds = true\n", "setting 'token_cache_seconds': cannot use True as float"),
         ("[server]\nhost = 5\n", "setting 'host': cannot use 5 as str"),
-        ("[server]\nport = 0\n", "setting 'port' must be at least 1"),
-        ("[server]\nport = 70000\n", "setting 'port' must be at most 65535"),
+        ("[server]\nport = -1\n", "setting 'port' must be between 0 (any free port) and 65535"),
+        ("[server]\nport = 70000\n", "setting 'port' must be between 0 (any free port) and 65535"),
         ("[server]\nport = \n", "cannot read config file"),
         ('server = "x"\n', "'server' must be a table"),
     ],
@@ -151,8 +153,8 @@ async def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, message: 
     [
         ({"SCIM_PORT": "abc"}, "setting 'port': cannot use 'abc' as int"),
         ({"SCIM_PORT": ""}, "setting 'port': cannot use '' as int"),
-        ({"SCIM_PORT": "0"}, "setting 'port' must be at least 1"),
-        ({"SCIM_PORT": "70000"}, "setting 'port' must be at most 65535"),
+        ({"SCIM_PORT": "-1"}, "setting 'port' must be between 0 (any free port) and 65535"),
+        ({"SCIM_PORT": "70000"}, "setting 'port' must be between 0 (any free port) and 65535"),
         ({"SCIM_MAX_PAGE_SIZE": "-5"}, "setting 'max_page_size' must be at least 1"),
         (
             {"SCIM_DEFAULT_PAGE_SIZE": "200", "SCIM_MAX_PAGE_SIZE": "100"},
@@ -237,6 +239,7 @@ async def test_operations_settings_come_from_the_environment(tmp_path: Path) -> 
         "SCIM_RATE_LIMIT_BURST": "5",
         "SCIM_METRICS_TOKEN": "metrics-secret",
         "SCIM_SHUTDOWN_TIMEOUT_SECONDS": "2.5",
+        "SCIM_DEMO_TOKEN_FILE": "~/.scim-demo-token",
     }
 
     settings = load_settings(environ=environ, path=write_config(tmp_path, ""))
@@ -247,7 +250,17 @@ async def test_operations_settings_come_from_the_environment(tmp_path: Path) -> 
         rate_limit_burst=5,
         metrics_token="metrics-secret",
         shutdown_timeout_seconds=2.5,
+        demo_token_file="~/.scim-demo-token",
     )
+
+
+async def test_port_0_asks_for_any_free_port(tmp_path: Path) -> None:
+    assert load_settings(environ={"SCIM_PORT": "0"}, path=write_config(tmp_path, "")).port == 0
+
+
+def test_the_package_version_is_the_installed_distributions() -> None:
+    assert package_version() == metadata.version("scim-server")
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", package_version())
 
 
 async def test_secrets_are_left_out_of_the_settings_repr() -> None:

@@ -26,6 +26,14 @@ from scim_server.settings import Settings
 
 Application = web.Application
 
+SERVER_HEADER = "scim-server"
+
+
+async def name_server(_request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: ``Server: scim-server``, without aiohttp's and Python's versions,
+    which would tell a scanner which known flaws to try (RFC 9110 §10.2.4 advises against detail)."""
+    response.headers["Server"] = SERVER_HEADER
+
 
 class Components(Protocol):
     """What the web layer needs from the wiring: the services and a readiness check."""
@@ -52,7 +60,8 @@ def build_application(
         middlewares=[request_middleware],
     )
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    # Series by organization only behind the metrics token: the ids would list every customer.
+    app[METRICS] = Metrics(per_organization=bool(settings.metrics_token))
     app[RENDERED] = RenderedCache(settings.render_cache_entries, settings.render_cache_seconds)
     if settings.rate_limit_per_second > 0:
         app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
@@ -67,6 +76,7 @@ def build_application(
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(add_server_timing)
+    app.on_response_prepare.append(name_server)
     setup_routes(app)
     setup_openapi(app)
     return app

@@ -5,8 +5,16 @@ Counted per process (each worker has its own; Prometheus sums them by instance):
 - ``scim_requests_total{route,method,status}``: answered requests by route template (never a raw
   path), method and status;
 - ``scim_request_duration_seconds{route,method}``: a latency histogram, buckets from 1 ms to 5 s;
+- ``scim_rate_limited_total``: requests refused with 429 by the per-organization rate limit.
+
+With ``per_organization`` (the application sets it exactly when the ``metrics_token`` setting is
+configured, so that only the holder of that token reads them), two series carry an ``org`` label:
+
 - ``scim_requests_by_organization_total{org}``: authenticated requests by organization;
-- ``scim_rate_limited_total{org}``: requests refused with 429 by organization.
+- ``scim_rate_limited_total{org}``: the 429s by organization, instead of the unlabelled total.
+
+Without it no organization id is kept or served: on a multi-tenant server the ids are the customer
+list, and an unauthenticated /metrics must not hand it out.
 
 Label values are bounded: routes come from the route table (``unmatched`` for anything else), methods
 outside the usual seven are ``OTHER``, and at most ``max_orgs`` organizations get their own label;
@@ -70,9 +78,19 @@ class _Histogram:
 
 
 class Metrics:
-    """The process's counters and histogram; ``render`` writes the exposition text."""
+    """The process's counters and histogram; ``render`` writes the exposition text.
 
-    def __init__(self, *, max_orgs: int = MAX_ORGS, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
+    ``per_organization`` keeps and serves the series labelled by organization (see the module).
+    """
+
+    def __init__(
+        self,
+        *,
+        per_organization: bool = False,
+        max_orgs: int = MAX_ORGS,
+        buckets: Sequence[float] = DURATION_BUCKETS,
+    ) -> None:
+        self._per_organization = per_organization
         self._max_orgs = max_orgs
         self._buckets = tuple(buckets)
         self._orgs: set[str] = set()
@@ -82,6 +100,8 @@ class Metrics:
         self._series: dict[tuple[str | None, str, int], tuple[Labels, _Histogram]] = {}
         self._org_keys: dict[str, Labels] = {}
         self._rate_limited: defaultdict[Labels, int] = defaultdict(int)
+        if not per_organization:
+            self._rate_limited[()] = 0  # the one unlabelled series, present from the start
 
     def org_label(self, org_id: str) -> str:
         """The organization's label value: its id while fewer than ``max_orgs`` are tracked."""
@@ -104,7 +124,7 @@ class Metrics:
         histogram.counts[bisect_left(self._buckets, seconds)] += 1  # the first bucket with seconds <= bound
         histogram.total += seconds
         histogram.count += 1
-        if org_id is not None:
+        if org_id is not None and self._per_organization:
             org_key = self._org_keys.get(org_id)
             if org_key is None:
                 org_key = (("org", self.org_label(org_id)),)
@@ -123,7 +143,8 @@ class Metrics:
         return series
 
     def observe_rate_limited(self, org_id: str) -> None:
-        self._rate_limited[(("org", self.org_label(org_id)),)] += 1
+        key: Labels = (("org", self.org_label(org_id)),) if self._per_organization else ()
+        self._rate_limited[key] += 1
 
     def render(self) -> str:
         lines: list[str] = []
@@ -144,17 +165,19 @@ class Metrics:
                 lines.append(_sample("scim_request_duration_seconds_bucket", bucket_labels, cumulative))
             lines.append(_sample("scim_request_duration_seconds_sum", labels, histogram.total))
             lines.append(_sample("scim_request_duration_seconds_count", labels, histogram.count))
-        lines += _header(
-            "scim_requests_by_organization_total",
-            "counter",
-            f"Authenticated requests by organization (the first {self._max_orgs} seen; later ones as "
-            f'"{OTHER_ORG}").',
-        )
-        lines += _samples("scim_requests_by_organization_total", self._by_org.items())
+        if self._per_organization:
+            lines += _header(
+                "scim_requests_by_organization_total",
+                "counter",
+                f"Authenticated requests by organization (the first {self._max_orgs} seen; later ones as "
+                f'"{OTHER_ORG}").',
+            )
+            lines += _samples("scim_requests_by_organization_total", self._by_org.items())
         lines += _header(
             "scim_rate_limited_total",
             "counter",
-            "Requests refused with 429 by the per-organization rate limit.",
+            "Requests refused with 429 by the per-organization rate limit"
+            + (", by organization." if self._per_organization else "."),
         )
         lines += _samples("scim_rate_limited_total", self._rate_limited.items())
         return "\n".join(lines) + "\n"

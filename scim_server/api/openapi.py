@@ -2,6 +2,7 @@
 
 The document is served at ``/docs/openapi.json`` (OpenAPI 3) and the Swagger UI at ``/docs``; neither
 needs a token, since authentication guards only ``/scim/v2``. ``/docs#/scim`` opens the SCIM endpoints.
+Its examples (:mod:`scim_server.api.examples`) all succeed when run from the page with "Try it out".
 
 The apigami decorators are used for documentation only: apigami's ``validation_middleware`` is
 deliberately NOT installed. The server parses bodies itself (strict JSON, case-insensitive attribute
@@ -14,8 +15,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
-from importlib import metadata
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +24,10 @@ from aiohttp_apigami import OpenApiVersion, docs, request_schema, setup_aiohttp_
 from aiohttp_apigami.constants import SWAGGER_DICT
 from marshmallow import Schema
 
-from scim_server.api import schemas
+from scim_server.api import examples, schemas
+from scim_server.errors import UnauthorizedError
+from scim_server.schema.catalog import USER_SCHEMA_ID
+from scim_server.settings import package_version
 
 TITLE = "scim-server"
 SPEC_PATH = "/docs/openapi.json"
@@ -40,14 +43,19 @@ Parameter = dict[str, Any]
 Response = dict[str, Any]
 
 
-def _query(name: str, description: str, schema: Mapping[str, Any] | None = None) -> Parameter:
-    return {
+def _query(
+    name: str, description: str, schema: Mapping[str, Any] | None = None, example: Any = None
+) -> Parameter:
+    parameter: Parameter = {
         "in": "query",
         "name": name,
         "required": False,
         "description": description,
         "schema": dict(schema or {"type": "string"}),
     }
+    if example is not None:
+        parameter["example"] = example  # Swagger UI fills it in for "Try it out"
+    return parameter
 
 
 def _header(name: str, description: str) -> Parameter:
@@ -60,14 +68,17 @@ def _header(name: str, description: str) -> Parameter:
     }
 
 
-def _path(name: str, description: str) -> Parameter:
-    return {
+def _path(name: str, description: str, example: str | None = None) -> Parameter:
+    parameter: Parameter = {
         "in": "path",
         "name": name,
         "required": True,
         "description": description,
         "schema": {"type": "string"},
     }
+    if example is not None:
+        parameter["example"] = example
+    return parameter
 
 
 ATTRIBUTES = _query(
@@ -78,28 +89,40 @@ EXCLUDED_ATTRIBUTES = _query(
     "excludedAttributes",
     "Comma-separated attribute paths not to return (RFC 7644 §3.4.2.5).",
 )
-LIST_PARAMETERS = (
-    _query("filter", 'A filter expression (RFC 7644 §3.4.2.2), for example userName eq "bjensen".'),
-    _query(
-        "startIndex",
-        "The 1-based index of the first result (RFC 7644 §3.4.2.4); values below 1 mean 1.",
-        {"type": "integer", "minimum": 1, "default": 1},
-    ),
-    _query(
-        "count",
-        "The maximum number of results on the page (RFC 7644 §3.4.2.4), capped at the server's maximum "
-        "(ServiceProviderConfig filter.maxResults); 0 returns only totalResults.",
-        {"type": "integer", "minimum": 0},
-    ),
-    _query("sortBy", "The attribute path to sort by (RFC 7644 §3.4.2.3)."),
-    _query(
-        "sortOrder",
-        "The sort direction (RFC 7644 §3.4.2.3).",
-        {"type": "string", "enum": ["ascending", "descending"], "default": "ascending"},
-    ),
-    ATTRIBUTES,
-    EXCLUDED_ATTRIBUTES,
-)
+
+
+def _list_parameters(resource: str) -> tuple[Parameter, ...]:
+    """The query parameters of a list (RFC 7644 §3.4.2), with examples that match ``resource``."""
+    filter_example, sort_example = examples.LIST_EXAMPLES[resource]
+    return (
+        _query(
+            "filter",
+            f"A filter expression (RFC 7644 §3.4.2.2), for example {filter_example}.",
+            example=filter_example,
+        ),
+        _query(
+            "startIndex",
+            "The 1-based index of the first result (RFC 7644 §3.4.2.4); values below 1 mean 1.",
+            {"type": "integer", "minimum": 1, "default": 1},
+        ),
+        _query(
+            "count",
+            "The maximum number of results on the page (RFC 7644 §3.4.2.4), capped at the server's "
+            "maximum (ServiceProviderConfig filter.maxResults); 0 returns only totalResults.",
+            {"type": "integer", "minimum": 0},
+            example=examples.COUNT_EXAMPLE,
+        ),
+        _query("sortBy", "The attribute path to sort by (RFC 7644 §3.4.2.3).", example=sort_example),
+        _query(
+            "sortOrder",
+            "The sort direction (RFC 7644 §3.4.2.3).",
+            {"type": "string", "enum": ["ascending", "descending"], "default": "ascending"},
+        ),
+        ATTRIBUTES,
+        EXCLUDED_ATTRIBUTES,
+    )
+
+
 IF_MATCH = _header(
     "If-Match",
     "The ETag (meta.version) the change is based on; 412 when the resource has changed since "
@@ -124,8 +147,8 @@ _ERRORS: dict[int, str] = {
     412: "If-Match names a version other than the current one.",
     413: "The request body is larger than the server accepts (bulk.maxPayloadSize).",
     415: "The request body is not application/scim+json or application/json.",
-    429: "The organization sent more requests than its rate limit allows; Retry-After gives the "
-    "seconds to wait.",
+    429: "The organization sent more requests than its rate limit allows (only when the operator "
+    "turned the limit on: it is off by default); Retry-After gives the seconds to wait.",
     503: "The database cannot be reached.",
 }
 
@@ -143,7 +166,8 @@ def _ok(schema: type[Schema], description: str, headers: Mapping[str, Any] | Non
 
 @dataclass(frozen=True, slots=True)
 class _Operation:
-    """The documentation of one route."""
+    """The documentation of one route: ``example`` is its request body's example, ``resource`` the
+    resource type its error examples name, ``error_examples`` the ones that differ from the usual."""
 
     summary: str
     description: str
@@ -152,25 +176,48 @@ class _Operation:
     body: type[Schema] | None = None
     tag: str = SCIM_TAG
     secured: bool = True
+    example: examples.Example | None = None
+    resource: str | None = None
+    error_examples: Mapping[int, examples.Example] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class _Resource:
-    """A resource type as the documentation names it."""
+    """A resource type as the documentation names it, with its request examples."""
 
     name: str
     plural: str
     schema: type[Schema]
     response_schema: type[Schema]
     list_schema: type[Schema]
+    create_example: examples.Example
+    replace_example: examples.Example
+    patch_example: examples.Example
+    search_example: examples.Example
 
 
 _RESOURCES = {
     "user": _Resource(
-        "User", "Users", schemas.UserSchema, schemas.UserResponseSchema, schemas.UserListResponseSchema
+        "User",
+        "Users",
+        schemas.UserSchema,
+        schemas.UserResponseSchema,
+        schemas.UserListResponseSchema,
+        examples.CREATE_USER,
+        examples.REPLACE_USER,
+        examples.PATCH_USER,
+        examples.SEARCH_USERS,
     ),
     "group": _Resource(
-        "Group", "Groups", schemas.GroupSchema, schemas.GroupResponseSchema, schemas.GroupListResponseSchema
+        "Group",
+        "Groups",
+        schemas.GroupSchema,
+        schemas.GroupResponseSchema,
+        schemas.GroupListResponseSchema,
+        examples.CREATE_GROUP,
+        examples.REPLACE_GROUP,
+        examples.PATCH_GROUP,
+        examples.SEARCH_GROUPS,
     ),
 }
 
@@ -178,7 +225,7 @@ _RESOURCES = {
 def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
     """The seven operations of a resource endpoint (RFC 7644 §3.2 to §3.6)."""
     one, many, schema = resource.name, resource.plural, resource.schema
-    resource_id = _path("id", f"The {one}'s id.")
+    resource_id = _path("id", f"The {one}'s id, as the create (or a list) answered it.")
     with_etag = _ok(resource.response_schema, f"The {one}.", ETAG_HEADER)
     return {
         "list": _Operation(
@@ -186,7 +233,8 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
             f"A page of {many} matching the filter (RFC 7644 §3.4.2). Parameter names are matched "
             "case-insensitively.",
             {200: _ok(resource.list_schema, f"A page of {many}."), **_errors(400, 401)},
-            LIST_PARAMETERS,
+            _list_parameters(one),
+            resource=one,
         ),
         "create": _Operation(
             f"Create a {one}",
@@ -197,6 +245,8 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
             },
             (ATTRIBUTES, EXCLUDED_ATTRIBUTES),
             schema,
+            example=resource.create_example,
+            resource=one,
         ),
         "search": _Operation(
             f"Search {many}",
@@ -204,6 +254,8 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
             "(RFC 7644 §3.4.3). Allowed for read-only tokens.",
             {200: _ok(resource.list_schema, f"A page of {many}."), **_errors(400, 401, 413, 415)},
             body=schemas.SearchRequestSchema,
+            example=resource.search_example,
+            resource=one,
         ),
         "get": _Operation(
             f"Get a {one}",
@@ -214,6 +266,7 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
                 **_errors(400, 401, 404),
             },
             (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_NONE_MATCH),
+            resource=one,
         ),
         "replace": _Operation(
             f"Replace a {one}",
@@ -222,6 +275,8 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
             {200: with_etag, **_errors(400, 401, 403, 404, 409, 412, 413, 415)},
             (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_MATCH),
             schema,
+            example=resource.replace_example,
+            resource=one,
         ),
         "patch": _Operation(
             f"Modify a {one}",
@@ -239,12 +294,15 @@ def _resource_operations(resource: _Resource) -> dict[str, _Operation]:
             },
             (resource_id, ATTRIBUTES, EXCLUDED_ATTRIBUTES, IF_MATCH),
             schemas.PatchOpSchema,
+            example=resource.patch_example,
+            resource=one,
         ),
         "delete": _Operation(
             f"Delete a {one}",
             f"Deletes the {one} (RFC 7644 §3.6).",
             {204: {"description": "Deleted."}, **_errors(401, 403, 404, 412)},
             (resource_id, IF_MATCH),
+            resource=one,
         ),
     }
 
@@ -265,7 +323,13 @@ _DISCOVERY: dict[str, _Operation] = {
         "Get a schema",
         "One schema by its URN, matched case-insensitively (RFC 7644 §4).",
         {200: _ok(schemas.SchemaSchema, "The schema."), **_errors(401, 404)},
-        (_path("id", "The schema URN, for example urn:ietf:params:scim:schemas:core:2.0:User."),),
+        (
+            _path(
+                "id",
+                f"The schema URN, for example {USER_SCHEMA_ID}.",
+                example=USER_SCHEMA_ID,
+            ),
+        ),
     ),
     "list_resource_types": _Operation(
         "List the resource types",
@@ -276,7 +340,7 @@ _DISCOVERY: dict[str, _Operation] = {
         "Get a resource type",
         "One resource type by name, matched case-insensitively (RFC 7644 §4).",
         {200: _ok(schemas.ResourceTypeSchema, "The resource type."), **_errors(401, 404)},
-        (_path("name", "The resource type's name, for example User."),),
+        (_path("name", "The resource type's name, for example User.", example="User"),),
     ),
     "healthz": _Operation(
         "Liveness probe",
@@ -295,12 +359,20 @@ _DISCOVERY: dict[str, _Operation] = {
     ),
     "metrics": _Operation(
         "Prometheus metrics",
-        "Request counts, latency histogram, requests and rate-limited requests per organization, in "
-        "the Prometheus text format (text/plain; version=0.0.4), for this process. Needs no token "
-        "unless the metrics_token setting is set; then Authorization: Bearer <metrics_token>.",
-        {200: {"description": "The metrics, as text."}, 401: {"description": "The metrics token is wrong."}},
+        "Request counts, a latency histogram and rate-limited requests of this process, in the "
+        "Prometheus text format (text/plain; version=0.0.4). Without the metrics_token setting it "
+        "needs no token and serves these aggregate series only. With metrics_token it needs "
+        "Authorization: Bearer <metrics_token>, and also serves requests and rate-limited requests "
+        "by organization (organization ids are kept from anyone without that token).",
+        {
+            200: {"description": "The metrics, as text."},
+            401: {"schema": schemas.ErrorSchema, "description": "The metrics token is missing or wrong."},
+        },
         tag=OPERATIONS_TAG,
         secured=False,
+        error_examples={
+            401: UnauthorizedError("/metrics needs the metrics bearer token").to_body(),
+        },
     ),
 }
 
@@ -351,35 +423,54 @@ def document(name: str, handler: Handler) -> Handler:
     return documented
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version(TITLE)
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
 
 
 def _use_scim_media_types(spec: dict[str, Any]) -> None:
     """Describe bodies as ``application/scim+json``, which the server sends and prefers (RFC 7644 §3.1).
 
     apigami always writes ``application/json`` and the Swagger 2 ``produces`` key; the server also
-    accepts ``application/json`` request bodies, so request bodies list both, SCIM's first.
+    accepts ``application/json`` request bodies, so request bodies list both, SCIM's first. Every
+    error is a SCIM error body, the operations endpoints' included.
     """
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict):
                 continue
             operation.pop("produces", None)
-            if SCIM_TAG not in operation.get("tags", ()):
-                continue
+            scim = SCIM_TAG in operation.get("tags", ())
             body = operation.get("requestBody", {}).get("content")
-            if body and JSON_MEDIA_TYPE in body:
+            if scim and body and JSON_MEDIA_TYPE in body:
                 media = body.pop(JSON_MEDIA_TYPE)
                 body[SCIM_MEDIA_TYPE] = media
                 body[JSON_MEDIA_TYPE] = media
-            for response in operation.get("responses", {}).values():
+            for code, response in operation.get("responses", {}).items():
                 content = response.get("content")
-                if content and JSON_MEDIA_TYPE in content:
+                if (scim or int(code) >= 400) and content and JSON_MEDIA_TYPE in content:
                     content[SCIM_MEDIA_TYPE] = content.pop(JSON_MEDIA_TYPE)
+
+
+def _add_examples(spec: dict[str, Any]) -> None:
+    """Give every request body its example, which Swagger UI sends from "Try it out", and every error
+    response the body the server sends for that status (see :mod:`scim_server.api.examples`).
+
+    Media type examples, not schema ones: a schema is shared by operations, and OpenAPI 3.0 ignores
+    keys beside a ``$ref``.
+    """
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            documented = _operation(operation["operationId"])
+            body = operation.get("requestBody", {}).get("content", {})
+            if documented.example is not None:
+                for media in body.values():
+                    media["example"] = documented.example
+            for code, response in operation.get("responses", {}).items():
+                if int(code) < 400:
+                    continue
+                example = documented.error_examples.get(int(code)) or examples.error_example(
+                    int(code), documented.resource, has_body=documented.body is not None
+                )
+                for media in response.get("content", {}).values():
+                    media["example"] = example
 
 
 def setup_openapi(app: web.Application) -> None:
@@ -395,7 +486,7 @@ def setup_openapi(app: web.Application) -> None:
         setup_aiohttp_apispec(
             app,
             title=TITLE,
-            version=_package_version(),
+            version=package_version(),
             url=SPEC_PATH,
             swagger_path=UI_PATH,
             static_path=STATIC_PATH,
@@ -403,8 +494,8 @@ def setup_openapi(app: web.Application) -> None:
             openapi_version=OpenApiVersion.V303,
             # APISpec deep-merges these top-level keys into the generated document.
             info={
-                "description": "A SCIM 2.0 service provider (RFC 7643, RFC 7644) for Users. Every /scim/v2 "
-                "request needs an organization's bearer token."
+                "description": "A SCIM 2.0 service provider (RFC 7643, RFC 7644) for Users and Groups. "
+                "Every /scim/v2 request needs an organization's bearer token."
             },
             tags=[
                 {"name": SCIM_TAG, "description": "SCIM 2.0 protocol endpoints (RFC 7644)."},
@@ -421,3 +512,4 @@ def setup_openapi(app: web.Application) -> None:
             },
         )
     _use_scim_media_types(app[SWAGGER_DICT])
+    _add_examples(app[SWAGGER_DICT])

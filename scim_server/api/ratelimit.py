@@ -3,8 +3,12 @@
 A bucket holds up to ``burst`` tokens and refills at ``rate`` tokens a second; each authenticated
 request takes one. An empty bucket answers 429 with ``Retry-After``: the whole seconds until a token
 is back. Buckets live in the process, so with K worker processes an organization can reach K times
-the configured rate; the default (100 a second, bursts of 200) is far above what an IdP sends (Entra
-ID needs at least 25 a second per tenant), so it only stops runaway clients.
+the configured rate.
+
+The limiter exists only when ``rate_limit_per_second`` is above 0, which is not the default: an IdP's
+first sync, a conformance checker or a benchmark must never meet a 429 at default settings. An
+operator who turns it on should leave an IdP room (Entra ID sends up to about 25 requests a second
+per tenant); 100 a second with bursts of 200 stops runaway clients and no IdP.
 
 Memory is bounded: a bucket idle long enough to have refilled completely is the same as a new one and
 is dropped when a new bucket is made, and at most ``max_buckets`` are kept (the least recently used goes

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from marshmallow import Schema, fields, validate
 
+from scim_server.api.examples import CERTIFICATE_EXAMPLE, EXAMPLE_ID, GROUP_NAME
 from scim_server.errors import ERROR_SCHEMA
 from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
 from scim_server.schema.attributes import Schema as ScimSchema
@@ -66,7 +67,8 @@ def _schema_class(name: str, declared: dict[str, fields.Field], description: str
     return built
 
 
-# Examples for Swagger UI's "Try it out" body, keyed by component and attribute name.
+# Examples of single attributes, shown in the schemas' view, keyed by component and attribute name.
+# (What "Try it out" sends are the whole-body examples of scim_server.api.examples.)
 _EXAMPLES: dict[str, Any] = {
     "User.userName": "bjensen@example.com",
     "User.displayName": "Babs Jensen",
@@ -76,6 +78,9 @@ _EXAMPLES: dict[str, Any] = {
     "User.emails.value": "bjensen@example.com",
     "User.emails.type": "work",
     "EnterpriseUser.department": "Tour Operations",
+    "User.x509Certificates.value": CERTIFICATE_EXAMPLE,
+    "Group.displayName": GROUP_NAME,
+    "Group.members.value": EXAMPLE_ID,
 }
 
 

@@ -5,24 +5,33 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from aiohttp import web
+from aiohttp import web, web_response
+
+from scim_server.api.application import SERVER_HEADER
 
 
 def serve(
     app: web.Application,
     *,
-    host: str | None = None,
-    port: int | None = None,
-    sock: socket.socket | None = None,
+    sock: socket.socket,
     shutdown_timeout: float,
     ready: Callable[[], None] | None = None,
+    listening: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then finish in-flight requests for up to ``shutdown_timeout`` s.
+    """Serve on ``sock`` until SIGTERM/SIGINT, then finish in-flight requests for up to
+    ``shutdown_timeout`` s.
 
-    ``ready`` is called once the application has started (the database answered, tokens are loaded).
+    The caller binds ``sock``, so that a port in use is reported before the application starts (and
+    before it prints a demo token). ``ready`` is called once the application has started (the database
+    answered, tokens are loaded), ``listening`` once the server accepts connections on ``sock``.
     aiohttp's own access log is off: it prints raw paths and query strings, which can hold email
     addresses; the access-log middleware logs route templates instead.
+
+    The application names itself in ``Server`` on its own responses; aiohttp's answers to requests
+    too malformed to reach it (a garbage request line, an over-long header) would still carry
+    aiohttp's and Python's versions, so this process's fallback value is replaced too.
     """
+    setattr(web_response, "SERVER_SOFTWARE", SERVER_HEADER)  # noqa: B010 (aiohttp does not re-export it)
     if ready is not None:
         notify = ready
 
@@ -30,13 +39,14 @@ def serve(
             notify()
 
         app.on_startup.append(started)
+    # run_app calls ``print`` once, right after its sites started accepting connections; its own text
+    # (a banner) is replaced by the caller's message.
+    on_listening = None if listening is None else _ignoring_text(listening)
     try:
         web.run_app(
             app,
-            host=host,
-            port=port,
             sock=sock,
-            print=None,
+            print=on_listening,
             access_log=None,
             shutdown_timeout=shutdown_timeout,
         )
@@ -48,6 +58,13 @@ def serve(
         # was cleaned up) and asyncio reports this. Nothing is left to do: the process was told to stop.
         if str(error) != _LOOP_STOPPED_EARLY:
             raise
+
+
+def _ignoring_text(callback: Callable[[], None]) -> Callable[..., None]:
+    def call(*_args: object, **_kwargs: object) -> None:
+        callback()
+
+    return call
 
 
 # What asyncio raises when the loop is stopped inside run_until_complete before its future is done.

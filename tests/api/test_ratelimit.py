@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from scim_server.api.keys import RATE_LIMITER
 from scim_server.api.ratelimit import RateLimiter
 from scim_server.errors import ERROR_SCHEMA
+from scim_server.settings import Settings
 from tests.conftest import TOKEN_A, TOKEN_B, ClientFactory, auth
 
 
@@ -216,15 +217,40 @@ async def test_a_rate_of_zero_turns_the_limit_off(
     assert statuses == {200}
 
 
-async def test_the_default_limit_is_generous_for_an_idp(
+async def test_default_settings_have_no_rate_limit(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application]
+) -> None:
+    app = app_factory()
+    client = await aiohttp_client(app)
+
+    # Far past the burst any limit would allow, as fast as the client sends them.
+    statuses = {(await client.get("/scim/v2/Users", headers=auth())).status for _ in range(300)}
+
+    assert Settings().rate_limit_per_second == 0
+    assert RATE_LIMITER not in app
+    assert statuses == {200}
+
+
+async def test_a_limit_turned_on_in_the_settings_allows_its_burst_then_answers_429(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application]
+) -> None:
+    # One token every 1000 s: within the test, only the burst is available.
+    client = await aiohttp_client(app_factory(rate_limit_per_second=0.001, rate_limit_burst=5))
+
+    statuses = [(await client.get("/scim/v2/Users", headers=auth())).status for _ in range(7)]
+    other = await client.get("/scim/v2/Users", headers=auth(TOKEN_B))
+
+    assert statuses == [200] * 5 + [429] * 2
+    assert other.status == 200
+
+
+async def test_a_limit_of_100_a_second_with_bursts_of_200_is_generous_for_an_idp(
     aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application]
 ) -> None:
     clock = FakeClock()
-    app = app_factory()
-    app[RATE_LIMITER] = RateLimiter(100, 200, clock=clock)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(limited_app(app_factory, clock, rate=100, burst=200))
 
-    # Entra ID needs 25 requests a second per tenant: 10 seconds at 30 a second all pass.
+    # Entra ID sends up to about 25 requests a second per tenant: 10 seconds at 30 a second all pass.
     statuses = set()
     for _ in range(10):
         for _ in range(30):
