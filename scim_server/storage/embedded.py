@@ -399,14 +399,23 @@ def _adopt(instance: Any, subclass: type[_T]) -> _T:
 
 
 class _DatabaseStore(DatabaseStore):
+    """A database's collection stores, each one of this module's: every collection reaches its store
+    through ``__getitem__`` (``Collection._store``; a rename too, before it moves one), which adopts a
+    store as mongomock makes it."""
+
     def __getitem__(self, name: str) -> _CollectionStore:
-        # Every collection reaches its store through here (``Collection._store``).
-        return _adopt(super().__getitem__(name), _CollectionStore)
+        try:
+            return self._collections[name]  # type: ignore[no-any-return]
+        except KeyError:
+            return _adopt(super().__getitem__(name), _CollectionStore)
 
 
 class _ServerStore(ServerStore):
     def __getitem__(self, name: str) -> _DatabaseStore:
-        return _adopt(super().__getitem__(name), _DatabaseStore)
+        try:
+            return self._databases[name]  # type: ignore[no-any-return]
+        except KeyError:
+            return _adopt(super().__getitem__(name), _DatabaseStore)
 
 
 class _Cursor(Cursor):

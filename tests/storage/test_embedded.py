@@ -449,6 +449,22 @@ async def test_a_page_of_the_servers_own_client_copies_only_its_documents(
     assert copied == [d["_id"] for d in page]
 
 
+def test_a_renamed_or_dropped_collection_keeps_its_lookups_answering_as_the_scan() -> None:
+    db = embedded._Client(tz_aware=True)["scim"]
+    db["old"].insert_many([{"_id": f"d{n}", "u": f"user{n}"} for n in range(5)])
+    assert [d["_id"] for d in db["old"].find({"u": "user3"})] == ["d3"]  # builds the index of "u"
+    db["old"].rename("new")
+    renamed = db["new"]
+    assert type(renamed._store) is embedded._CollectionStore
+    renamed.update_one({"_id": "d3"}, {"$set": {"u": "moved"}})
+    renamed.insert_one({"_id": "d9", "u": "user3"})
+    assert [d["_id"] for d in renamed.find({"u": {"$in": ["user3", "moved"]}})] == ["d3", "d9"]
+    assert list(db["old"].find({"u": "user3"})) == []
+    renamed.drop()
+    renamed.insert_one({"_id": "d1", "u": "user3"})
+    assert [d["_id"] for d in renamed.find({"u": "user3"})] == ["d1"]
+
+
 # The version gate: the lookups on the mongomock they were written for, plain mongomock on another.
 ANOTHER = "4.9.0"
 
