@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import TOKEN_A
+from tests.helpers import TOKEN_A
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "idp_flow.py"
 
