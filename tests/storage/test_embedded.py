@@ -11,6 +11,7 @@ from typing import Any
 import mongomock
 import pytest
 from bson import ObjectId
+from bson.codec_options import CodecOptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mongomock.collection import Collection, Cursor
@@ -447,6 +448,23 @@ async def test_a_page_of_the_servers_own_client_copies_only_its_documents(
     expected = sorted(range(60), key=lambda n: (-(n % 7), n))[20:25]
     assert [d["_id"] for d in page] == [f"u{n:03d}" for n in expected]
     assert copied == [d["_id"] for d in page]
+
+
+def test_every_database_collection_and_cursor_the_client_hands_out_has_the_lookups() -> None:
+    client = embedded._Client(tz_aware=True)
+    db = client.get_database("scim")
+    other_options = db.with_options(codec_options=CodecOptions(tz_aware=False))
+    coll = other_options["things"].with_options(codec_options=CodecOptions(tz_aware=True))
+    cursor = coll.find({"u": "x"}).sort("_id")
+    assert [type(o) for o in (client["scim"], db, other_options, coll, cursor, cursor.clone())] == [
+        embedded._Database,
+        embedded._Database,
+        embedded._Database,
+        embedded._Collection,
+        embedded._Cursor,
+        embedded._Cursor,
+    ]
+    assert type(coll._store) is embedded._CollectionStore
 
 
 def test_a_renamed_or_dropped_collection_keeps_its_lookups_answering_as_the_scan() -> None:
