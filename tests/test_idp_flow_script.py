@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import TOKEN_A
+from tests.helpers import TOKEN_A
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "idp_flow.py"
 CHECKS = 13

@@ -8,99 +8,20 @@ talks to it over HTTP, and always kills it at the end. Every wait is bounded.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
 import stat
-import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from tests.helpers import EXIT_SECONDS, STARTUP_SECONDS, Server, clean_environment, running_server
+
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-STARTUP_SECONDS = 20.0
-EXIT_SECONDS = 10.0
 DEMO_TOKEN = re.compile(r"demo organization 'demo', bearer token \(shown once\): (\S+)")
 LISTENING = re.compile(r"^scim-server: listening on (http://127\.0\.0\.1:\d+)$")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def clean_environment(**scim: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
-    env.update(scim)
-    return env
-
-
-@dataclass
-class Server:
-    process: asyncio.subprocess.Process
-    base: str
-    stderr: list[str] = field(default_factory=list)
-
-    async def read_until(self, pattern: re.Pattern[str]) -> re.Match[str]:
-        """Read stderr lines until one matches; fail on timeout or when the process ends first."""
-        assert self.process.stderr is not None
-
-        async def scan() -> re.Match[str]:
-            while True:
-                raw = await self.process.stderr.readline()  # type: ignore[union-attr]
-                if not raw:
-                    raise AssertionError(f"the server exited before {pattern.pattern!r}: {self.stderr}")
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.stderr.append(line)
-                match = pattern.search(line)
-                if match is not None:
-                    return match
-
-        return await asyncio.wait_for(scan(), STARTUP_SECONDS)
-
-    async def wait_listening(self, session: aiohttp.ClientSession) -> None:
-        """Startup messages come before the socket is bound: retry /healthz briefly."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_SECONDS
-        while True:
-            try:
-                async with session.get(f"{self.base}/healthz") as response:
-                    assert response.status == 200
-                    return
-            except aiohttp.ClientConnectionError:
-                if loop.time() > deadline or self.process.returncode is not None:
-                    raise
-                await asyncio.sleep(0.1)
-
-
-@asynccontextmanager
-async def running_server(env: Mapping[str, str], port: int | None = None) -> AsyncIterator[Server]:
-    port = free_port() if port is None else port
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "scim_server",
-        "serve",
-        "--port",
-        str(port),
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield Server(process, f"http://127.0.0.1:{port}")
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await asyncio.wait_for(process.wait(), EXIT_SECONDS)
 
 
 async def stop(server: Server) -> tuple[int, str]:

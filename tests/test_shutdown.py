@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.test_serve import EXIT_SECONDS, clean_environment, running_server
+from tests.helpers import EXIT_SECONDS, clean_environment, running_server
 
 TOKEN = "acme-token-123"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from scim_server.cli import main
-from tests.test_serve import EXIT_SECONDS, STARTUP_SECONDS, clean_environment, free_port
+from tests.helpers import EXIT_SECONDS, STARTUP_SECONDS, clean_environment, free_port
 
 UNREACHABLE = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
 

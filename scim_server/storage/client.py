@@ -41,10 +41,9 @@ def connect(mongodb_uri: str, database: str) -> tuple[Any, Any]:
 
 
 def embedded_client() -> Any:
-    """A client of the embedded in-memory store (mongomock-motor, with its primary-key lookup:
-    ``storage/embedded.py``); datetimes come back timezone-aware (UTC)."""
-    embedded.install()
-    return AsyncMongoMockClient(tz_aware=True)
+    """A client of the embedded in-memory store (mongomock-motor over ``storage/embedded.py``'s
+    mongomock client, with its lookups); datetimes come back timezone-aware (UTC)."""
+    return AsyncMongoMockClient(mock_mongo_client=embedded.mongo_client(tz_aware=True))
 
 
 async def ping(db: Any) -> None:

@@ -1,57 +1,76 @@
-"""The embedded store (mongomock), with a primary-key lookup, equality indexes and paged copies.
+# mypy: allow-untyped-calls
+# (this module subclasses mongomock's untyped classes and calls their methods)
+"""The embedded store: mongomock, answering the server's queries without scanning a whole collection.
 
-mongomock scans every document of a collection for every query: its indexes only enforce uniqueness.
-It does keep a collection's documents in a dict by ``_id``, though, and a query that names one string
-``_id`` (every id the server writes is a string) can only match that document. :func:`install` makes
-such queries, and the updates and deletes that select by them, look that document up instead of
-scanning: a GET, PATCH, PUT or DELETE by id no longer costs time in proportion to the organization's
-size, and no longer walks every document through the CPU caches, which made the server's own code
-two to three times slower right after each scan.
+:func:`mongo_client` makes a mongomock client whose collections look a query naming one string
+``_id`` up by key; answer a query requiring a string equality (also ``$in`` of strings, and inside a
+top-level ``$and``) from per-path equality indexes that every write keeps up to date; copy only the
+page a limited cursor returns; and sort keys of one plain type with Python's ``<``. What a lookup
+finds is still checked by mongomock's own matcher, so every answer, order and error is the one plain
+mongomock gives. Why: mongomock scans every document for every query (its indexes only enforce
+uniqueness), so a request's cost would grow with the organization's size.
 
-A query that requires a field to equal a string (``{"m": id}``, ``{"_lc.userName": name}``,
-``{"g": {"$in": [...]}}``, also inside a top-level ``$and``: every ``userName eq`` probe, a user's
-groups, and every uniqueness check mongomock makes on an insert or update) is answered from an
-equality index instead: for each such path of a collection, store keys by the string each document
-holds there, built by one walk the first time the path is asked for and kept up to date from then on.
-The candidates are the documents holding a wanted string, plus those whose value the walk cannot
-decide (an array on the path, a type it does not know), in the store's order. Every document
-mongomock stores passes through its store's ``__setitem__`` (inserts, upserts, replacements,
-rollbacks), one changed in place by an update is handed to ``_ensure_uniques`` before its uniqueness
-is checked, and one deleted goes through ``__delitem__``: those three are wrapped to keep the indexes.
-A key left behind (a TTL expiry bypasses ``__delitem__``) only costs a candidate that is skipped, and a
-dropped collection's indexes are discarded with its documents dict. At 1,000 users a probe no longer
-walks 1,000 documents (7 ms as a scan) through the CPU caches, which slowed the server's own code after
-it.
-
-An empty filter (a list, its count) takes every document without the matcher, which accepts each one.
-mongomock's cursor copied (and made time-zone aware) every document a query matched before skipping
-and limiting: a limited cursor now copies its page alone. And a sort key that every document holds as a
-string, a date or a number is compared by Python, which gives the answers mongomock's BSON ordering
-gives there, so the order is the same; other keys are sorted by mongomock's own key.
-
-Whatever a lookup finds is still checked against the whole query by mongomock's own matcher, so the
-result is the one the scan would give. ``tests/storage/test_embedded.py`` holds it to that with
-property tests: random documents and queries, and random sequences of every kind of write (including
-failed ones and their rollbacks), after each of which every probe answers as the scan does and every
-write raises what it raises without the indexes; and random documents, sorts, skips and limits,
-whose pages and reads are what mongomock's own cursor gives. This patches private methods of mongomock
-(pinned in ``pyproject.toml``): once, for the whole process, the first time an embedded client is made.
+The lookups are subclasses overriding private mongomock methods, used by this client only (no class
+of mongomock is changed), and only on the mongomock release they were written against
+(:func:`lookups_fit`); on another the client is plain mongomock, with one logged warning.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 import sys
-import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from importlib import metadata
+from typing import Any, TypeVar
 
+import mongomock
 from mongomock import helpers
 from mongomock.collection import Collection, Cursor
+from mongomock.database import Database
 from mongomock.filtering import filter_applies, resolve_sort_key
 from mongomock.helpers import hashdict
-from mongomock.store import CollectionStore
+from mongomock.store import CollectionStore, DatabaseStore, ServerStore
+
+logger = logging.getLogger("scim_server.storage")
+
+# The releases the subclasses below were written against: mongomock, whose private methods they
+# override, and mongomock-motor, whose wrappers of a collection's methods must call them.
+WRITTEN_FOR = {"mongomock": "4.3.0", "mongomock-motor": "0.0.36"}
+
+
+@functools.cache
+def lookups_fit() -> bool:
+    """Whether the installed releases are :data:`WRITTEN_FOR`; logs one warning (per process) when not."""
+    installed = {name: _installed(name) for name in WRITTEN_FOR}
+    if installed == WRITTEN_FOR:
+        return True
+    logger.warning(
+        "the embedded store's lookups were written for %s, but the installed releases are %s: running "
+        "plain mongomock (the same answers, slower as an organization grows)",
+        _releases(WRITTEN_FOR),
+        _releases(installed),
+    )
+    return False
+
+
+def _installed(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:  # importable without its distribution's metadata
+        return "unknown"
+
+
+def _releases(versions: Mapping[str, str]) -> str:
+    return " and ".join(f"{name} {version}" for name, version in versions.items())
+
+
+def mongo_client(**options: Any) -> Any:
+    """A mongomock ``MongoClient(**options)``: with the lookups when :func:`lookups_fit`, else plain."""
+    return _Client(**options) if lookups_fit() else mongomock.MongoClient(**options)
+
 
 # mongomock is untyped: its scan, its matcher, its sort keys and its projection, as they are.
 _scan: Any = Collection._iter_documents
@@ -171,45 +190,43 @@ class _Indexes:
             index.drop(key)
 
 
-# Per mongomock collection store (weakly held: a dropped database takes its indexes with it).
-_INDEXES: weakref.WeakKeyDictionary[Any, _Indexes] = weakref.WeakKeyDictionary()
-
-
-def _indexes_of(store: Any, *, create: bool) -> _Indexes | None:
-    indexes = _INDEXES.get(store)
+def _indexes_of(store: _CollectionStore, *, create: bool) -> _Indexes | None:
+    indexes = store._lookup_indexes
     if indexes is not None and indexes.documents is not store._documents:
-        indexes = None  # the collection was dropped: its documents dict is a new one
-        del _INDEXES[store]
+        indexes = store._lookup_indexes = None  # the collection was dropped: a new documents dict
     if indexes is None and create:
-        indexes = _INDEXES[store] = _Indexes(store._documents)
+        indexes = store._lookup_indexes = _Indexes(store._documents)
     return indexes
 
 
-# The writes of mongomock, as they are. Every document a collection stores goes through the
-# store's __setitem__ (inserts, upserts, replacements, rollbacks); one changed in place by an update
-# is then passed to _ensure_uniques; and one removed goes through __delitem__ (a TTL expiry does
-# not, and leaves a key the lookup skips).
+# mongomock's writes and uniqueness check, as they are.
 _store_set: Any = CollectionStore.__setitem__
 _store_delete: Any = CollectionStore.__delitem__
 _ensure_uniques: Any = Collection._ensure_uniques
 
 
-def _set(self: CollectionStore, key: Any, document: Any) -> None:
-    _store_set(self, key, document)
-    indexes = _indexes_of(self, create=False)
-    if indexes is not None:
-        indexes.put(key, document)
+class _CollectionStore(CollectionStore):
+    """A collection's documents, and their equality indexes once a query has asked for one: every
+    document mongomock stores passes through ``__setitem__`` (inserts, upserts, replacements,
+    rollbacks) and every one it removes through ``__delitem__`` (deletes, TTL expiry)."""
 
+    _lookup_indexes: _Indexes | None = None
 
-def _delete(self: CollectionStore, key: Any) -> None:
-    _store_delete(self, key)
-    indexes = _indexes_of(self, create=False)
-    if indexes is not None:
-        indexes.drop(key)
+    def __setitem__(self, key: Any, document: Any) -> None:
+        _store_set(self, key, document)
+        indexes = _indexes_of(self, create=False)
+        if indexes is not None:
+            indexes.put(key, document)
+
+    def __delitem__(self, key: Any) -> None:
+        _store_delete(self, key)
+        indexes = _indexes_of(self, create=False)
+        if indexes is not None:
+            indexes.drop(key)
 
 
 def _reindexed_ensure_uniques(self: Collection, document: Any) -> None:
-    # Before the uniqueness check looks the document up by its new values.
+    # A document changed in place by an update: reindexed before its uniqueness check looks it up.
     indexes = _indexes_of(self._store, create=False)
     if indexes is not None:
         key = document["_id"]
@@ -279,9 +296,9 @@ def _ordered(self: Collection, spec: Any, sort: Any) -> list[Any] | None:
     mongomock sorts by ``(1, BsonComparable(value))``, whose ``<`` is ``value < other`` for two values
     of one of the types of ``_NATIVE_KEYS``, so when every document holds a value of one of them at the
     sort key (created times and ids: a list of users), Python compares them directly: every comparison
-    gives what it gives there, and the stable sorts end in the same order. Sorting 1,000 users took
-    mongomock about 70 ms, nearly all in those comparisons. Any other key (missing in some document,
-    arrays, mixed types) is sorted by mongomock's own key. The documents come from this module's
+    gives what it gives there, and the stable sorts end in the same order, without a BSON comparison
+    key per document. Any other key (missing in some document, arrays, mixed types) is sorted by
+    mongomock's own key. The documents come from this module's
     ``_iter_documents``, not through mongomock-motor's per-collection wrapper of it, which only turns
     ``str`` subclasses in a filter into plain strings (the server's filters hold plain ones).
     """
@@ -334,11 +351,10 @@ def _plain_values(key: str, documents: list[Any]) -> list[Any] | None:
 
 
 def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
-    """The documents a limited cursor returns, copied alone: mongomock copies (and makes time-zone
-    aware) every document the query matches, then skips and limits, so a page of 100 users of 1,000
-    copied 1,000 documents, which took about ten times the page's time and swept the CPU caches. The
-    matching documents are still all found and sorted (:func:`_ordered`); only the page's are copied.
-    Kept per cursor, as mongomock keeps its results, for the cursor's next calls."""
+    """The documents a limited cursor returns, copied alone (mongomock copies, and makes time-zone
+    aware, every document the query matches before it skips and limits). The matching documents are
+    still all found and sorted (:func:`_ordered`); only the page's are copied. Kept per cursor, as
+    mongomock keeps its results, for the cursor's next calls."""
     limit = self._limit
     if not (with_limit_and_skip and limit):
         return _compute_results(self, with_limit_and_skip)  # type: ignore[no-any-return]
@@ -370,25 +386,77 @@ def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
     return page[1]
 
 
-def install() -> None:
-    """Give mongomock the primary-key lookup, the equality indexes and limited copies (idempotent)."""
-    Cursor._compute_results = _compute_page  # type: ignore[method-assign]
-    Collection._get_dataset = _get_sorted_dataset  # type: ignore[method-assign]
-    CollectionStore.__setitem__ = _set  # type: ignore[method-assign]
-    CollectionStore.__delitem__ = _delete  # type: ignore[method-assign]
-    Collection._ensure_uniques = _reindexed_ensure_uniques  # type: ignore[method-assign]
-    Collection._iter_documents = _iter_documents  # type: ignore[method-assign]
+_T = TypeVar("_T")
 
 
-def installed() -> bool:
-    return (
-        Cursor._compute_results is _compute_page
-        and Collection._get_dataset is _get_sorted_dataset
-        and Collection._iter_documents is _iter_documents
-        and Collection._ensure_uniques is _reindexed_ensure_uniques
-        and CollectionStore.__setitem__ is _set
-        and CollectionStore.__delitem__ is _delete
-    )
+def _adopt(instance: Any, subclass: type[_T]) -> _T:
+    """``instance``, made by mongomock with its own class, as an instance of this module's
+    ``subclass`` of that class (which adds methods only, so the state mongomock made is kept).
+    Anything else (another subclass, as GridFS's cursors) is left as it is."""
+    if type(instance) in subclass.__bases__:
+        instance.__class__ = subclass
+    return instance  # type: ignore[no-any-return]
 
 
-__all__ = ["install", "installed"]
+class _DatabaseStore(DatabaseStore):
+    """A database's collection stores, each one of this module's: every collection reaches its store
+    through ``__getitem__`` (``Collection._store``; a rename too, before it moves one), which adopts a
+    store as mongomock makes it."""
+
+    def __getitem__(self, name: str) -> _CollectionStore:
+        try:
+            return self._collections[name]  # type: ignore[no-any-return]
+        except KeyError:
+            return _adopt(super().__getitem__(name), _CollectionStore)
+
+
+class _ServerStore(ServerStore):
+    def __getitem__(self, name: str) -> _DatabaseStore:
+        try:
+            return self._databases[name]  # type: ignore[no-any-return]
+        except KeyError:
+            return _adopt(super().__getitem__(name), _DatabaseStore)
+
+
+class _Cursor(Cursor):
+    _compute_results = _compute_page
+
+    def clone(self) -> _Cursor:
+        return _adopt(super().clone(), _Cursor)
+
+
+class _Collection(Collection):
+    _iter_documents = _iter_documents
+    _get_dataset = _get_sorted_dataset
+    _ensure_uniques = _reindexed_ensure_uniques
+
+    def find(self, *args: Any, **kwargs: Any) -> _Cursor:
+        return _adopt(super().find(*args, **kwargs), _Cursor)
+
+    def with_options(self, *args: Any, **kwargs: Any) -> _Collection:
+        return _adopt(super().with_options(*args, **kwargs), _Collection)
+
+
+class _Database(Database):
+    def get_collection(self, *args: Any, **kwargs: Any) -> _Collection:
+        return _adopt(super().get_collection(*args, **kwargs), _Collection)
+
+    def with_options(self, *args: Any, **kwargs: Any) -> _Database:
+        return _adopt(super().with_options(*args, **kwargs), _Database)
+
+
+# mongomock's stubs type its client as pymongo's (generic, with typed methods); the rest is untyped.
+_MongoClient: Any = mongomock.MongoClient
+
+
+class _Client(_MongoClient):  # type: ignore[misc]
+    """A mongomock client whose databases, collections, cursors and stores are this module's."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options, _store=_ServerStore())
+
+    def get_database(self, *args: Any, **kwargs: Any) -> _Database:
+        return _adopt(super().get_database(*args, **kwargs), _Database)
+
+
+__all__ = ["WRITTEN_FOR", "lookups_fit", "mongo_client"]

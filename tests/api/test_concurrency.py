@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import ClientFactory, auth
+from tests.helpers import ClientFactory, auth
 
 USERS = "/scim/v2/Users"
 GROUPS = "/scim/v2/Groups"

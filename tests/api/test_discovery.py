@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
-from tests.conftest import auth
+from tests.helpers import auth
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 

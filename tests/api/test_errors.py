@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import SCIM, TOKEN_A, auth
+from tests.helpers import SCIM, TOKEN_A, auth
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 

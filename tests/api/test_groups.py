@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import TOKEN_B, auth
+from tests.helpers import TOKEN_B, auth
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

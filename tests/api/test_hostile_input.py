@@ -23,20 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scim_server.schema.validation import MAX_STRING_LENGTH
-from tests.conftest import SCIM, auth
+from tests.helpers import SCIM, auth
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 USERS = "/scim/v2/Users"
 GROUPS = "/scim/v2/Groups"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 MAX_BODY_BYTES = 1_048_576  # the default max_body_bytes
-# Examples run against one app per test function; the state they leave is checked relatively.
+# Each example is an HTTP round trip: a fifth of the profile's budget. Examples run against one app per
+# test function (a function-scoped fixture); the state they leave is checked relatively.
 HTTP_BUDGET = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    max_examples=settings.default.max_examples // 5,
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 # A hostile request must be refused quickly, not after heavy work.
 FAST_SECONDS = 2.0

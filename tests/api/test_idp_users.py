@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import auth
+from tests.helpers import auth
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from scim_server.api.keys import RATE_LIMITER
 from scim_server.api.metrics import Metrics, escape_label_value
 from scim_server.api.ratelimit import RateLimiter
-from tests.conftest import TOKEN_B, ClientFactory, auth
+from tests.helpers import TOKEN_B, ClientFactory, auth
 
 BUCKETS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf")
 

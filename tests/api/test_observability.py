@@ -18,7 +18,7 @@ from scim_server.api.observability import guess_idp, request_id_from
 from scim_server.errors import ERROR_SCHEMA
 from scim_server.logs import FIELDS, JsonFormatter, TextFormatter
 from scim_server.storage.repository import ResourceRepository
-from tests.conftest import TOKEN_A, TOKEN_B, ClientFactory, auth
+from tests.helpers import TOKEN_A, TOKEN_B, ClientFactory, auth
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 

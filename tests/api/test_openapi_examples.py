@@ -26,7 +26,7 @@ from scim_server.api.keys import RATE_LIMITER
 from scim_server.api.ratelimit import RateLimiter
 from scim_server.api.routes import routes
 from scim_server.errors import ERROR_SCHEMA
-from tests.conftest import SCIM, TOKEN_A, ClientFactory, auth
+from tests.helpers import SCIM, TOKEN_A, ClientFactory, auth
 
 SPEC_URL = "/docs/openapi.json"
 RESOURCE_PATHS = {"/scim/v2/Users/": "Users", "/scim/v2/Groups/": "Groups"}

@@ -14,7 +14,7 @@ from scim_server.app import create_app
 from scim_server.services import resources
 from scim_server.storage.client import embedded_client
 from scim_server.storage.repository import ResourceRepository
-from tests.conftest import ClientFactory, auth, make_settings
+from tests.helpers import ClientFactory, auth, make_settings
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

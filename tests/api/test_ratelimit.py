@@ -15,7 +15,7 @@ from scim_server.api.keys import RATE_LIMITER
 from scim_server.api.ratelimit import RateLimiter
 from scim_server.errors import ERROR_SCHEMA
 from scim_server.settings import Settings
-from tests.conftest import TOKEN_A, TOKEN_B, ClientFactory, auth
+from tests.helpers import TOKEN_A, TOKEN_B, ClientFactory, auth
 
 
 class FakeClock:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.api.rendered import RenderedCache
 from scim_server.services.render import ALL
-from tests.conftest import TOKEN_B, ClientFactory, auth
+from tests.helpers import TOKEN_B, ClientFactory, auth
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

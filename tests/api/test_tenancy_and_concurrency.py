@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import TOKEN_A, TOKEN_B, auth
+from tests.helpers import TOKEN_A, TOKEN_B, auth
 
 
 async def test_org_b_never_sees_changes_or_deletes_org_a_users(client: TestClient[Any, Any]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scim_server.api.timing import server_timing
-from tests.conftest import auth
+from tests.helpers import auth
 
 TIMING = re.compile(r"^db;dur=(\d+\.\d{3}), app;dur=(\d+\.\d{3})$")
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"

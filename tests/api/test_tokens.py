@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.services.tokens import TokenService, hash_token
 from scim_server.storage.tokens import TOKENS_COLLECTION, TokenRepository
-from tests.conftest import TOKEN_A, ClientFactory, auth
+from tests.helpers import TOKEN_A, ClientFactory, auth
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

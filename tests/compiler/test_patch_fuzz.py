@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request, simple_assignments
@@ -32,18 +31,11 @@ from scim_server.storage.documents import (
     to_document,
     update_document,
 )
-from tests.storage.test_documents import assert_assignment_makes, assert_fields_make
+from tests.helpers import assert_assignment_makes, assert_fields_make
 
 RT = USER_RESOURCE_TYPE
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CREATED = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
-BUDGET = settings(
-    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")),
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 USER: dict[str, Any] = {
     "userName": "bjensen@example.com",
@@ -277,7 +269,6 @@ def check_patch(body: dict[str, Any]) -> None:
     json.dumps(result, default=str)  # nothing but JSON (and datetimes) inside
 
 
-@BUDGET
 @given(body=PATCH_BODIES)
 @example(body={"Operations": [{"op": "add", "path": 'emails[type eq "work"].value', "value": "w@x"}]})
 @example(
@@ -328,13 +319,11 @@ def assigning_operations(draw: st.DrawFn) -> dict[str, Any]:
     return {"op": op, "path": path, "value": draw(assigned_value(path))}
 
 
-@BUDGET
 @given(ops=st.lists(assigning_operations(), min_size=1, max_size=4))
 def test_simple_assignments_are_what_apply_patch_makes_of_them(ops: list[dict[str, Any]]) -> None:
     check_patch({"Operations": ops})
 
 
-@BUDGET
 @given(ops=st.lists(st.one_of(operations(), JSON), min_size=0, max_size=4), wrap=JSON)
 def test_malformed_patch_messages_raise_scim_errors(ops: list[Any], wrap: Any) -> None:
     for body in ({"Operations": ops}, {"operations": wrap}, wrap, {"Operations": ops, "schemas": wrap}):

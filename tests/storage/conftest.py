@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,16 +9,7 @@ from typing import Any
 import pytest
 
 from scim_server.storage.client import connect, embedded_client
-
-MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
-
-# Put on a contract's MongoDB class: it runs only when SCIM_TEST_MONGODB_URI names a server.
-on_mongodb = [
-    pytest.mark.mongodb,
-    pytest.mark.skipif(
-        not MONGODB_URI, reason="set SCIM_TEST_MONGODB_URI to run the storage contract on MongoDB"
-    ),
-]
+from tests.helpers import MONGODB_URI
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
-from scim_server.schema.layout import SHADOW
 from scim_server.storage.documents import (
     Assignment,
-    DocumentUpdate,
     StoredResource,
     changed_keys,
     from_document,
@@ -19,6 +16,7 @@ from scim_server.storage.documents import (
     to_document,
     update_document,
 )
+from tests.helpers import assert_assignment_makes, assert_fields_make, condition_holds
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENTERPRISE_KEY = "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
@@ -233,46 +231,6 @@ def test_a_write_rebuilds_only_the_changed_attributes_and_the_shadows_that_follo
     assert old == _doc(before, 1)  # the old document is left as it was
 
 
-def assert_fields_make(old: Mapping[str, Any], update: DocumentUpdate) -> None:
-    """The update's $set and $unset turn the old document into the new one, as the store applies them;
-    they never name ``_id``, and every unset field was there."""
-    made = {**old, **update.set_fields}
-    for key in update.unset_fields:
-        assert key in old and key not in update.set_fields
-        del made[key]
-    assert made == update.document
-    assert "_id" not in update.set_fields and "_id" not in update.unset_fields
-    assert all(update.set_fields[key] is update.document[key] for key in update.set_fields)
-
-
-def assert_assignment_makes(
-    old: Mapping[str, Any], assignment: Assignment, new: Mapping[str, Any], *, last_modified: datetime
-) -> None:
-    """The assignment's condition holds for the old document, and its ``$set`` fields (dotted ones into
-    their object) with the version moved by one turn it into the new one, as the store applies them;
-    read for a response (without shadows), :meth:`Assignment.applied` gives that new document too."""
-    assert _holds(assignment.condition, old)
-    made = copy.deepcopy(dict(old))
-    fields = {**assignment.fields, "meta.lastModified": last_modified}
-    for key, value in fields.items():
-        assert not key.startswith("$") and key != "_id"
-        parent, _, child = key.partition(".")
-        if child:
-            made[parent] = {**made.get(parent, {}), child: value}
-        else:
-            made[key] = value
-    made["meta"]["version"] += 1
-    assert made == new
-    response = {k: v for k, v in old.items() if k != SHADOW}
-    assert assignment.applied(response, last_modified) == {k: v for k, v in new.items() if k != SHADOW}
-
-
-def _holds(condition: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
-    """The store's reading of an assignment's condition: ``{key: {"$ne": v}}``, or ``$or`` of them."""
-    terms = condition.get("$or", [condition])
-    return any(document.get(key) != test["$ne"] for term in terms for key, test in term.items())
-
-
 def test_an_assignment_sets_values_and_their_shadows_where_another_value_is_held() -> None:
     old = _doc({"userName": "bjensen", "displayName": "Babs", "active": True}, 1)
     assignment = Assignment({"userName": "BJensen2", "title": "Chief", "active": True}, USER_RESOURCE_TYPE)
@@ -293,7 +251,7 @@ def test_an_assignment_sets_values_and_their_shadows_where_another_value_is_held
     single = Assignment({"externalId": "e-1"}, USER_RESOURCE_TYPE)
     assert single.fields == {"externalId": "e-1"}
     assert single.condition == {"externalId": {"$ne": "e-1"}}
-    assert not _holds(single.condition, _doc({"userName": "u", "externalId": "e-1"}, 1))
+    assert not condition_holds(single.condition, _doc({"userName": "u", "externalId": "e-1"}, 1))
 
 
 def test_removing_the_last_shadowed_value_unsets_the_shadow_and_an_absent_key_is_not_unset() -> None:

@@ -1,18 +1,21 @@
-"""The embedded store's primary-key lookup (``storage/embedded.py``): the scan's answers, without the scan."""
+"""The embedded store's lookups (``storage/embedded.py``): plain mongomock's answers, without its scans."""
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any
 
 import mongomock
 import pytest
 from bson import ObjectId
+from bson.codec_options import CodecOptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mongomock.collection import Collection, Cursor
+from mongomock.store import CollectionStore
 
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
@@ -20,10 +23,19 @@ from scim_server.storage.client import embedded_client
 IDS = [f"id-{n:03d}" for n in range(50)]
 
 
+def indexed(name: str) -> Any:
+    """A collection of a client with the lookups, whatever mongomock is installed (the gate is tested
+    apart): these tests are what tell whether the lookups fit a new mongomock."""
+    return embedded._Client(tz_aware=True)["scim"][name]
+
+
+def plain(name: str) -> Any:
+    return mongomock.MongoClient(tz_aware=True)["scim"][name]
+
+
 @pytest.fixture
 def collection() -> Any:
-    embedded_client()  # installs the lookup, as every embedded client does
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["things"]
+    coll = indexed("things")
     coll.insert_many(
         [{"_id": i, "n": n, "meta": {"version": n % 3 + 1}, "tags": ["a", "b"]} for n, i in enumerate(IDS)]
     )
@@ -44,10 +56,6 @@ FILTERS: list[dict[str, Any]] = [
     {"n": 3},
     {},
 ]
-
-
-def test_embedded_clients_install_the_lookup(collection: Any) -> None:
-    assert embedded.installed()
 
 
 @pytest.mark.parametrize("query", FILTERS, ids=repr)
@@ -135,18 +143,13 @@ _QUERIES = st.one_of(
 )
 
 
-@settings(
-    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")) * 3,
-    deadline=None,
-    derandomize=True,
-    database=None,
-)
+# Documents and queries drawn together are the widest space here, and an example costs little.
+@settings(max_examples=settings.default.max_examples * 3)
 @given(documents=_DOCUMENTS, query=_QUERIES)
 def test_the_equality_lookup_keeps_every_document_the_scan_matches(
     documents: list[dict[str, Any]], query: dict[str, Any]
 ) -> None:
-    embedded_client()
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["walked"]
+    coll = indexed("walked")
     if documents:
         coll.insert_many([{"_id": f"d{n}", **d} for n, d in enumerate(documents)])
     scanned = [d["_id"] for d in embedded._scan(coll, query)]
@@ -155,7 +158,7 @@ def test_the_equality_lookup_keeps_every_document_the_scan_matches(
 
 
 @pytest.mark.parametrize(
-    ("query", "indexed"),
+    ("query", "by_index"),
     [
         ({"x.y": "b"}, True),
         ({"x.y": {"$in": ["b", "c"]}}, True),
@@ -167,10 +170,9 @@ def test_the_equality_lookup_keeps_every_document_the_scan_matches(
     ids=repr,
 )
 def test_the_equality_lookup_runs_the_matcher_only_on_documents_that_may_match(
-    monkeypatch: pytest.MonkeyPatch, query: dict[str, Any], indexed: bool
+    monkeypatch: pytest.MonkeyPatch, query: dict[str, Any], by_index: bool
 ) -> None:
-    embedded_client()
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["walked"]
+    coll = indexed("walked")
     coll.insert_many(
         [{"_id": f"d{n}", "n": n, "x": {"y": "a" if n % 10 else "b"}} for n in range(100)]
         + [{"_id": "list", "n": 5, "x": [{"y": "b"}]}, {"_id": "none", "n": 5, "x": {"y": None}}]
@@ -191,7 +193,7 @@ def test_the_equality_lookup_runs_the_matcher_only_on_documents_that_may_match(
     monkeypatch.setattr(embedded, "_matches", counting)
     monkeypatch.setattr(embedded, "_scan", scanning)
     assert [d["_id"] for d in coll._iter_documents(query)] == expected
-    if indexed:
+    if by_index:
         # The ten "b" documents and the one whose path crosses an array reach the matcher (and the
         # empty document of the malformed-query check); the other 91 never do, and nothing scans.
         assert sorted(m for m in matched if m is not None) == sorted(
@@ -274,8 +276,7 @@ def _write(coll: Any, write: tuple[Any, ...]) -> Any:
     return None
 
 
-def _history(writes: list[tuple[Any, ...]]) -> list[Any]:
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["indexed"]
+def _history(coll: Any, writes: list[tuple[Any, ...]]) -> list[Any]:
     coll.create_index("u", unique=True)
     seen: list[Any] = []
     for write in writes:
@@ -299,27 +300,17 @@ def _named(value: Any) -> Any:
     return value
 
 
-@settings(
-    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")) * 2,
-    deadline=None,
-    derandomize=True,
-    database=None,
-)
+# Sequences of up to twelve writes of twelve kinds: twice the profile's budget to reach their orders.
+@settings(max_examples=settings.default.max_examples * 2)
 @given(writes=st.lists(_WRITES, max_size=12))
 def test_any_sequence_of_writes_leaves_the_indexes_answering_as_the_scan(
     writes: list[tuple[Any, ...]],
 ) -> None:
-    embedded_client()
-    indexed = _history(writes)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Collection, "_iter_documents", embedded._scan)
-        scanned = _history(writes)
-    assert indexed == scanned
+    assert _history(indexed("indexed"), writes) == _history(plain("indexed"), writes)
 
 
 def test_an_indexed_lookup_looks_at_its_candidates_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    embedded_client()
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["big"]
+    coll = indexed("big")
     coll.create_index("u", unique=True)
     coll.insert_many([{"_id": f"d{n}", "u": f"user{n}", "m": f"g{n % 5}"} for n in range(500)])
     assert [d["_id"] for d in coll.find({"u": "user7"})] == ["d7"]  # builds the index of "u"
@@ -390,8 +381,9 @@ _MIXED_DOCUMENTS = st.lists(
 )
 
 
-def _pages(documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: int, limit: int) -> list[Any]:
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["sorted"]
+def _pages(
+    coll: Any, documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: int, limit: int
+) -> list[Any]:
     if documents:
         coll.insert_many([{"_id": f"d{n:02d}", **d} for n, d in enumerate(documents)])
     cursor = coll.find({}, {"t": 0}).sort(sort).skip(skip).limit(limit)
@@ -401,12 +393,6 @@ def _pages(documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: i
     return [page, list(cursor), list(coll.find({}).sort(sort)), coll.find_one({}, sort=sort), unsorted]
 
 
-@settings(
-    max_examples=int(os.environ.get("SCIM_FUZZ_EXAMPLES", "200")),
-    deadline=None,
-    derandomize=True,
-    database=None,
-)
 @given(
     documents=st.one_of(_SORT_DOCUMENTS, _PLAIN_DOCUMENTS, _MIXED_DOCUMENTS),
     sort=_SORTS,
@@ -416,20 +402,14 @@ def _pages(documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: i
 def test_sorted_pages_are_what_mongomock_gives(
     documents: list[dict[str, Any]], sort: list[tuple[str, int]], skip: int, limit: int
 ) -> None:
-    embedded_client()
-    paged = _pages(documents, sort, skip, limit)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Collection, "_get_dataset", embedded._get_dataset)
-        patch.setattr(Cursor, "_compute_results", embedded._compute_results)
-        expected = _pages(documents, sort, skip, limit)
-    assert paged == expected
+    paged = _pages(indexed("sorted"), documents, sort, skip, limit)
+    assert paged == _pages(plain("sorted"), documents, sort, skip, limit)
 
 
 def test_a_page_copies_only_its_documents_and_sorts_plain_keys_in_python(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    embedded_client()
-    coll = mongomock.MongoClient(tz_aware=True)["scim"]["users"]
+    coll = indexed("users")
     created = datetime(2026, 1, 1, tzinfo=UTC)
     coll.insert_many([{"_id": f"u{n:04d}", "meta": {"created": created}} for n in range(500)])
     copied: list[Any] = []
@@ -468,3 +448,190 @@ async def test_a_page_of_the_servers_own_client_copies_only_its_documents(
     expected = sorted(range(60), key=lambda n: (-(n % 7), n))[20:25]
     assert [d["_id"] for d in page] == [f"u{n:03d}" for n in expected]
     assert copied == [d["_id"] for d in page]
+
+
+def test_every_database_collection_and_cursor_the_client_hands_out_has_the_lookups() -> None:
+    client = embedded._Client(tz_aware=True)
+    db = client.get_database("scim")
+    other_options = db.with_options(codec_options=CodecOptions(tz_aware=False))
+    coll = other_options["things"].with_options(codec_options=CodecOptions(tz_aware=True))
+    cursor = coll.find({"u": "x"}).sort("_id")
+    assert [type(o) for o in (client["scim"], db, other_options, coll, cursor, cursor.clone())] == [
+        embedded._Database,
+        embedded._Database,
+        embedded._Database,
+        embedded._Collection,
+        embedded._Cursor,
+        embedded._Cursor,
+    ]
+    assert type(coll._store) is embedded._CollectionStore
+
+
+def test_a_renamed_or_dropped_collection_keeps_its_lookups_answering_as_the_scan() -> None:
+    db = embedded._Client(tz_aware=True)["scim"]
+    db["old"].insert_many([{"_id": f"d{n}", "u": f"user{n}"} for n in range(5)])
+    assert [d["_id"] for d in db["old"].find({"u": "user3"})] == ["d3"]  # builds the index of "u"
+    db["old"].rename("new")
+    renamed = db["new"]
+    assert type(renamed._store) is embedded._CollectionStore
+    renamed.update_one({"_id": "d3"}, {"$set": {"u": "moved"}})
+    renamed.insert_one({"_id": "d9", "u": "user3"})
+    assert [d["_id"] for d in renamed.find({"u": {"$in": ["user3", "moved"]}})] == ["d3", "d9"]
+    assert list(db["old"].find({"u": "user3"})) == []
+    renamed.drop()
+    renamed.insert_one({"_id": "d1", "u": "user3"})
+    assert [d["_id"] for d in renamed.find({"u": "user3"})] == ["d1"]
+
+
+# The version gate: the lookups on the mongomock they were written for, plain mongomock on another.
+ANOTHER = "4.9.0"
+
+
+def _installed_mongomock_reads(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: version if name == "mongomock" else real(name))
+    embedded.lookups_fit.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _gate_reads_the_real_version_after_each_test() -> Iterator[None]:
+    yield
+    embedded.lookups_fit.cache_clear()  # after monkeypatch's undo: the next client reads the real one
+
+
+def _store_of(client: Any) -> Any:
+    return client["scim"]["gate"]._store
+
+
+def test_the_servers_client_has_the_lookups_on_the_mongomock_they_were_written_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The pins in pyproject.toml.
+    assert {name: metadata.version(name) for name in embedded.WRITTEN_FOR} == embedded.WRITTEN_FOR
+    assert type(_store_of(embedded_client())) is embedded._CollectionStore
+    assert type(embedded.mongo_client()["scim"]["gate"]) is embedded._Collection
+    assert caplog.records == []
+
+
+def test_another_mongomock_runs_plain_mongomock_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _installed_mongomock_reads(monkeypatch, ANOTHER)
+    first, second = embedded_client(), embedded_client()
+    assert type(_store_of(first)) is CollectionStore
+    assert type(_store_of(second)) is CollectionStore
+    assert type(embedded.mongo_client()) is mongomock.MongoClient
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            "scim_server.storage",
+            logging.WARNING,
+            "the embedded store's lookups were written for mongomock 4.3.0 and mongomock-motor 0.0.36, but "
+            f"the installed releases are mongomock {ANOTHER} and mongomock-motor 0.0.36: running plain "
+            "mongomock (the same answers, slower as an organization grows)",
+        )
+    ]
+
+
+def test_the_lookups_change_no_class_of_mongomock() -> None:
+    coll = embedded_client()["scim"]["scoped"]
+    assert type(coll._store) is embedded._CollectionStore
+    # mongomock's own classes keep their own methods, for any other client in the process.
+    for cls, name in [
+        (Collection, "_iter_documents"),
+        (Collection, "_get_dataset"),
+        (Collection, "_ensure_uniques"),
+        (Collection, "find"),
+        (Cursor, "_compute_results"),
+        (CollectionStore, "__setitem__"),
+        (CollectionStore, "__delitem__"),
+    ]:
+        assert getattr(cls, name).__module__.startswith("mongomock."), (cls, name)
+    other = plain("scoped")
+    other.insert_one({"_id": "a", "u": "x"})
+    assert type(other) is Collection
+    assert type(other._store) is CollectionStore
+    assert type(other.find({"u": "x"})) is Cursor
+
+
+USERS = [
+    {
+        "_id": f"u{n:02d}",
+        "_lc": {"userName": "seven@example.com" if n == 7 else f"user{n:02d}@example.com"},
+        "active": n % 3 != 0,
+        "meta": {"created": datetime(2026, 1, 1 + n % 5, tzinfo=UTC), "version": 1},
+        "emails": [{"value": f"u{n % 9}@example.com", "type": "work" if n % 2 else "home"}],
+        "groups": [f"g{n % 4}"],
+    }
+    for n in range(40)
+]
+QUERIES: list[dict[str, Any]] = [
+    {"_id": "u07"},
+    {"_id": "u06", "active": True},
+    {"_lc.userName": "seven@example.com"},
+    {"_lc.userName": {"$in": ["user01@example.com", "user02@example.com", "nobody"]}},
+    {"$and": [{"groups": "g1"}, {"active": True}]},
+    {"emails.type": "work", "meta.created": {"$gte": datetime(2026, 1, 4, tzinfo=UTC)}},
+    {"_lc.userName": {"$ne": "seven@example.com"}, "groups": {"$in": ["g2"]}},
+    {},
+]
+SORTS: list[list[tuple[str, int]]] = [
+    [("meta.created", -1), ("_id", 1)],
+    [("_lc.userName", 1)],
+    [("emails.value", -1), ("_id", 1)],  # through an array: mongomock's own sort key
+]
+PAGES = [(0, 3), (5, 5), (38, 10)]
+
+
+async def _answers(db: Any) -> dict[str, Any]:
+    """What the server's kinds of reads and writes give on ``db``: finds, counts, sorted pages, an
+    update by id, a uniqueness violation, a delete by an indexed field, a sorted find_one."""
+    users = db["users"]
+    await users.create_index("_lc.userName", unique=True, name="userName")
+    await users.insert_many(USERS)
+    seen: dict[str, Any] = {}
+    for query in QUERIES:
+        seen[f"find {query}"] = [d["_id"] for d in await users.find(query).to_list(None)]
+        seen[f"count {query}"] = await users.count_documents(query)
+        for sort in SORTS:
+            for skip, limit in PAGES:
+                page = users.find(query, {"emails": 0, "groups": 0}).sort(sort).skip(skip).limit(limit)
+                seen[f"page {query} {sort} {skip} {limit}"] = await page.to_list(None)
+    renamed = await users.update_one({"_id": "u03"}, {"$set": {"_lc.userName": "renamed"}})
+    seen["renamed"] = renamed.modified_count
+    with pytest.raises(mongomock.DuplicateKeyError) as duplicate:
+        await users.update_one({"_id": "u04"}, {"$set": {"_lc.userName": "renamed"}})
+    seen["duplicate"] = str(duplicate.value)
+    seen["deleted"] = (await users.delete_one({"_lc.userName": "seven@example.com"})).deleted_count
+    names = {"_lc.userName": {"$in": ["renamed", "seven@example.com", "user04@example.com"]}}
+    seen["after"] = [d["_id"] for d in await users.find(names).to_list(None)]
+    seen["first"] = await users.find_one({}, sort=[("meta.created", 1), ("_id", -1)])
+    return seen
+
+
+async def test_plain_mongomock_gives_the_servers_client_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_lookups = await _answers(embedded_client()["scim"])
+    _installed_mongomock_reads(monkeypatch, ANOTHER)
+    client = embedded_client()
+    assert type(client["scim"]["users"]._store) is CollectionStore  # plain mongomock, this time
+    assert await _answers(client["scim"]) == with_lookups
+    # Not vacuous: what the data holds was found, in the order asked for.
+    assert with_lookups["find {'_id': 'u07'}"] == ["u07"]
+    assert with_lookups["find {'_id': 'u06', 'active': True}"] == []
+    assert with_lookups["find {'_lc.userName': 'seven@example.com'}"] == ["u07"]
+    assert with_lookups[f"count {QUERIES[3]}"] == 2
+    assert with_lookups[f"find {QUERIES[4]}"] == ["u01", "u05", "u13", "u17", "u25", "u29", "u37"]
+    created_desc = with_lookups[f"page {{}} {SORTS[0]} 5 5"]
+    assert [d["_id"] for d in created_desc] == ["u29", "u34", "u39", "u03", "u08"]
+    assert created_desc[0] == {
+        "_id": "u29",
+        "_lc": {"userName": "user29@example.com"},
+        "active": True,
+        "meta": {"created": datetime(2026, 1, 5, tzinfo=UTC), "version": 1},
+    }
+    assert [d["_id"] for d in with_lookups[f"page {{}} {SORTS[1]} 38 10"]] == ["u38", "u39"]
+    assert (with_lookups["renamed"], with_lookups["deleted"]) == (1, 1)
+    assert "duplicate key" in with_lookups["duplicate"].lower()
+    assert with_lookups["after"] == ["u03", "u04"]
+    assert with_lookups["first"]["_id"] == "u35"

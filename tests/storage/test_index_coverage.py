@@ -39,7 +39,7 @@ from scim_server.filters import parse_attr_path, parse_filter
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
 from scim_server.storage.client import embedded_client
 from scim_server.storage.repository import GROUP_INDEXES, MEMBERSHIP_INDEXES, USER_INDEXES
-from tests.conftest import TOKEN_A, ClientFactory, auth, make_settings
+from tests.helpers import TOKEN_A, ClientFactory, auth, make_settings
 
 IndexTable = Mapping[str, tuple[list[tuple[str, int]], dict[str, Any]]]
 Sort = Sequence[tuple[str, int]]

@@ -16,7 +16,7 @@ from scim_server.storage.repository import (
     _any_of,
     membership_collection_name,
 )
-from tests.storage.conftest import on_mongodb
+from tests.helpers import on_mongodb
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from scim_server.errors import UniquenessError
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
 from scim_server.storage.documents import StoredResource
 from scim_server.storage.repository import ResourceRepository, Store, collection_name
-from tests.storage.conftest import on_mongodb
+from tests.helpers import on_mongodb
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ENTERPRISE_KEY = "urn:ietf:params:scim:schemas:extension:enterprise:2_0:User"
