@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from scim_server.compiler.comparison import matches, typed_operand
 from scim_server.errors import (
     InvalidPathError,
     InvalidSyntaxError,
@@ -43,7 +44,6 @@ from scim_server.filters.ast import (
     AttrPath,
     Compare,
     CompareOp,
-    CompValue,
     Filter,
     Not,
     Or,
@@ -51,7 +51,7 @@ from scim_server.filters.ast import (
     Present,
 )
 from scim_server.filters.parser import parse_path
-from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
+from scim_server.schema.attributes import Attribute, Mutability, Returned
 from scim_server.schema.catalog import (
     COMMON_ATTRIBUTES,
     ResolvedAttribute,
@@ -62,8 +62,6 @@ from scim_server.schema.validation import (
     check_resource,
     coerce_value,
     is_unassigned,
-    parse_boolean,
-    parse_datetime,
 )
 
 __all__ = ["PatchOperation", "apply_patch", "parse_patch_request", "simple_assignments"]
@@ -287,82 +285,21 @@ def _filter_sub_attribute(path: AttrPath, attribute: Attribute, text: str) -> At
     return sub
 
 
-_ORDERING = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
-_SUBSTRING = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
-
-
-def _operand(sub: Attribute, op: CompareOp, value: CompValue, text: str) -> Any:
-    """The comparison value coerced to the sub-attribute's type (Entra compares ``primary`` to "True")."""
-    bad = InvalidPathError(f"Invalid comparison '{sub.name} {op.value} {_excerpt(value)}' in path '{text}'")
-    kind = sub.type
-    if value is None:
-        if op not in (CompareOp.EQ, CompareOp.NE):
-            raise bad
-        return None
-    if kind is AttributeType.BOOLEAN:
-        if op is not CompareOp.EQ and op is not CompareOp.NE:
-            raise bad
-        try:
-            return parse_boolean(value)
-        except ValueError:
-            raise bad from None
-    if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or (kind is AttributeType.BINARY and op in _ORDERING):
-            raise bad
-        return value if sub.case_exact else value.lower()
-    if op in _SUBSTRING:
-        raise bad
-    if kind is AttributeType.DATETIME:
-        try:
-            return parse_datetime(value)
-        except ValueError:
-            raise bad from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad
-    return value
-
-
-def _compare(actual: Any, op: CompareOp, expected: Any, sub: Attribute) -> bool:
-    if expected is None:
-        present = not is_unassigned(actual)
-        return not present if op is CompareOp.EQ else present
-    if is_unassigned(actual):
-        return op is CompareOp.NE
-    if isinstance(actual, str) and not sub.case_exact:
-        actual = actual.lower()
-    if op is CompareOp.EQ:
-        return bool(actual == expected)
-    if op is CompareOp.NE:
-        return bool(actual != expected)
-    try:
-        if op is CompareOp.CO:
-            return bool(expected in actual)
-        if op is CompareOp.SW:
-            return bool(actual.startswith(expected))
-        if op is CompareOp.EW:
-            return bool(actual.endswith(expected))
-        if op is CompareOp.GT:
-            return bool(actual > expected)
-        if op is CompareOp.GE:
-            return bool(actual >= expected)
-        if op is CompareOp.LT:
-            return bool(actual < expected)
-        return bool(actual <= expected)
-    except (TypeError, AttributeError):
-        return False
-
-
 def _compile_filter(node: Filter, attribute: Attribute, text: str) -> Predicate:
     """A predicate over one element of ``attribute`` (RFC 7644 §3.4.2.2 operators), honouring each
     sub-attribute's caseExact. Unknown sub-attributes and ill-typed comparisons raise
     :class:`InvalidPathError` up front, even when there are no elements to test."""
     if isinstance(node, Compare):
         sub = _filter_sub_attribute(node.path, attribute, text)
-        expected = _operand(sub, node.op, node.value, text)
         op = node.op
-        return lambda element: _compare(element.get(sub.name), op, expected, sub)
+        expected = typed_operand(
+            sub,
+            op,
+            node.value,
+            f"{attribute.name}[{sub.name}]",
+            lambda detail: InvalidPathError(f"Invalid path '{text}': {detail}"),
+        )
+        return lambda element: matches(element.get(sub.name), op, expected, sub)
     if isinstance(node, Present):
         sub = _filter_sub_attribute(node.path, attribute, text)
         return lambda element: not is_unassigned(element.get(sub.name))

@@ -40,6 +40,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scim_server.compiler.comparison import (
+    ALLOWED_OPS,
+    ORDERING_OPS,
+    STRING_TYPES,
+    matches,
+    typed_operand,
+)
 from scim_server.errors import InvalidFilterError
 from scim_server.filters.ast import (
     And,
@@ -53,7 +60,7 @@ from scim_server.filters.ast import (
     Present,
     ValuePath,
 )
-from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
+from scim_server.schema.attributes import Attribute, Mutability, Returned
 from scim_server.schema.catalog import (
     GROUP_MEMBERS,
     META,
@@ -63,7 +70,6 @@ from scim_server.schema.catalog import (
     SchemaExtension,
 )
 from scim_server.schema.layout import ID_FIELD, element_query_path, field_path, query_path
-from scim_server.schema.values import parse_datetime
 
 Query = dict[str, Any]
 
@@ -79,11 +85,9 @@ def match_none() -> Query:
 
 
 _EQ, _NE = CompareOp.EQ, CompareOp.NE
-_STRING_TYPES = frozenset({AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY})
-_SUBSTRING_OPS = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
-_ORDERING_OPS = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
 
-# One row per SCIM operator: how the (already typed and case-folded) value becomes a Mongo condition.
+# One row per SCIM operator: how the value (typed and case-folded by :func:`typed_operand`) becomes a
+# Mongo condition.
 _OPERATORS: dict[CompareOp, Callable[[Any], Any]] = {
     CompareOp.EQ: lambda v: v,
     CompareOp.NE: lambda v: {"$ne": v},
@@ -94,19 +98,6 @@ _OPERATORS: dict[CompareOp, Callable[[Any], Any]] = {
     CompareOp.GE: lambda v: {"$gte": v},
     CompareOp.LT: lambda v: {"$lt": v},
     CompareOp.LE: lambda v: {"$lte": v},
-}
-
-# Which operators each attribute type allows (RFC 7644 §3.4.2.2: gt/ge/lt/le on boolean or binary
-# SHALL fail; substring operators only make sense on strings).
-_ALLOWED_OPS: dict[AttributeType, frozenset[CompareOp]] = {
-    AttributeType.STRING: frozenset(CompareOp),
-    AttributeType.REFERENCE: frozenset(CompareOp),
-    AttributeType.BINARY: frozenset({_EQ, _NE, *_SUBSTRING_OPS}),
-    AttributeType.BOOLEAN: frozenset({_EQ, _NE}),
-    AttributeType.DATETIME: frozenset({_EQ, _NE, *_ORDERING_OPS}),
-    AttributeType.INTEGER: frozenset({_EQ, _NE, *_ORDERING_OPS}),
-    AttributeType.DECIMAL: frozenset({_EQ, _NE, *_ORDERING_OPS}),
-    AttributeType.COMPLEX: frozenset(),
 }
 
 
@@ -335,7 +326,7 @@ class _Compiler:
             if special is not None:
                 return special
         leaf = self._compared(leaf, path, op)
-        typed = _typed_value(leaf, op, value)
+        typed = typed_operand(leaf.attribute, op, value, leaf.text, InvalidFilterError)
         return {leaf.query_path(): _OPERATORS[op](typed)}
 
     @staticmethod
@@ -344,7 +335,7 @@ class _Compiler:
         resolved = leaf.resolved
         if not resolved.leaf.is_complex:
             return leaf
-        if op in _ORDERING_OPS:
+        if op in ORDERING_OPS:
             raise InvalidFilterError(
                 f'Operator "{op}" cannot be used with complex attribute "{leaf.text}"; '
                 "name one of its sub-attributes."
@@ -369,7 +360,7 @@ class _Compiler:
         except InvalidFilterError:
             return None
         attribute = leaf.attribute
-        if attribute.type not in _STRING_TYPES or op not in _ALLOWED_OPS[attribute.type]:
+        if attribute.type not in STRING_TYPES or op not in ALLOWED_OPS[attribute.type]:
             return None
         field, operator = leaf.query_path(), _OPERATORS[op]
         if attribute.folds_case:
@@ -404,17 +395,16 @@ class _Compiler:
             raise InvalidFilterError(f'Attribute "{leaf.text}" cannot be used in a filter.')
         if name != "resourceType":
             return None
-        if op not in (_EQ, _NE):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" supports only the eq, ne and pr operators.')
-        if not isinstance(value, str):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with a string.')
-        equal = value.lower() == self.resource_type.name.lower()
-        return match_all() if equal == (op is _EQ) else match_none()
+        # Constant per collection: the comparison is decided here, by the one rule (caseExact,
+        # RFC 7643 §3.1).
+        attribute = leaf.resolved.sub_attribute
+        typed = typed_operand(attribute, op, value, leaf.text, InvalidFilterError)
+        return match_all() if matches(self.resource_type.name, op, typed, attribute) else match_none()
 
     def _compare_schemas(self, node: Compare) -> Query:
         """``schemas`` is derived from the stored extensions (RFC 7643 §3: the schema URNs in use)."""
         op, value = node.op, node.value
-        if op in _ORDERING_OPS:
+        if op in ORDERING_OPS:
             raise InvalidFilterError(f'Operator "{op}" cannot be used with "{node.path}".')
         if not isinstance(value, str):
             raise InvalidFilterError(f'Attribute "{node.path}" must be compared with a URN string.')
@@ -499,52 +489,3 @@ def _negate(query: Query) -> Query:
 
 def _extension_present(extension: SchemaExtension) -> Query:
     return {extension.storage_key: {"$exists": True, "$nin": [None, {}]}}
-
-
-def _typed_value(leaf: _Leaf, op: CompareOp, value: CompValue) -> Any:
-    """Check ``op`` against the attribute type and turn ``value`` into what the store holds."""
-    attribute = leaf.attribute
-    kind = attribute.type
-    if op not in _ALLOWED_OPS[kind]:
-        raise InvalidFilterError(f'Operator "{op}" cannot be used with {kind} attribute "{leaf.text}".')
-    if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
-        if not isinstance(value, str):
-            raise InvalidFilterError(
-                f'Attribute "{leaf.text}" is a {kind}; compare it with a quoted string, not {_show(value)}.'
-            )
-        return value.lower() if attribute.folds_case else value
-    if kind is AttributeType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise InvalidFilterError(f'Attribute "{leaf.text}" is a boolean; compare it with true or false.')
-    if kind is AttributeType.DATETIME:
-        if isinstance(value, str):
-            try:
-                return parse_datetime(value)
-            except ValueError:
-                pass
-        raise InvalidFilterError(
-            f'Attribute "{leaf.text}" is a dateTime; compare it with an RFC 3339 string such as '
-            f'"2011-05-13T04:42:34Z", not {_show(value)}.'
-        )
-    if kind is AttributeType.INTEGER:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise InvalidFilterError(f'Attribute "{leaf.text}" is an integer; compare it with a whole number.')
-    if kind is AttributeType.DECIMAL:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        raise InvalidFilterError(f'Attribute "{leaf.text}" is a decimal; compare it with a number.')
-    raise InvalidFilterError(f'Attribute "{leaf.text}" cannot be compared.')  # pragma: no cover
-
-
-def _show(value: CompValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)

@@ -610,7 +610,8 @@ def test_filter_on_case_exact_binary_is_exact() -> None:
         ('userName[value eq "B"]', None),
         (
             'emails[primary eq "maybe"]',
-            "Invalid comparison 'primary eq maybe' in path 'emails[primary eq \"maybe\"]'",
+            "Invalid path 'emails[primary eq \"maybe\"]': "
+            'Attribute "emails[primary]" is a boolean; compare it with true or false.',
         ),
         ("emails[primary gt true]", None),
         ('x509Certificates[value gt "a"]', None),

@@ -484,14 +484,18 @@ def test_output_is_deterministic_and_not_shared() -> None:
 # -- meta and schemas ---------------------------------------------------------------------------
 
 
-def test_meta_resource_type() -> None:
+def test_meta_resource_type_is_compared_case_exactly() -> None:
+    """RFC 7643 §3.1, resourceType: 'This attribute has a mutability of "readOnly" and "caseExact"
+    as "true".'"""
     assert text('meta.resourceType eq "User"') == ALL
-    assert text('meta.resourceType eq "user"') == ALL
+    assert text('meta.resourceType eq "user"') == NONE
     assert text('meta.resourceType eq "Group"') == NONE
     assert text('meta.resourceType ne "Group"') == ALL
+    assert text('meta.resourceType ne "user"') == ALL
     assert text('meta.resourceType ne "User"') == NONE
+    assert text('meta.resourceType sw "Us"') == ALL
+    assert text('meta.resourceType sw "us"') == NONE
     assert text("meta.resourceType eq null") == NONE
-    rejects(cmp("meta.resourceType", "sw", "U"), "meta.resourceType")
     rejects(cmp("meta.resourceType", "eq", True), "meta.resourceType")
 
 
