@@ -58,6 +58,7 @@ from scim_server.schema.catalog import (
     ResourceType,
     SchemaExtension,
 )
+from scim_server.schema.mutability import check_immutable
 from scim_server.schema.validation import (
     check_resource,
     coerce_value,
@@ -624,62 +625,6 @@ def _prune(value: Any) -> Any:
     return value
 
 
-_ImmutablePairs = list[tuple[str | None, Attribute, Attribute | None]]
-# Per resource type, by identity (hashing a ResourceType walks its whole schema): derived data of the
-# catalog's constants, the same on every call, so this is a memo rather than state.
-_IMMUTABLE_PAIRS: dict[int, tuple[ResourceType, _ImmutablePairs]] = {}
-
-
-def _immutable_pairs(resource_type: ResourceType) -> _ImmutablePairs:
-    cached = _IMMUTABLE_PAIRS.get(id(resource_type))
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
-    pairs = _find_immutable_pairs(resource_type)
-    _IMMUTABLE_PAIRS[id(resource_type)] = (resource_type, pairs)
-    return pairs
-
-
-def _find_immutable_pairs(resource_type: ResourceType) -> _ImmutablePairs:
-    pairs: _ImmutablePairs = []
-    groups: list[tuple[str | None, tuple[Attribute, ...]]] = [
-        (None, COMMON_ATTRIBUTES + resource_type.schema.attributes),
-        *((ext.schema.id, ext.schema.attributes) for ext in resource_type.extensions),
-    ]
-    for key, attributes in groups:
-        for attribute in attributes:
-            if attribute.mutability is Mutability.IMMUTABLE:
-                pairs.append((key, attribute, None))
-            elif attribute.is_complex and not attribute.multi_valued:
-                pairs.extend(
-                    (key, attribute, sub)
-                    for sub in attribute.sub_attributes
-                    if sub.mutability is Mutability.IMMUTABLE
-                )
-    return pairs
-
-
-def _lookup(resource: Mapping[str, Any], key: str | None, attribute: Attribute, sub: Attribute | None) -> Any:
-    container = resource if key is None else resource.get(key)
-    if not isinstance(container, Mapping):
-        return None
-    value = container.get(attribute.name)
-    if sub is None:
-        return value
-    return value.get(sub.name) if isinstance(value, Mapping) else None
-
-
-def _check_immutable(
-    before: Mapping[str, Any], after: Mapping[str, Any], resource_type: ResourceType
-) -> None:
-    """RFC 7643 §7 "immutable": may be set once, then never changed or removed."""
-    for key, attribute, sub in _immutable_pairs(resource_type):
-        old = _lookup(before, key, attribute, sub)
-        if old is not None and _lookup(after, key, attribute, sub) != old:
-            name = attribute.name if sub is None else f"{attribute.name}.{sub.name}"
-            path = name if key is None else f"{key}:{name}"
-            raise MutabilityError(f"Attribute '{path}' is immutable")
-
-
 def _copy_tree(value: Any) -> Any:
     """A deep copy of a canonical resource: JSON containers are copied, leaves (str, numbers, bool,
     None, datetime) are immutable and shared. Several times faster than ``copy.deepcopy``."""
@@ -801,6 +746,6 @@ def apply_patch(
             else:
                 doc[key] = pruned
     result = doc
-    _check_immutable(resource, result, resource_type)
+    check_immutable(resource, result, resource_type)
     check_resource(result, resource_type, keys=applier.touched)
     return result
