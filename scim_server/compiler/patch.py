@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from scim_server.compiler.comparison import matches, typed_operand
@@ -81,6 +81,8 @@ class PatchOperation:
     op: OpName
     path: PatchPath | None
     value: Any
+    # The path as the request wrote it: the key under which its resolution is cached.
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -104,10 +106,10 @@ def _excerpt(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_path(text: str, schema_uris: tuple[str, ...]) -> PatchPath:
+def _parse_path(text: str, resource_type: ResourceType) -> PatchPath:
     """Paths parsed once per text: IdPs send the same few paths over and over. The parsed path is
     immutable; a text that fails to parse raises every time (exceptions are not cached)."""
-    return parse_path(text, schema_uris=schema_uris)
+    return parse_path(text, schema_uris=resource_type.schema_uris)
 
 
 def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> PatchOperation:
@@ -127,7 +129,7 @@ def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> Patch
         if not isinstance(path_text, str):
             raise InvalidPathError(f"{where}: 'path' must be a string")
         if path_text.strip():
-            path = _parse_path(path_text, resource_type.schema_uris)
+            path = _parse_path(path_text, resource_type)
     has_value, value = (True, raw["value"]) if "value" in raw else _member(raw, "value")
     if op == "remove":
         if path is None:
@@ -137,7 +139,7 @@ def _parse_operation(index: int, raw: Any, resource_type: ResourceType) -> Patch
         raise InvalidValueError(f"{where}: '{op}' requires a 'value'")
     elif path is None and not isinstance(value, Mapping):
         raise InvalidValueError(f"{where}: without a 'path', the 'value' must be an object of attributes")
-    return PatchOperation(op, path, value)
+    return PatchOperation(op, path, value, path_text if path is not None else None)
 
 
 def parse_patch_request(
@@ -219,29 +221,29 @@ class _Target:
         return self.resolution
 
 
-# Resolved targets by the identities of the resource type and the parsed path (the parsed paths of
-# ``_parse_path`` are kept per text, so one text gives one object; identities are hashed without calling
-# the dataclasses' Python __hash__). A target, its compiled filter included, is a pure function of the
-# two, so this is a memo rather than state; both are kept in the value, so their ids stay theirs. Paths
-# come from requests: bounded.
-_TARGETS: dict[tuple[int, int], tuple[ResourceType, PatchPath, _Target]] = {}
-_TARGET_LIMIT = 1024
+@functools.lru_cache(maxsize=1024)
+def _target(text: str, resource_type: ResourceType) -> _Target:
+    """The resolved target of a path text (parsed and resolved once per text: a target, its compiled
+    filter included, is a pure function of the two). Errors are raised, never cached."""
+    return _resolve_target(_parse_path(text, resource_type), resource_type)
+
+
+@functools.lru_cache(maxsize=1024)
+def _object_target(key: str, extension_uri: str | None, resource_type: ResourceType) -> _Target | None:
+    """The target of a key of a no-path value object (inside the extension object ``extension_uri``,
+    when given), or ``None`` for a key that names no attribute (ignored, as in a POST body)."""
+    try:
+        path = _parse_path(key, resource_type)
+        extension = resource_type.extension(extension_uri) if extension_uri is not None else None
+        if extension is not None and path.attr.uri is None:
+            path = _qualified(path, key, extension, resource_type)
+        return _resolve_target(path, resource_type)
+    except InvalidPathError:
+        return None
 
 
 def _resolve_target(path: PatchPath, resource_type: ResourceType) -> _Target:
     """Resolve a parsed path against the catalog; unknown names are :class:`InvalidPathError`."""
-    key = (id(resource_type), id(path))
-    cached = _TARGETS.get(key)
-    if cached is not None and cached[0] is resource_type and cached[1] is path:
-        return cached[2]
-    target = _resolve_new_target(path, resource_type)
-    if len(_TARGETS) >= _TARGET_LIMIT:
-        _TARGETS.clear()
-    _TARGETS[key] = (resource_type, path, target)
-    return target
-
-
-def _resolve_new_target(path: PatchPath, resource_type: ResourceType) -> _Target:
     text = _render_path(path)
     attr_path = path.attr
     if not attr_path.attr:
@@ -393,9 +395,9 @@ def _qualified(
     path: PatchPath, key: str, extension: SchemaExtension, resource_type: ResourceType
 ) -> PatchPath:
     """``key`` (parsed as ``path``, without a URN) inside the extension's object: the path qualified by
-    the extension's URN, parsed once per text like every other path (see ``_TARGETS``)."""
+    the extension's URN, parsed once per text like every other path."""
     try:
-        qualified = _parse_path(f"{extension.schema.id}:{key}", resource_type.schema_uris)
+        qualified = _parse_path(f"{extension.schema.id}:{key}", resource_type)
     except InvalidPathError:
         qualified = None
     expected = replace(path, attr=replace(path.attr, uri=extension.schema.id))
@@ -445,7 +447,10 @@ class _Applier:
         if operation.path is None:
             self._apply_object(operation.op, operation.value, None)
             return
-        target = _resolve_target(operation.path, self.resource_type)
+        if operation.text is not None:
+            target = _target(operation.text, self.resource_type)
+        else:
+            target = _resolve_target(operation.path, self.resource_type)
         if _is_read_only(target):
             raise MutabilityError(f"Attribute '{target.text}' is readOnly")
         self._apply_target(operation.op, target, operation.value)
@@ -460,17 +465,9 @@ class _Applier:
         for key, raw in value.items():
             if not isinstance(key, str) or key.lower() == "schemas":
                 continue
-            try:
-                path = _parse_path(key, self.resource_type.schema_uris)
-            except InvalidPathError:
-                continue
-            if extension is not None and path.attr.uri is None:
-                path = _qualified(path, key, extension, self.resource_type)
-            try:
-                target = _resolve_target(path, self.resource_type)
-            except InvalidPathError:
-                continue
-            if not _is_read_only(target):
+            uri = extension.schema.id if extension is not None else None
+            target = _object_target(key, uri, self.resource_type)
+            if target is not None and not _is_read_only(target):
                 self._apply_target(op, target, raw)
 
     def _apply_target(self, op: OpName, target: _Target, raw: Any) -> None:
@@ -637,19 +634,13 @@ def _copy_tree(value: Any) -> Any:
 
 # --- simple assignments ----------------------------------------------------------------------------
 
-# Per resource type, by identity (a memo of the catalog's constants, like the others here): the
-# top-level attributes a PATCH can give a new value without reading the resource.
-_ASSIGNABLE: dict[int, tuple[ResourceType, frozenset[Attribute]]] = {}
 
-
+@functools.cache
 def _assignable(resource_type: ResourceType) -> frozenset[Attribute]:
     """Single-valued string and boolean attributes of the core schema (and the common ``externalId``)
     that are readWrite, returned, and free of a closed canonical set: a new value for one of them
     depends on nothing else the resource holds, and no whole-resource rule can refuse it."""
-    cached = _ASSIGNABLE.get(id(resource_type))
-    if cached is not None and cached[0] is resource_type:
-        return cached[1]
-    assignable = frozenset(
+    return frozenset(
         attribute
         for attribute in COMMON_ATTRIBUTES + resource_type.schema.attributes
         if attribute.plain is not None
@@ -657,15 +648,13 @@ def _assignable(resource_type: ResourceType) -> frozenset[Attribute]:
         and attribute.returned is not Returned.NEVER
         and not (attribute.strict_canonical and attribute.canonical_values)
     )
-    _ASSIGNABLE[id(resource_type)] = (resource_type, assignable)
-    return assignable
 
 
-def _assigned_value(path: PatchPath, raw: Any, resource_type: ResourceType) -> tuple[str, Any] | None:
-    target = _resolve_target(path, resource_type)
-    attribute = target.attribute
+def _assigned_value(target: _Target | None, raw: Any, resource_type: ResourceType) -> tuple[str, Any] | None:
+    attribute = target.attribute if target is not None else None
     if (
-        attribute is None
+        target is None
+        or attribute is None
         or target.extension is not None
         or target.filter is not None
         or target.sub is not None
@@ -699,12 +688,16 @@ def simple_assignments(
             if operation.op == "remove":
                 return None
             if operation.path is not None:
-                pairs = [(operation.path, operation.value)]
+                if operation.text is not None:
+                    target: _Target | None = _target(operation.text, resource_type)
+                else:
+                    target = _resolve_target(operation.path, resource_type)
+                pairs = [(target, operation.value)]
             elif isinstance(operation.value, dict) and operation.value:
                 # Every key must name such an attribute: a key apply_patch would skip (schemas, id,
                 # an unknown name) or treat otherwise leaves the PATCH to it.
                 pairs = [
-                    (_parse_path(key, resource_type.schema_uris), raw)
+                    (_object_target(key, None, resource_type), raw)
                     for key, raw in operation.value.items()
                     if isinstance(key, str)
                 ]
@@ -712,8 +705,8 @@ def simple_assignments(
                     return None
             else:
                 return None
-            for path, raw in pairs:
-                assigned = _assigned_value(path, raw, resource_type)
+            for found, raw in pairs:
+                assigned = _assigned_value(found, raw, resource_type)
                 if assigned is None:
                     return None
                 assignments[assigned[0]] = assigned[1]
