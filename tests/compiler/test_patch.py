@@ -916,7 +916,7 @@ def test_a_touched_attribute_left_empty_is_pruned_and_the_rest_is_kept() -> None
 
 
 def test_a_key_inside_an_extension_object_is_the_extension_qualified_path() -> None:
-    from scim_server.compiler.patch import _object_target, _target
+    from scim_server.compiler.patch.paths import object_target, target_of
 
     for extension in USER_RESOURCE_TYPE.extensions:
         uri = extension.schema.id
@@ -924,16 +924,16 @@ def test_a_key_inside_an_extension_object_is_the_extension_qualified_path() -> N
             keys = [attribute.name, attribute.name.upper()]
             keys += [f"{attribute.name}.{sub.name}" for sub in attribute.sub_attributes]
             for key in keys:
-                inside = _object_target(key, uri, USER_RESOURCE_TYPE)
+                inside = object_target(key, uri, USER_RESOURCE_TYPE)
                 assert inside is not None
-                qualified = _target(f"{uri}:{key}", USER_RESOURCE_TYPE)
+                qualified = target_of(f"{uri}:{key}", USER_RESOURCE_TYPE)
                 assert (inside.extension, inside.attribute, inside.sub) == (
                     qualified.extension,
                     qualified.attribute,
                     qualified.sub,
                 )
                 # Resolved once per key: the same target for the same text.
-                assert _object_target(key, uri, USER_RESOURCE_TYPE) is inside
+                assert object_target(key, uri, USER_RESOURCE_TYPE) is inside
 
 
 # --- simple assignments (stored as one conditional $set, without reading the resource) ------------
