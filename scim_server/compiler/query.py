@@ -327,7 +327,7 @@ class _Compiler:
                 return special
         leaf = self._compared(leaf, path, op)
         typed = typed_operand(leaf.attribute, op, value, leaf.text, InvalidFilterError)
-        return {leaf.query_path(): _OPERATORS[op](typed)}
+        return _comparison(leaf, op, typed)
 
     @staticmethod
     def _compared(leaf: _Leaf, path: AttrPath, op: CompareOp) -> _Leaf:
@@ -362,31 +362,17 @@ class _Compiler:
         attribute = leaf.attribute
         if attribute.type not in STRING_TYPES or op not in ALLOWED_OPS[attribute.type]:
             return None
+        if _needs_any_element(leaf, op):
+            fold = attribute.folds_case
+            return lambda value: _comparison(leaf, op, value.lower() if fold else value)
         field, operator = leaf.query_path(), _OPERATORS[op]
         if attribute.folds_case:
             return lambda value: {field: operator(value.lower())}
         return lambda value: {field: operator(value)}
 
     def _derived(self, leaf: _Leaf, op: CompareOp | None, value: CompValue) -> Query:
-        """Membership attributes (a user's ``groups``, a group's ``members``): ``value`` eq/ne only.
-
-        ``op`` is ``None`` for ``pr``, which would need every membership of the organization.
-        """
-        resolved = leaf.resolved
-        sub = resolved.sub_attribute
-        name = resolved.attribute.name
-        if sub is not None and sub.name != "value":
-            raise InvalidFilterError(
-                f'Attribute "{leaf.text}" cannot be used in a filter; filter on "{name}.value" instead.'
-            )
-        if op not in (_EQ, _NE):
-            raise InvalidFilterError(
-                f'Attribute "{leaf.text}" supports only eq and ne, as in {name}.value eq "<id>".'
-            )
-        if not isinstance(value, str):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
-        ids = sorted(self.related[value])
-        return {ID_FIELD: {"$in" if op is _EQ else "$nin": ids}}
+        """Membership attributes (a user's ``groups``, a group's ``members``): ``value eq "<id>"``."""
+        return {ID_FIELD: {"$in": sorted(self.related[_derived_id(leaf, op, value)])}}
 
     def _compare_meta(self, leaf: _Leaf, op: CompareOp, value: str | bool | int | float) -> Query | None:
         assert leaf.resolved.sub_attribute is not None
@@ -448,10 +434,93 @@ class _Compiler:
             raise InvalidFilterError(
                 f'Attribute "{path}" is not complex and cannot take a value filter "[...]".'
             )
-        if attribute.multi_valued and not _is_derived(leaf.resolved):
+        if _is_derived(leaf.resolved):
+            return self._derived_value_path(node, leaf)
+        if attribute.multi_valued:
             return {leaf.value_path(): {"$elemMatch": self.compile(node.filter, path)}}
         # A single complex value: its sub-attributes are plain dotted paths.
         return self.compile(_qualify(node.filter, path), None)
+
+    def _derived_value_path(self, node: ValuePath, leaf: _Leaf) -> Query:
+        """``groups[...]``/``members[...]``: the filter applies to one related id (RFC 7644 §3.4.2.2,
+        "applied to the same value"), so a resource matches when one of its related ids satisfies it.
+
+        Only ``value eq "<id>"`` terms joined by and/or are answered: such a filter holds for no id
+        it does not name, so the resources related to the named ids that satisfy it are exactly the
+        answer. ``ne``, ``not`` and ``pr`` would hold for ids the filter does not name, which only
+        every membership of the organization could answer: they are refused.
+        """
+        named: list[str] = []
+
+        def check(inner: Filter) -> Callable[[str], bool]:
+            if isinstance(inner, And | Or):
+                terms = [check(t) for t in inner.terms]
+                if isinstance(inner, And):
+                    return lambda id_: all(t(id_) for t in terms)
+                return lambda id_: any(t(id_) for t in terms)
+            if isinstance(inner, Compare):
+                target = self._resolve(inner.path, node.path)
+                wanted = _derived_id(target, inner.op, inner.value)
+                named.append(wanted)
+                return lambda id_: id_ == wanted
+            name = leaf.resolved.attribute.name
+            raise InvalidFilterError(
+                f'The value filter of "{node.path}" supports only value eq "<id>" terms joined by and '
+                f'or or; to find the resources without a related id, use not ({name}.value eq "<id>").'
+            )
+
+        holds = check(node.filter)
+        ids = sorted({related for id_ in dict.fromkeys(named) if holds(id_) for related in self.related[id_]})
+        return {ID_FIELD: {"$in": ids}}
+
+
+def _derived_id(leaf: _Leaf, op: CompareOp | None, value: CompValue) -> str:
+    """The id a comparison on a membership attribute names; only ``value eq "<id>"`` is answered.
+
+    ``ne`` (some related id other than this one, RFC 7644 §3.4.2.2) and ``pr`` (``op`` None) would
+    need every membership of the organization; "not related to it" is the complement of eq.
+    """
+    resolved = leaf.resolved
+    sub = resolved.sub_attribute
+    name = resolved.attribute.name
+    if sub is not None and sub.name != "value":
+        raise InvalidFilterError(
+            f'Attribute "{leaf.text}" cannot be used in a filter; filter on "{name}.value" instead.'
+        )
+    if op is _NE:
+        raise InvalidFilterError(
+            f'Attribute "{leaf.text}" supports only eq; to find the resources without that '
+            f'related id, use not ({name}.value eq "<id>").'
+        )
+    if op is not _EQ:
+        raise InvalidFilterError(f'Attribute "{leaf.text}" supports only eq, as in {name}.value eq "<id>".')
+    if not isinstance(value, str):
+        raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
+    return value
+
+
+def _needs_any_element(leaf: _Leaf, op: CompareOp) -> bool:
+    return op is _NE and not leaf.in_element and leaf.resolved.attribute.multi_valued
+
+
+def _comparison(leaf: _Leaf, op: CompareOp, typed: Any) -> Query:
+    """The query of ``leaf op typed`` (the value typed by :func:`typed_operand`)."""
+    condition = _OPERATORS[op](typed)
+    if _needs_any_element(leaf, op):
+        return _any_element(leaf.resolved, condition)
+    return {leaf.query_path(): condition}
+
+
+def _any_element(resolved: ResolvedAttribute, condition: Any) -> Query:
+    """``condition`` on some value of a multi-valued attribute (RFC 7644 §3.4.2.2: "the filter
+    matches if any of the values of the specified attribute match").
+
+    Needed for ``ne``: on an array, a dotted path with ``$ne`` means that no element equals.
+    """
+    whole = ResolvedAttribute(resolved.extension, resolved.attribute)
+    if resolved.sub_attribute is None:
+        return {query_path(whole): {"$elemMatch": condition}}
+    return {field_path(whole): {"$elemMatch": {element_query_path(resolved.sub_attribute): condition}}}
 
 
 def _qualify(node: Filter, parent: AttrPath) -> Filter:

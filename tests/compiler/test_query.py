@@ -143,11 +143,17 @@ def test_operator_looking_values_stay_literal_values() -> None:
     assert text(r'userName eq "{\"$ne\": null}"') == {"_lc.userName": '{"$ne": null}'}
 
 
-def test_reference_compares_exactly() -> None:
-    assert compiled(cmp("profileUrl", "eq", "https://X/bjensen")) == {"profileUrl": "https://X/bjensen"}
+def test_references_follow_their_case_exact_setting() -> None:
+    """RFC 7643 §8.7.1 defines profileUrl and photos.value with '"caseExact" : false' (and $ref with
+    '"caseExact" : true'), and /Schemas advertises the same: comparisons follow what is advertised.
+    (§2.3.7 says "A reference is case exact"; erratum 6001, held, notes the conflict.)"""
+    assert compiled(cmp("profileUrl", "eq", "https://X/bjensen")) == {"_lc.profileUrl": "https://x/bjensen"}
+    assert compiled(cmp("profileUrl", "sw", "HTTPS://")) == {"_lc.profileUrl": {"$regex": "^https://"}}
     assert compiled(cmp("photos.value", "sw", "https://Photos")) == {
-        "photos.value": {"$regex": r"^https://Photos"}
+        "photos._lc.value": {"$regex": r"^https://photos"}
     }
+    assert text('photos[value ew ".JPG"]') == {"photos": {"$elemMatch": {"_lc.value": {"$regex": r"\.jpg$"}}}}
+    assert text(f'{ENT}:manager.$ref eq "https://X/Users/1"') == {f"{EXT}.manager.ref": "https://X/Users/1"}
 
 
 def test_binary_compares_exactly_and_cannot_be_ordered() -> None:

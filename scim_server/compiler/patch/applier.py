@@ -20,7 +20,7 @@ from scim_server.errors import (
     MutabilityError,
     NoTargetError,
 )
-from scim_server.schema.attributes import Attribute
+from scim_server.schema.attributes import Attribute, Mutability
 from scim_server.schema.catalog import (
     ResourceType,
     SchemaExtension,
@@ -40,15 +40,37 @@ def _elements(container: dict[str, Any], attribute: Attribute) -> list[Any]:
     return existing
 
 
-def _merge(current: dict[str, Any], new: Mapping[str, Any]) -> None:
-    """Merge sub-attributes into a complex value (RFC 7644 §3.5.2.1/3: unspecified ones are kept).
+def _merge(current: dict[str, Any], new: Mapping[str, Any], cleared: Sequence[str] = ()) -> None:
+    """Merge sub-attributes into a complex value (RFC 7644 §3.5.2.1/3: unspecified ones are kept),
+    and unassign the ``cleared`` ones (given as null: RFC 7643 §2.5, see :func:`_cleared`).
 
-    ``$ref`` describes ``value``: when the value changes without a new ``$ref``, the old one is
-    dropped rather than left pointing at the previous resource.
+    ``$ref`` describes ``value``: when the value changes or goes without a new ``$ref``, the old one
+    is dropped rather than left pointing at the previous resource.
     """
-    if "value" in new and new["value"] != current.get("value") and "$ref" not in new:
+    changed = "value" in new and new["value"] != current.get("value")
+    if (changed or "value" in cleared) and "$ref" not in new:
         current.pop("$ref", None)
     current.update(new)
+    for name in cleared:
+        current.pop(name, None)
+
+
+def _cleared(attribute: Attribute, raw: Any) -> tuple[str, ...]:
+    """The writable sub-attributes a complex value gives as null (or "", [], {}).
+
+    RFC 7643 §2.5: "Unassigned attributes, the null value, or empty array (in the case of a
+    multi-valued attribute) SHALL be considered to be equivalent in 'state'", wherever the null
+    appears: ``{"familyName": null}`` unassigns ``familyName`` as ``name.familyName: null`` does.
+    """
+    if not isinstance(raw, Mapping):
+        return ()
+    names = []
+    for key, item in raw.items():
+        if isinstance(key, str) and is_unassigned(item):
+            sub = attribute.sub_attribute(key)
+            if sub is not None and sub.mutability is not Mutability.READ_ONLY:
+                names.append(sub.name)
+    return tuple(names)
 
 
 def _set_sub(element: dict[str, Any], sub: Attribute, value: Any) -> None:
@@ -177,7 +199,8 @@ class _Applier:
         attribute = target.attr
         container = self._container(target.extension, target.attr)
         value = coerce_value(target.resolved(), raw)
-        if value is None:
+        cleared = _cleared(attribute, raw) if attribute.is_complex and not attribute.multi_valued else ()
+        if value is None and not cleared:
             # null, "", [] or {} unassign; an object whose keys were all dropped (readOnly or unknown
             # sub-attributes, such as a manager with only displayName) changes nothing.
             if is_unassigned(raw):
@@ -196,7 +219,7 @@ class _Applier:
         elif attribute.is_complex:
             current = container.get(attribute.name)
             merged = dict(current) if isinstance(current, dict) else {}
-            _merge(merged, value)
+            _merge(merged, value or {}, cleared)
             container[attribute.name] = merged
         else:
             container[attribute.name] = value
@@ -232,15 +255,18 @@ class _Applier:
         matches = [e for e in elements if isinstance(e, dict) and target.predicate(e)]
         if sub is None:
             values = coerce_value(target.resolved(), raw)
-            if values is None:
+            one = raw[0] if isinstance(raw, list) and len(raw) == 1 else raw
+            cleared = _cleared(attribute, one)
+            if values is None and not cleared:
                 # Unassigning the selected elements removes them.
                 container[attribute.name] = [e for e in elements if not _contains(matches, e)]
                 return
+            values = values or [{}]
             if len(values) != 1:
                 raise InvalidValueError(f"The value for '{target.text}' must be a single object")
             new: dict[str, Any] = values[0]
             for element in matches:
-                _merge(element, new)
+                _merge(element, new, cleared)
         else:
             value = coerce_value(target.resolved(), raw)
             if value is None and not matches:
