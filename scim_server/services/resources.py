@@ -550,4 +550,3 @@ class ResourceService:
             version=version,
         )
         return StoredResource(resource_id, resource, created, last_modified, version, document=document)
-
