@@ -221,8 +221,7 @@ class _Compiler:
         if isinstance(node, Present):
             return self._present(node.path, element_of)
         if isinstance(node, And):
-            terms = [self.compile(t, element_of) for t in node.terms]
-            return terms[0] if len(terms) == 1 else {"$and": terms}
+            return _conjunction([self.compile(t, element_of) for t in node.terms])
         if isinstance(node, Or):
             terms = [self.compile(t, element_of) for t in node.terms]
             return terms[0] if len(terms) == 1 else {"$or": terms}
@@ -497,6 +496,23 @@ def _derived_id(leaf: _Leaf, op: CompareOp | None, value: CompValue) -> str:
     if not isinstance(value, str):
         raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
     return value
+
+
+def _conjunction(terms: list[Query]) -> Query:
+    """``and``, in the plainest form: one document holding every term when their keys are distinct
+    (a query document is the conjunction of its keys), ``$and`` only when two terms share a key.
+
+    Some MongoDB-compatible engines refuse ``$and`` inside ``$elemMatch``; the flat form is accepted
+    by every engine and by MongoDB's planner alike.
+    """
+    if len(terms) == 1:
+        return terms[0]
+    merged: Query = {}
+    for term in terms:
+        if not merged.keys().isdisjoint(term):
+            return {"$and": terms}
+        merged.update(term)
+    return merged
 
 
 def _needs_any_element(leaf: _Leaf, op: CompareOp) -> bool:

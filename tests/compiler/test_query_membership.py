@@ -32,7 +32,7 @@ MEMBERS_OF_G1 = {"g1": ("u2", "u1"), "G1": ()}
         ('groups[value eq "g1" or value eq "G1"]', {"_id": {"$in": ["u1", "u2"]}}),
         ('groups[value eq "g1" and value eq "G1"]', {"_id": {"$in": []}}),
         ('groups[value eq "g1" and value eq "g1"]', {"_id": {"$in": ["u1", "u2"]}}),
-        ('userName eq "a" and groups.value eq "G1"', {"$and": [{"_lc.userName": "a"}, {"_id": {"$in": []}}]}),
+        ('userName eq "a" and groups.value eq "G1"', {"_lc.userName": "a", "_id": {"$in": []}}),
     ],
 )
 def test_user_groups_compile_to_the_looked_up_member_ids(text: str, expected: object) -> None:
@@ -66,7 +66,8 @@ def test_members_value_compiles_to_the_groups_the_member_is_in() -> None:
     assert groups('members[value eq "u2"]', member_of) == {"_id": {"$in": []}}
     assert groups('not (members.value eq "u1")', member_of) == {"$nor": [{"_id": {"$in": ["g1", "g2"]}}]}
     assert groups('displayName sw "E" and members eq "u1"', member_of) == {
-        "$and": [{"_lc.displayName": {"$regex": "^e"}}, {"_id": {"$in": ["g1", "g2"]}}]
+        "_lc.displayName": {"$regex": "^e"},
+        "_id": {"$in": ["g1", "g2"]},
     }
 
 
