@@ -26,11 +26,15 @@ Decisions beyond the RFC text:
 * Group membership is stored apart, as (group, member) pairs (see :mod:`scim_server.schema.layout`).
   A user's ``groups.value eq "<group>"`` and a group's ``members.value eq "<member>"`` therefore need
   the related ids, which the caller looks up first (:func:`membership_references` says for which ids)
-  and passes as ``related``; they compile to ``_id`` ``$in`` (``$nin`` for ``ne``) those ids, and the
-  compiler stays pure. Only ``value`` with eq or ne can be filtered on these derived attributes;
-  anything else is an error rather than a guess.
-* Strings never compare with numbers or booleans (``userName gt 5`` is an error); booleans also
-  accept the strings ``"true"``/``"false"`` in any case, as Entra sends ``roles[primary eq "True"]``.
+  and passes as ``related``; they compile to ``_id`` ``$in`` those ids, and the compiler stays pure.
+  Only ``value eq "<id>"`` (alone, or joined by and/or inside brackets) can be filtered on these
+  derived attributes: ``ne``, ``pr`` and a ``not`` inside brackets would hold through ids the filter
+  does not name, which only every membership could answer, so they are errors rather than guesses
+  (``not (groups.value eq "<id>")`` finds the resources not related to the id).
+* On a multi-valued attribute every operator means "some value matches" (RFC 7644 §3.4.2.2): a
+  dotted path does that in Mongo for every operator but ``$ne``, which is compiled as ``$elemMatch``.
+* Value typing and comparison follow :mod:`scim_server.compiler.comparison`, the rule PATCH value
+  filters use too. A conjunction is one query document when its keys differ (no ``$and``).
 """
 
 from __future__ import annotations
