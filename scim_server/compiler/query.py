@@ -26,11 +26,15 @@ Decisions beyond the RFC text:
 * Group membership is stored apart, as (group, member) pairs (see :mod:`scim_server.schema.layout`).
   A user's ``groups.value eq "<group>"`` and a group's ``members.value eq "<member>"`` therefore need
   the related ids, which the caller looks up first (:func:`membership_references` says for which ids)
-  and passes as ``related``; they compile to ``_id`` ``$in`` (``$nin`` for ``ne``) those ids, and the
-  compiler stays pure. Only ``value`` with eq or ne can be filtered on these derived attributes;
-  anything else is an error rather than a guess.
-* Strings never compare with numbers or booleans (``userName gt 5`` is an error); booleans also
-  accept the strings ``"true"``/``"false"`` in any case, as Entra sends ``roles[primary eq "True"]``.
+  and passes as ``related``; they compile to ``_id`` ``$in`` those ids, and the compiler stays pure.
+  Only ``value eq "<id>"`` (alone, or joined by and/or inside brackets) can be filtered on these
+  derived attributes: ``ne``, ``pr`` and a ``not`` inside brackets would hold through ids the filter
+  does not name, which only every membership could answer, so they are errors rather than guesses
+  (``not (groups.value eq "<id>")`` finds the resources not related to the id).
+* On a multi-valued attribute every operator means "some value matches" (RFC 7644 §3.4.2.2): a
+  dotted path does that in Mongo for every operator but ``$ne``, which is compiled as ``$elemMatch``.
+* Value typing and comparison follow :mod:`scim_server.compiler.comparison`, the rule PATCH value
+  filters use too. A conjunction is one query document when its keys differ (no ``$and``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scim_server.compiler.comparison import (
+    ALLOWED_OPS,
+    ORDERING_OPS,
+    STRING_TYPES,
+    matches,
+    typed_operand,
+)
 from scim_server.errors import InvalidFilterError
 from scim_server.filters.ast import (
     And,
@@ -53,7 +64,7 @@ from scim_server.filters.ast import (
     Present,
     ValuePath,
 )
-from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
+from scim_server.schema.attributes import Attribute, Mutability, Returned
 from scim_server.schema.catalog import (
     GROUP_MEMBERS,
     META,
@@ -63,7 +74,6 @@ from scim_server.schema.catalog import (
     SchemaExtension,
 )
 from scim_server.schema.layout import ID_FIELD, element_query_path, field_path, query_path
-from scim_server.schema.values import parse_datetime
 
 Query = dict[str, Any]
 
@@ -79,11 +89,9 @@ def match_none() -> Query:
 
 
 _EQ, _NE = CompareOp.EQ, CompareOp.NE
-_STRING_TYPES = frozenset({AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY})
-_SUBSTRING_OPS = frozenset({CompareOp.CO, CompareOp.SW, CompareOp.EW})
-_ORDERING_OPS = frozenset({CompareOp.GT, CompareOp.GE, CompareOp.LT, CompareOp.LE})
 
-# One row per SCIM operator: how the (already typed and case-folded) value becomes a Mongo condition.
+# One row per SCIM operator: how the value (typed and case-folded by :func:`typed_operand`) becomes a
+# Mongo condition.
 _OPERATORS: dict[CompareOp, Callable[[Any], Any]] = {
     CompareOp.EQ: lambda v: v,
     CompareOp.NE: lambda v: {"$ne": v},
@@ -94,19 +102,6 @@ _OPERATORS: dict[CompareOp, Callable[[Any], Any]] = {
     CompareOp.GE: lambda v: {"$gte": v},
     CompareOp.LT: lambda v: {"$lt": v},
     CompareOp.LE: lambda v: {"$lte": v},
-}
-
-# Which operators each attribute type allows (RFC 7644 §3.4.2.2: gt/ge/lt/le on boolean or binary
-# SHALL fail; substring operators only make sense on strings).
-_ALLOWED_OPS: dict[AttributeType, frozenset[CompareOp]] = {
-    AttributeType.STRING: frozenset(CompareOp),
-    AttributeType.REFERENCE: frozenset(CompareOp),
-    AttributeType.BINARY: frozenset({_EQ, _NE, *_SUBSTRING_OPS}),
-    AttributeType.BOOLEAN: frozenset({_EQ, _NE}),
-    AttributeType.DATETIME: frozenset({_EQ, _NE, *_ORDERING_OPS}),
-    AttributeType.INTEGER: frozenset({_EQ, _NE, *_ORDERING_OPS}),
-    AttributeType.DECIMAL: frozenset({_EQ, _NE, *_ORDERING_OPS}),
-    AttributeType.COMPLEX: frozenset(),
 }
 
 
@@ -230,8 +225,7 @@ class _Compiler:
         if isinstance(node, Present):
             return self._present(node.path, element_of)
         if isinstance(node, And):
-            terms = [self.compile(t, element_of) for t in node.terms]
-            return terms[0] if len(terms) == 1 else {"$and": terms}
+            return _conjunction([self.compile(t, element_of) for t in node.terms])
         if isinstance(node, Or):
             terms = [self.compile(t, element_of) for t in node.terms]
             return terms[0] if len(terms) == 1 else {"$or": terms}
@@ -335,8 +329,8 @@ class _Compiler:
             if special is not None:
                 return special
         leaf = self._compared(leaf, path, op)
-        typed = _typed_value(leaf, op, value)
-        return {leaf.query_path(): _OPERATORS[op](typed)}
+        typed = typed_operand(leaf.attribute, op, value, leaf.text, InvalidFilterError)
+        return _comparison(leaf, op, typed)
 
     @staticmethod
     def _compared(leaf: _Leaf, path: AttrPath, op: CompareOp) -> _Leaf:
@@ -344,7 +338,7 @@ class _Compiler:
         resolved = leaf.resolved
         if not resolved.leaf.is_complex:
             return leaf
-        if op in _ORDERING_OPS:
+        if op in ORDERING_OPS:
             raise InvalidFilterError(
                 f'Operator "{op}" cannot be used with complex attribute "{leaf.text}"; '
                 "name one of its sub-attributes."
@@ -369,33 +363,19 @@ class _Compiler:
         except InvalidFilterError:
             return None
         attribute = leaf.attribute
-        if attribute.type not in _STRING_TYPES or op not in _ALLOWED_OPS[attribute.type]:
+        if attribute.type not in STRING_TYPES or op not in ALLOWED_OPS[attribute.type]:
             return None
+        if _needs_any_element(leaf, op):
+            fold = attribute.folds_case
+            return lambda value: _comparison(leaf, op, value.lower() if fold else value)
         field, operator = leaf.query_path(), _OPERATORS[op]
         if attribute.folds_case:
             return lambda value: {field: operator(value.lower())}
         return lambda value: {field: operator(value)}
 
     def _derived(self, leaf: _Leaf, op: CompareOp | None, value: CompValue) -> Query:
-        """Membership attributes (a user's ``groups``, a group's ``members``): ``value`` eq/ne only.
-
-        ``op`` is ``None`` for ``pr``, which would need every membership of the organization.
-        """
-        resolved = leaf.resolved
-        sub = resolved.sub_attribute
-        name = resolved.attribute.name
-        if sub is not None and sub.name != "value":
-            raise InvalidFilterError(
-                f'Attribute "{leaf.text}" cannot be used in a filter; filter on "{name}.value" instead.'
-            )
-        if op not in (_EQ, _NE):
-            raise InvalidFilterError(
-                f'Attribute "{leaf.text}" supports only eq and ne, as in {name}.value eq "<id>".'
-            )
-        if not isinstance(value, str):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
-        ids = sorted(self.related[value])
-        return {ID_FIELD: {"$in" if op is _EQ else "$nin": ids}}
+        """Membership attributes (a user's ``groups``, a group's ``members``): ``value eq "<id>"``."""
+        return {ID_FIELD: {"$in": sorted(self.related[_derived_id(leaf, op, value)])}}
 
     def _compare_meta(self, leaf: _Leaf, op: CompareOp, value: str | bool | int | float) -> Query | None:
         assert leaf.resolved.sub_attribute is not None
@@ -404,17 +384,16 @@ class _Compiler:
             raise InvalidFilterError(f'Attribute "{leaf.text}" cannot be used in a filter.')
         if name != "resourceType":
             return None
-        if op not in (_EQ, _NE):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" supports only the eq, ne and pr operators.')
-        if not isinstance(value, str):
-            raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with a string.')
-        equal = value.lower() == self.resource_type.name.lower()
-        return match_all() if equal == (op is _EQ) else match_none()
+        # Constant per collection: the comparison is decided here, by the one rule (caseExact,
+        # RFC 7643 §3.1).
+        attribute = leaf.resolved.sub_attribute
+        typed = typed_operand(attribute, op, value, leaf.text, InvalidFilterError)
+        return match_all() if matches(self.resource_type.name, op, typed, attribute) else match_none()
 
     def _compare_schemas(self, node: Compare) -> Query:
         """``schemas`` is derived from the stored extensions (RFC 7643 §3: the schema URNs in use)."""
         op, value = node.op, node.value
-        if op in _ORDERING_OPS:
+        if op in ORDERING_OPS:
             raise InvalidFilterError(f'Operator "{op}" cannot be used with "{node.path}".')
         if not isinstance(value, str):
             raise InvalidFilterError(f'Attribute "{node.path}" must be compared with a URN string.')
@@ -458,10 +437,110 @@ class _Compiler:
             raise InvalidFilterError(
                 f'Attribute "{path}" is not complex and cannot take a value filter "[...]".'
             )
-        if attribute.multi_valued and not _is_derived(leaf.resolved):
+        if _is_derived(leaf.resolved):
+            return self._derived_value_path(node, leaf)
+        if attribute.multi_valued:
             return {leaf.value_path(): {"$elemMatch": self.compile(node.filter, path)}}
         # A single complex value: its sub-attributes are plain dotted paths.
         return self.compile(_qualify(node.filter, path), None)
+
+    def _derived_value_path(self, node: ValuePath, leaf: _Leaf) -> Query:
+        """``groups[...]``/``members[...]``: the filter applies to one related id (RFC 7644 §3.4.2.2,
+        "applied to the same value"), so a resource matches when one of its related ids satisfies it.
+
+        Only ``value eq "<id>"`` terms joined by and/or are answered: such a filter holds for no id
+        it does not name, so the resources related to the named ids that satisfy it are exactly the
+        answer. ``ne``, ``not`` and ``pr`` would hold for ids the filter does not name, which only
+        every membership of the organization could answer: they are refused.
+        """
+        named: list[str] = []
+
+        def check(inner: Filter) -> Callable[[str], bool]:
+            if isinstance(inner, And | Or):
+                terms = [check(t) for t in inner.terms]
+                if isinstance(inner, And):
+                    return lambda id_: all(t(id_) for t in terms)
+                return lambda id_: any(t(id_) for t in terms)
+            if isinstance(inner, Compare):
+                target = self._resolve(inner.path, node.path)
+                wanted = _derived_id(target, inner.op, inner.value)
+                named.append(wanted)
+                return lambda id_: id_ == wanted
+            name = leaf.resolved.attribute.name
+            raise InvalidFilterError(
+                f'The value filter of "{node.path}" supports only value eq "<id>" terms joined by and '
+                f'or or; to find the resources without a related id, use not ({name}.value eq "<id>").'
+            )
+
+        holds = check(node.filter)
+        ids = sorted({related for id_ in dict.fromkeys(named) if holds(id_) for related in self.related[id_]})
+        return {ID_FIELD: {"$in": ids}}
+
+
+def _derived_id(leaf: _Leaf, op: CompareOp | None, value: CompValue) -> str:
+    """The id a comparison on a membership attribute names; only ``value eq "<id>"`` is answered.
+
+    ``ne`` (some related id other than this one, RFC 7644 §3.4.2.2) and ``pr`` (``op`` None) would
+    need every membership of the organization; "not related to it" is the complement of eq.
+    """
+    resolved = leaf.resolved
+    sub = resolved.sub_attribute
+    name = resolved.attribute.name
+    if sub is not None and sub.name != "value":
+        raise InvalidFilterError(
+            f'Attribute "{leaf.text}" cannot be used in a filter; filter on "{name}.value" instead.'
+        )
+    if op is _NE:
+        raise InvalidFilterError(
+            f'Attribute "{leaf.text}" supports only eq; to find the resources without that '
+            f'related id, use not ({name}.value eq "<id>").'
+        )
+    if op is not _EQ:
+        raise InvalidFilterError(f'Attribute "{leaf.text}" supports only eq, as in {name}.value eq "<id>".')
+    if not isinstance(value, str):
+        raise InvalidFilterError(f'Attribute "{leaf.text}" must be compared with an id string.')
+    return value
+
+
+def _conjunction(terms: list[Query]) -> Query:
+    """``and``, in the plainest form: one document holding every term when their keys are distinct
+    (a query document is the conjunction of its keys), ``$and`` only when two terms share a key.
+
+    Some MongoDB-compatible engines refuse ``$and`` inside ``$elemMatch``; the flat form is accepted
+    by every engine and by MongoDB's planner alike.
+    """
+    if len(terms) == 1:
+        return terms[0]
+    merged: Query = {}
+    for term in terms:
+        if not merged.keys().isdisjoint(term):
+            return {"$and": terms}
+        merged.update(term)
+    return merged
+
+
+def _needs_any_element(leaf: _Leaf, op: CompareOp) -> bool:
+    return op is _NE and not leaf.in_element and leaf.resolved.attribute.multi_valued
+
+
+def _comparison(leaf: _Leaf, op: CompareOp, typed: Any) -> Query:
+    """The query of ``leaf op typed`` (the value typed by :func:`typed_operand`)."""
+    condition = _OPERATORS[op](typed)
+    if _needs_any_element(leaf, op):
+        return _any_element(leaf.resolved, condition)
+    return {leaf.query_path(): condition}
+
+
+def _any_element(resolved: ResolvedAttribute, condition: Any) -> Query:
+    """``condition`` on some value of a multi-valued attribute (RFC 7644 §3.4.2.2: "the filter
+    matches if any of the values of the specified attribute match").
+
+    Needed for ``ne``: on an array, a dotted path with ``$ne`` means that no element equals.
+    """
+    whole = ResolvedAttribute(resolved.extension, resolved.attribute)
+    if resolved.sub_attribute is None:
+        return {query_path(whole): {"$elemMatch": condition}}
+    return {field_path(whole): {"$elemMatch": {element_query_path(resolved.sub_attribute): condition}}}
 
 
 def _qualify(node: Filter, parent: AttrPath) -> Filter:
@@ -499,52 +578,3 @@ def _negate(query: Query) -> Query:
 
 def _extension_present(extension: SchemaExtension) -> Query:
     return {extension.storage_key: {"$exists": True, "$nin": [None, {}]}}
-
-
-def _typed_value(leaf: _Leaf, op: CompareOp, value: CompValue) -> Any:
-    """Check ``op`` against the attribute type and turn ``value`` into what the store holds."""
-    attribute = leaf.attribute
-    kind = attribute.type
-    if op not in _ALLOWED_OPS[kind]:
-        raise InvalidFilterError(f'Operator "{op}" cannot be used with {kind} attribute "{leaf.text}".')
-    if kind in (AttributeType.STRING, AttributeType.REFERENCE, AttributeType.BINARY):
-        if not isinstance(value, str):
-            raise InvalidFilterError(
-                f'Attribute "{leaf.text}" is a {kind}; compare it with a quoted string, not {_show(value)}.'
-            )
-        return value.lower() if attribute.folds_case else value
-    if kind is AttributeType.BOOLEAN:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise InvalidFilterError(f'Attribute "{leaf.text}" is a boolean; compare it with true or false.')
-    if kind is AttributeType.DATETIME:
-        if isinstance(value, str):
-            try:
-                return parse_datetime(value)
-            except ValueError:
-                pass
-        raise InvalidFilterError(
-            f'Attribute "{leaf.text}" is a dateTime; compare it with an RFC 3339 string such as '
-            f'"2011-05-13T04:42:34Z", not {_show(value)}.'
-        )
-    if kind is AttributeType.INTEGER:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise InvalidFilterError(f'Attribute "{leaf.text}" is an integer; compare it with a whole number.')
-    if kind is AttributeType.DECIMAL:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        raise InvalidFilterError(f'Attribute "{leaf.text}" is a decimal; compare it with a number.')
-    raise InvalidFilterError(f'Attribute "{leaf.text}" cannot be compared.')  # pragma: no cover
-
-
-def _show(value: CompValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)

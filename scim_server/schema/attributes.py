@@ -50,6 +50,11 @@ class Uniqueness(StrEnum):
     GLOBAL = "global"
 
 
+# The types whose comparisons honour caseExact (RFC 7643 §2.3.1 string, §2.3.7 reference); binary
+# values are caseExact always.
+_CASE_FOLDING_TYPES = frozenset({AttributeType.STRING, AttributeType.REFERENCE})
+
+
 @dataclass(frozen=True, slots=True)
 class Attribute:
     """One attribute definition (RFC 7643 §7 "attributes").
@@ -103,7 +108,7 @@ class Attribute:
         Never-returned attributes (``password``) can be neither filtered nor sorted, so they get no shadow.
         """
         return (
-            self.type is AttributeType.STRING and not self.case_exact and self.returned is not Returned.NEVER
+            self.type in _CASE_FOLDING_TYPES and not self.case_exact and self.returned is not Returned.NEVER
         )
 
 

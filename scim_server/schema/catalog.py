@@ -425,7 +425,11 @@ class ResolvedAttribute:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ResourceType:
-    """A resource type (RFC 7643 §6) with attribute resolution over its schemas."""
+    """A resource type (RFC 7643 §6) with attribute resolution over its schemas.
+
+    Compared and hashed by identity: the catalog's resource types are constants, so values derived
+    from one can be cached keyed by it at the cost of a pointer hash.
+    """
 
     name: str
     endpoint: str

@@ -29,14 +29,13 @@ from scim_server.errors import (
     InvalidPathError,
     InvalidSyntaxError,
     InvalidValueError,
-    MutabilityError,
     NotFoundError,
     PreconditionFailedError,
     ScimError,
 )
 from scim_server.filters import Compare, Filter, parse_attr_path, parse_filter, split_one_comparison
-from scim_server.schema.attributes import Mutability
 from scim_server.schema.catalog import GROUP_MEMBERS, USER_GROUPS, ResourceType
+from scim_server.schema.mutability import check_immutable
 from scim_server.schema.validation import check_resource, coerce_resource
 from scim_server.services.audit import (
     Actor,
@@ -172,16 +171,6 @@ class ResourceService:
         self._derived = next(
             (a for a in resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
         )
-        # (container, attribute) of every immutable attribute: "" for the core schema, else the URN.
-        self._immutable = tuple(
-            (container, attribute)
-            for container, schema in (
-                ("", resource_type.schema),
-                *((e.schema.id, e.schema) for e in resource_type.extensions),
-            )
-            for attribute in schema.attributes
-            if attribute.mutability is Mutability.IMMUTABLE
-        )
         self._filter_limits = FilterLimits(
             settings.max_filter_length, settings.max_filter_depth, settings.max_filter_terms
         )
@@ -310,7 +299,7 @@ class ResourceService:
 
         def change(current: StoredResource) -> dict[str, Any]:
             resource = dict(incoming)
-            self._check_immutable(current.resource, resource)
+            check_immutable(current.resource, resource, self.resource_type)
             if "password" not in resource and "password" in current.resource:
                 resource["password"] = current.resource["password"]
             check_resource(resource, self.resource_type)
@@ -561,10 +550,3 @@ class ResourceService:
             raise InvalidSyntaxError("the request body must be a JSON object")
         return coerce_resource(body, self.resource_type)
 
-    def _check_immutable(self, current: Mapping[str, Any], incoming: Mapping[str, Any]) -> None:
-        """RFC 7643 §7: an immutable attribute may be set once, then never changed by PUT."""
-        for container, attribute in self._immutable:
-            old = (current.get(container) or {}) if container else current
-            new = (incoming.get(container) or {}) if container else incoming
-            if attribute.name in old and new.get(attribute.name) != old[attribute.name]:
-                raise MutabilityError(f"{attribute.name} is immutable and cannot be changed")

@@ -201,8 +201,13 @@ async def test_user_groups_back_reference_and_filters_both_ways(client: TestClie
         client, "GET", "/Groups?filter=" + quote(f'members[value eq "{alice}"]') + "&sortBy=displayName"
     )
     assert [r["displayName"] for r in bracket["Resources"]] == ["Eng", "Ops"]
-    not_member = await call(client, "GET", "/Groups?filter=" + quote(f'members.value ne "{bob}"'))
+    not_member = await call(client, "GET", "/Groups?filter=" + quote(f'not (members.value eq "{bob}")'))
     assert [r["displayName"] for r in not_member["Resources"]] == ["Eng"]
+    # "Some member other than bob" would need every membership: refused (docs: filters on membership).
+    other_member = await client.get(
+        "/scim/v2/Groups?filter=" + quote(f'members.value ne "{bob}"'), headers=auth()
+    )
+    assert other_member.status == 400 and (await other_member.json())["scimType"] == "invalidFilter"
     by_name = await call(
         client, "GET", "/Groups?filter=" + quote('displayName eq "eng"') + "&excludedAttributes=members"
     )

@@ -610,7 +610,8 @@ def test_filter_on_case_exact_binary_is_exact() -> None:
         ('userName[value eq "B"]', None),
         (
             'emails[primary eq "maybe"]',
-            "Invalid comparison 'primary eq maybe' in path 'emails[primary eq \"maybe\"]'",
+            "Invalid path 'emails[primary eq \"maybe\"]': "
+            'Attribute "emails[primary]" is a boolean; compare it with true or false.',
         ),
         ("emails[primary gt true]", None),
         ('x509Certificates[value gt "a"]', None),
@@ -914,22 +915,25 @@ def test_a_touched_attribute_left_empty_is_pruned_and_the_rest_is_kept() -> None
     assert without(result, "name") == without(bjensen(), "name", "x509Certificates", ENT)
 
 
-def test_a_key_inside_an_extension_object_is_the_extension_qualified_path_parsed_once() -> None:
-    from dataclasses import replace
+def test_a_key_inside_an_extension_object_is_the_extension_qualified_path() -> None:
+    from scim_server.compiler.patch.paths import object_target, target_of
 
-    from scim_server.compiler.patch import _parse_path, _qualified
-
-    uris = USER_RESOURCE_TYPE.schema_uris
     for extension in USER_RESOURCE_TYPE.extensions:
+        uri = extension.schema.id
         for attribute in extension.schema.attributes:
             keys = [attribute.name, attribute.name.upper()]
             keys += [f"{attribute.name}.{sub.name}" for sub in attribute.sub_attributes]
             for key in keys:
-                path = _parse_path(key, uris)
-                qualified = _qualified(path, key, extension, USER_RESOURCE_TYPE)
-                assert qualified == replace(path, attr=replace(path.attr, uri=extension.schema.id))
-                # The same object for the same key: resolved targets are kept by identity.
-                assert _qualified(_parse_path(key, uris), key, extension, USER_RESOURCE_TYPE) is qualified
+                inside = object_target(key, uri, USER_RESOURCE_TYPE)
+                assert inside is not None
+                qualified = target_of(f"{uri}:{key}", USER_RESOURCE_TYPE)
+                assert (inside.extension, inside.attribute, inside.sub) == (
+                    qualified.extension,
+                    qualified.attribute,
+                    qualified.sub,
+                )
+                # Resolved once per key: the same target for the same text.
+                assert object_target(key, uri, USER_RESOURCE_TYPE) is inside
 
 
 # --- simple assignments (stored as one conditional $set, without reading the resource) ------------

@@ -143,11 +143,17 @@ def test_operator_looking_values_stay_literal_values() -> None:
     assert text(r'userName eq "{\"$ne\": null}"') == {"_lc.userName": '{"$ne": null}'}
 
 
-def test_reference_compares_exactly() -> None:
-    assert compiled(cmp("profileUrl", "eq", "https://X/bjensen")) == {"profileUrl": "https://X/bjensen"}
+def test_references_follow_their_case_exact_setting() -> None:
+    """RFC 7643 §8.7.1 defines profileUrl and photos.value with '"caseExact" : false' (and $ref with
+    '"caseExact" : true'), and /Schemas advertises the same: comparisons follow what is advertised.
+    (§2.3.7 says "A reference is case exact"; erratum 6001, held, notes the conflict.)"""
+    assert compiled(cmp("profileUrl", "eq", "https://X/bjensen")) == {"_lc.profileUrl": "https://x/bjensen"}
+    assert compiled(cmp("profileUrl", "sw", "HTTPS://")) == {"_lc.profileUrl": {"$regex": "^https://"}}
     assert compiled(cmp("photos.value", "sw", "https://Photos")) == {
-        "photos.value": {"$regex": r"^https://Photos"}
+        "photos._lc.value": {"$regex": r"^https://photos"}
     }
+    assert text('photos[value ew ".JPG"]') == {"photos": {"$elemMatch": {"_lc.value": {"$regex": r"\.jpg$"}}}}
+    assert text(f'{ENT}:manager.$ref eq "https://X/Users/1"') == {f"{EXT}.manager.ref": "https://X/Users/1"}
 
 
 def test_binary_compares_exactly_and_cannot_be_ordered() -> None:
@@ -352,9 +358,7 @@ def test_entra_manager_reference_check_compares_manager_value() -> None:
     assert text('manager eq "26118915-6090-4610-87e4-49d8ca9f808d"') == {
         f"{EXT}.manager.value": "26118915-6090-4610-87e4-49d8ca9f808d"
     }
-    assert text(f'id eq "u1" and {ENT}:manager eq "u2"') == {
-        "$and": [{"_id": "u1"}, {f"{EXT}.manager.value": "u2"}]
-    }
+    assert text(f'id eq "u1" and {ENT}:manager eq "u2"') == {"_id": "u1", f"{EXT}.manager.value": "u2"}
 
 
 def test_enterprise_attributes_live_under_the_storage_key() -> None:
@@ -384,10 +388,17 @@ def test_complex_without_value_sub_attribute_is_rejected() -> None:
 
 
 def test_value_path_correlates_conditions_in_one_element() -> None:
+    """A conjunction of distinct sub-attributes is one flat $elemMatch document: the plainest form,
+    which engines that refuse $and inside $elemMatch accept (issue 17)."""
     assert text('emails[type eq "work" and value co "@example.com"]') == {
-        "emails": {
-            "$elemMatch": {"$and": [{"_lc.type": "work"}, {"_lc.value": {"$regex": r"@example\.com"}}]}
-        }
+        "emails": {"$elemMatch": {"_lc.type": "work", "_lc.value": {"$regex": r"@example\.com"}}}
+    }
+    # Two conditions on one sub-attribute share a key: only then is $and needed.
+    assert text('emails[value sw "a" and value ew "z"]') == {
+        "emails": {"$elemMatch": {"$and": [{"_lc.value": {"$regex": "^a"}}, {"_lc.value": {"$regex": "z$"}}]}}
+    }
+    assert text('emails[type eq "work" and not (value co "x")]') == {
+        "emails": {"$elemMatch": {"_lc.type": "work", "$nor": [{"_lc.value": {"$regex": "x"}}]}}
     }
 
 
@@ -401,7 +412,7 @@ def test_value_path_with_or_not_and_present() -> None:
             "$elemMatch": {
                 "$or": [
                     {"$nor": [{"_lc.type": "work"}]},
-                    {"$and": [{"postalCode": NON_EMPTY}, {"primary": True}]},
+                    {"postalCode": NON_EMPTY, "primary": True},
                 ]
             }
         }
@@ -416,7 +427,8 @@ def test_value_path_case_exact_sub_attribute() -> None:
 
 def test_value_path_on_single_complex_prefixes_paths() -> None:
     assert text('name[givenName eq "Barbara" and familyName pr]') == {
-        "$and": [{"name._lc.givenName": "barbara"}, {"name.familyName": NON_EMPTY}]
+        "name._lc.givenName": "barbara",
+        "name.familyName": NON_EMPTY,
     }
     assert text(f'{ENT}:manager[value eq "u2"]') == {f"{EXT}.manager.value": "u2"}
     assert text('meta[resourceType eq "User"]') == ALL
@@ -424,7 +436,7 @@ def test_value_path_on_single_complex_prefixes_paths() -> None:
 
 def test_entra_filtered_path_form_compiles_to_one_element() -> None:
     assert text('emails[type eq "work"].value eq "user@contoso.com"') == {
-        "emails": {"$elemMatch": {"$and": [{"_lc.type": "work"}, {"_lc.value": "user@contoso.com"}]}}
+        "emails": {"$elemMatch": {"_lc.type": "work", "_lc.value": "user@contoso.com"}}
     }
 
 
@@ -445,11 +457,21 @@ def test_value_path_errors() -> None:
 
 def test_and_or_not() -> None:
     a, b, c = cmp("userName", "eq", "A"), cmp("title", "eq", "B"), cmp("active", "eq", True)
-    assert compiled(And((a, b, c))) == {"$and": [{"_lc.userName": "a"}, {"_lc.title": "b"}, {"active": True}]}
+    assert compiled(And((a, b, c))) == {"_lc.userName": "a", "_lc.title": "b", "active": True}
+    assert compiled(And((a, cmp("userName", "ne", "B")))) == {
+        "$and": [{"_lc.userName": "a"}, {"_lc.userName": {"$ne": "b"}}]
+    }
     assert compiled(Or((a, b))) == {"$or": [{"_lc.userName": "a"}, {"_lc.title": "b"}]}
     assert compiled(Not(a)) == {"$nor": [{"_lc.userName": "a"}]}
     assert compiled(And((Or((a, b)), Not(c)))) == {
-        "$and": [{"$or": [{"_lc.userName": "a"}, {"_lc.title": "b"}]}, {"$nor": [{"active": True}]}]
+        "$or": [{"_lc.userName": "a"}, {"_lc.title": "b"}],
+        "$nor": [{"active": True}],
+    }
+    assert compiled(And((Or((a, b)), Or((c, a))))) == {
+        "$and": [
+            {"$or": [{"_lc.userName": "a"}, {"_lc.title": "b"}]},
+            {"$or": [{"active": True}, {"_lc.userName": "a"}]},
+        ]
     }
 
 
@@ -466,32 +488,34 @@ def test_inbound_watermark_filters() -> None:
         ]
     }
     assert text('(ActiVe eq true) and meta.lastmodified ge "2021-09-23T19:35:41.8420572Z"') == {
-        "$and": [
-            {"active": True},
-            {"meta.lastModified": {"$gte": datetime(2021, 9, 23, 19, 35, 41, 842000, tzinfo=UTC)}},
-        ]
+        "active": True,
+        "meta.lastModified": {"$gte": datetime(2021, 9, 23, 19, 35, 41, 842000, tzinfo=UTC)},
     }
 
 
 def test_output_is_deterministic_and_not_shared() -> None:
     node = parse_filter('title pr and meta.resourceType eq "User"', schema_uris=USERS.schema_uris)
     first = compile_filter(node, USERS)
-    first["$and"][0]["title"]["$nin"].append("mutated")
-    first["$and"][1]["_id"]["$exists"] = False
-    assert compile_filter(node, USERS) == {"$and": [{"title": NON_EMPTY}, ALL]}
+    first["title"]["$nin"].append("mutated")
+    first["_id"]["$exists"] = False
+    assert compile_filter(node, USERS) == {"title": NON_EMPTY, **ALL}
 
 
 # -- meta and schemas ---------------------------------------------------------------------------
 
 
-def test_meta_resource_type() -> None:
+def test_meta_resource_type_is_compared_case_exactly() -> None:
+    """RFC 7643 §3.1, resourceType: 'This attribute has a mutability of "readOnly" and "caseExact"
+    as "true".'"""
     assert text('meta.resourceType eq "User"') == ALL
-    assert text('meta.resourceType eq "user"') == ALL
+    assert text('meta.resourceType eq "user"') == NONE
     assert text('meta.resourceType eq "Group"') == NONE
     assert text('meta.resourceType ne "Group"') == ALL
+    assert text('meta.resourceType ne "user"') == ALL
     assert text('meta.resourceType ne "User"') == NONE
+    assert text('meta.resourceType sw "Us"') == ALL
+    assert text('meta.resourceType sw "us"') == NONE
     assert text("meta.resourceType eq null") == NONE
-    rejects(cmp("meta.resourceType", "sw", "U"), "meta.resourceType")
     rejects(cmp("meta.resourceType", "eq", True), "meta.resourceType")
 
 
@@ -562,7 +586,7 @@ RFC_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ('meta.lastModified ge "2011-05-13T04:42:34Z"', {"meta.lastModified": {"$gte": WHEN}}),
     ('meta.lastModified lt "2011-05-13T04:42:34Z"', {"meta.lastModified": {"$lt": WHEN}}),
     ('meta.lastModified le "2011-05-13T04:42:34Z"', {"meta.lastModified": {"$lte": WHEN}}),
-    ('title pr and userType eq "Employee"', {"$and": [{"title": NON_EMPTY}, {"_lc.userType": "employee"}]}),
+    ('title pr and userType eq "Employee"', {"title": NON_EMPTY, "_lc.userType": "employee"}),
     ('title pr or userType eq "Intern"', {"$or": [{"title": NON_EMPTY}, {"_lc.userType": "intern"}]}),
     (
         'schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"',
@@ -571,72 +595,44 @@ RFC_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     (
         'userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")',
         {
-            "$and": [
-                {"_lc.userType": "employee"},
-                {
-                    "$or": [
-                        {"emails._lc.value": {"$regex": r"example\.com"}},
-                        {"emails._lc.value": {"$regex": r"example\.org"}},
-                    ]
-                },
-            ]
+            "_lc.userType": "employee",
+            "$or": [
+                {"emails._lc.value": {"$regex": r"example\.com"}},
+                {"emails._lc.value": {"$regex": r"example\.org"}},
+            ],
         },
     ),
     (
         'userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")',
         {
-            "$and": [
-                {"_lc.userType": {"$ne": "employee"}},
+            "_lc.userType": {"$ne": "employee"},
+            "$nor": [
                 {
-                    "$nor": [
-                        {
-                            "$or": [
-                                {"emails._lc.value": {"$regex": r"example\.com"}},
-                                {"emails._lc.value": {"$regex": r"example\.org"}},
-                            ]
-                        }
+                    "$or": [
+                        {"emails._lc.value": {"$regex": r"example\.com"}},
+                        {"emails._lc.value": {"$regex": r"example\.org"}},
                     ]
-                },
-            ]
+                }
+            ],
         },
     ),
     (
         'userType eq "Employee" and (emails.type eq "work")',
-        {"$and": [{"_lc.userType": "employee"}, {"emails._lc.type": "work"}]},
+        {"_lc.userType": "employee", "emails._lc.type": "work"},
     ),
     (
         'userType eq "Employee" and emails[type eq "work" and value co "@example.com"]',
         {
-            "$and": [
-                {"_lc.userType": "employee"},
-                {
-                    "emails": {
-                        "$elemMatch": {
-                            "$and": [{"_lc.type": "work"}, {"_lc.value": {"$regex": r"@example\.com"}}]
-                        }
-                    }
-                },
-            ]
+            "_lc.userType": "employee",
+            "emails": {"$elemMatch": {"_lc.type": "work", "_lc.value": {"$regex": r"@example\.com"}}},
         },
     ),
     (
         'emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]',
         {
             "$or": [
-                {
-                    "emails": {
-                        "$elemMatch": {
-                            "$and": [{"_lc.type": "work"}, {"_lc.value": {"$regex": r"@example\.com"}}]
-                        }
-                    }
-                },
-                {
-                    "ims": {
-                        "$elemMatch": {
-                            "$and": [{"_lc.type": "xmpp"}, {"_lc.value": {"$regex": r"@foo\.com"}}]
-                        }
-                    }
-                },
+                {"emails": {"$elemMatch": {"_lc.type": "work", "_lc.value": {"$regex": r"@example\.com"}}}},
+                {"ims": {"$elemMatch": {"_lc.type": "xmpp", "_lc.value": {"$regex": r"@foo\.com"}}}},
             ]
         },
     ),

@@ -28,8 +28,11 @@ MEMBERS_OF_G1 = {"g1": ("u2", "u1"), "G1": ()}
         ('groups.value eq "g1"', {"_id": {"$in": ["u1", "u2"]}}),
         ('groups eq "g1"', {"_id": {"$in": ["u1", "u2"]}}),
         ('groups[value eq "g1"]', {"_id": {"$in": ["u1", "u2"]}}),
-        ('groups.value ne "g1"', {"_id": {"$nin": ["u1", "u2"]}}),
-        ('userName eq "a" and groups.value eq "G1"', {"$and": [{"_lc.userName": "a"}, {"_id": {"$in": []}}]}),
+        ('not (groups.value eq "g1")', {"$nor": [{"_id": {"$in": ["u1", "u2"]}}]}),
+        ('groups[value eq "g1" or value eq "G1"]', {"_id": {"$in": ["u1", "u2"]}}),
+        ('groups[value eq "g1" and value eq "G1"]', {"_id": {"$in": []}}),
+        ('groups[value eq "g1" and value eq "g1"]', {"_id": {"$in": ["u1", "u2"]}}),
+        ('userName eq "a" and groups.value eq "G1"', {"_lc.userName": "a", "_id": {"$in": []}}),
     ],
 )
 def test_user_groups_compile_to_the_looked_up_member_ids(text: str, expected: object) -> None:
@@ -44,6 +47,12 @@ def test_user_groups_compile_to_the_looked_up_member_ids(text: str, expected: ob
         'groups.value co "g"',
         "groups.value gt 1",
         "groups pr",
+        'groups.value ne "g1"',
+        'groups[value ne "g1"]',
+        'groups[not (value eq "g1")]',
+        'groups[value eq "g1" or not (value eq "g")]',
+        "groups[value pr]",
+        'groups[display eq "g"]',
     ],
 )
 def test_other_user_group_filters_are_refused(text: str) -> None:
@@ -55,9 +64,10 @@ def test_members_value_compiles_to_the_groups_the_member_is_in() -> None:
     member_of = {"u1": ("g2", "g1"), "u2": ()}
     assert groups('members.value eq "u1"', member_of) == {"_id": {"$in": ["g1", "g2"]}}
     assert groups('members[value eq "u2"]', member_of) == {"_id": {"$in": []}}
-    assert groups('members.value ne "u1"', member_of) == {"_id": {"$nin": ["g1", "g2"]}}
+    assert groups('not (members.value eq "u1")', member_of) == {"$nor": [{"_id": {"$in": ["g1", "g2"]}}]}
     assert groups('displayName sw "E" and members eq "u1"', member_of) == {
-        "$and": [{"_lc.displayName": {"$regex": "^e"}}, {"_id": {"$in": ["g1", "g2"]}}]
+        "_lc.displayName": {"$regex": "^e"},
+        "_id": {"$in": ["g1", "g2"]},
     }
 
 
@@ -72,7 +82,15 @@ def test_membership_references_lists_exactly_the_ids_to_look_up() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["members pr", 'members.display eq "x"', 'members.type eq "User"', 'members.value co "x"']
+    "text",
+    [
+        "members pr",
+        'members.display eq "x"',
+        'members.type eq "User"',
+        'members.value co "x"',
+        'members.value ne "x"',
+        'members[not (value eq "x")]',
+    ],
 )
 def test_other_member_filters_are_refused(text: str) -> None:
     with pytest.raises(InvalidFilterError):
