@@ -49,6 +49,10 @@ class Settings:
     max_filter_terms: int = 256
     max_patch_operations: int = 1000
     max_attributes: int = 100
+    # Bulk requests (RFC 7644 §3.7): at most this many operations, and this many bytes of body; both
+    # advertised in ServiceProviderConfig (bulk.maxOperations, bulk.maxPayloadSize).
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 1_048_576
     # Seconds a token lookup is cached per process: revocation and expiry take effect within this bound.
     token_cache_seconds: float = 5.0
     # Seconds between writes of tokens' last-used times (one update per used token per flush).
@@ -123,6 +127,8 @@ def _check(settings: Settings) -> None:
     for name in positive:
         if getattr(settings, name) < 1:
             raise SettingsError(f"setting {name!r} must be at least 1")
+    if settings.bulk_max_operations < 1 or settings.bulk_max_payload_bytes < 1:
+        raise SettingsError("settings 'bulk_max_operations' and 'bulk_max_payload_bytes' must be at least 1")
     if settings.port > 65535:
         raise SettingsError("setting 'port' must be at most 65535")
     if settings.default_page_size > settings.max_page_size:

@@ -109,6 +109,18 @@ class driver_errors:  # noqa: N801 (used as a function: ``with driver_errors(): 
             raise ServiceUnavailableError("the database is unavailable; retry later") from None
 
 
+def _clash(exc: BulkWriteError) -> tuple[int, UniquenessError] | None:
+    """An ordered ``insert_many`` stopped by one duplicate key: how many went in, and the clash."""
+    details = exc.details or {}
+    errors = details.get("writeErrors") or []
+    if len(errors) != 1 or errors[0].get("code") != _DUPLICATE_KEY:
+        return None
+    first = errors[0]
+    duplicate = DuplicateKeyError(str(first.get("errmsg", "")), _DUPLICATE_KEY, first)
+    inserted = int(first.get("index", details.get("nInserted", 0)))
+    return inserted, UniquenessError(_uniqueness_detail(duplicate))
+
+
 def _uniqueness_detail(exc: DuplicateKeyError) -> str:
     info = exc.details or {}
     name = str(info.get("keyPattern") or info.get("errmsg") or exc)
@@ -212,6 +224,25 @@ class ResourceRepository:
     async def count(self, query: Mapping[str, Any]) -> int:
         with driver_errors():
             return int(await self._collection.count_documents(dict(query)))
+
+    async def insert_many(self, documents: Sequence[Mapping[str, Any]]) -> tuple[int, UniquenessError | None]:
+        """Insert documents in order in one round trip, stopping at the first uniqueness clash.
+
+        Returns how many were inserted (a prefix of ``documents``) and the clash that stopped the rest,
+        if any, so that a caller can answer each document as if it had been inserted alone (a Bulk
+        request's run of creates, RFC 7644 §3.7). Any other failure raises as :meth:`insert` does.
+        """
+        if not documents:
+            return 0, None
+        with driver_errors():
+            try:
+                await self._collection.insert_many([dict(d) for d in documents], ordered=True)
+            except BulkWriteError as exc:
+                clash = _clash(exc)
+                if clash is None:
+                    raise
+                return clash
+        return len(documents), None
 
 
 def _any_of(values: Sequence[str]) -> Any:
