@@ -126,6 +126,11 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _references(value: Any) -> set[str]:
+    """The bulkIds a JSON value refers to with ``bulkId:<id>`` strings."""
+    return {s[len(BULK_ID_PREFIX) :] for s in _strings(value) if s.startswith(BULK_ID_PREFIX)}
+
+
 def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
     """The value with every ``bulkId:<id>`` string replaced by the created resource's id."""
     if isinstance(value, str):
@@ -273,7 +278,7 @@ class BulkService:
         data = raw.get("data")
         if method != "DELETE" and not isinstance(data, dict):
             raise InvalidSyntaxError(f"{where}: a {method} needs data, a JSON object")
-        references = {s[len(BULK_ID_PREFIX) :] for s in _strings(data) if s.startswith(BULK_ID_PREFIX)}
+        references = _references(data)
         if target.startswith(BULK_ID_PREFIX):
             references.add(target[len(BULK_ID_PREFIX) :])
         if bulk_id is not None and bulk_id in references:
@@ -495,7 +500,7 @@ class BulkService:
         later = [m for m in members if unresolved(m)]
         rest = {k: v for k, v in data.items() if k != key}
         now = [m for m in members if not unresolved(m)]
-        remaining = {s[len(BULK_ID_PREFIX) :] for s in _strings([rest, now]) if s.startswith(BULK_ID_PREFIX)}
+        remaining = _references([rest, now])
         if not later or remaining - run.created.keys():
             return None
         assert key is not None and operation.bulk_id is not None
@@ -523,7 +528,7 @@ class BulkService:
             None,
             None,
             patch_data,
-            frozenset({operation.bulk_id} | {s[len(BULK_ID_PREFIX) :] for s in _strings(later)}),
+            frozenset({operation.bulk_id} | _references(later)),
             completes=operation.index,
         )
         return post, patch
