@@ -113,7 +113,7 @@ class PreconditionFailedError(ScimError):
 
 
 class PayloadTooLargeError(ScimError):
-    """The request body exceeds the configured maximum (advertised as ``bulk.maxPayloadSize``)."""
+    """The request body exceeds the configured maximum, or a Bulk request its limits (§3.7.4)."""
 
     status = 413
 
