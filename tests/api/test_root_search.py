@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
@@ -50,6 +51,7 @@ async def seeded(client: TestClient[Any, Any]) -> dict[str, str]:
     ids: dict[str, str] = {}
     for name, extra in (("alice", {}), ("bob", {"displayName": "Bob B"}), ("carol", {})):
         ids[name] = (await post(client, "/Users", {"userName": name, **extra}))["id"]
+    await asyncio.sleep(0.005)  # the groups' meta.created (in milliseconds) follows every user's
     ids["Admins"] = (await post(client, "/Groups", {"displayName": "Admins"}))["id"]
     ids["bobcats"] = (
         await post(client, "/Groups", {"displayName": "bobcats", "members": [{"value": ids["alice"]}]})
@@ -125,9 +127,12 @@ async def test_paging_runs_over_the_combined_order_across_the_type_boundary(
     client: TestClient[Any, Any], seeded: dict[str, str]
 ) -> None:
     everything = await root(client, filter="meta.created pr")
-    assert names(everything) == ["alice", "bob", "carol", "Admins", "bobcats"]
+    order = [(r["meta"]["created"], r["meta"]["resourceType"], r["id"]) for r in everything["Resources"]]
+    assert order == sorted(order)  # creation, then resource type, then id
+    assert names(everything)[3:] == ["Admins", "bobcats"]  # created after every user (the fixture)
     pages = [await root(client, filter="meta.created pr", startIndex=i, count=2) for i in (1, 3, 5)]
-    assert [names(p) for p in pages] == [["alice", "bob"], ["carol", "Admins"], ["bobcats"]]
+    assert [names(p) for p in pages] == [names(everything)[0:2], names(everything)[2:4], ["bobcats"]]
+    assert [r["meta"]["resourceType"] for r in pages[1]["Resources"]] == ["User", "Group"]
     assert [(p["totalResults"], p["startIndex"], p["itemsPerPage"]) for p in pages] == [
         (5, 1, 2),
         (5, 3, 2),
