@@ -113,7 +113,7 @@ class PreconditionFailedError(ScimError):
 
 
 class PayloadTooLargeError(ScimError):
-    """The request body exceeds the configured maximum (advertised as ``bulk.maxPayloadSize``)."""
+    """The request body exceeds the configured maximum, or a Bulk request its limits (§3.7.4)."""
 
     status = 413
 
@@ -147,3 +147,9 @@ class ServiceUnavailableError(ScimError):
     """The backing store cannot be reached right now."""
 
     status = 503
+
+
+class NotImplementedScimError(ScimError):
+    """An endpoint the RFC defines but this server cannot serve (``/Me``, RFC 7644 §3.11)."""
+
+    status = 501

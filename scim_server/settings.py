@@ -66,6 +66,10 @@ class Settings:
     max_filter_terms: int = 256
     max_patch_operations: int = 1000
     max_attributes: int = 100
+    # Bulk requests (RFC 7644 §3.7): at most this many operations, and this many bytes of body; both
+    # advertised in ServiceProviderConfig (bulk.maxOperations, bulk.maxPayloadSize).
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 1_048_576
     # Seconds a token lookup is cached per process: revocation and expiry take effect within this bound.
     token_cache_seconds: float = 5.0
     # Seconds between writes of tokens' last-used times (one update per used token per flush).
@@ -147,6 +151,8 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"setting {name!r} must be at least 1")
     if not 0 <= settings.port <= 65535:
         raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
+    if settings.bulk_max_operations < 1 or settings.bulk_max_payload_bytes < 1:
+        raise SettingsError("settings 'bulk_max_operations' and 'bulk_max_payload_bytes' must be at least 1")
     if settings.default_page_size > settings.max_page_size:
         raise SettingsError("setting 'default_page_size' must not exceed 'max_page_size'")
     if not 0 <= settings.token_cache_seconds <= 60:  # also rejects NaN

@@ -444,6 +444,73 @@ def print_table(results: list[Result], reference: Result) -> None:
         )
 
 
+BULK_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_OPERATIONS = 1000  # the server's default bulk_max_operations
+
+
+@dataclass
+class Creation:
+    """Users created one way: how many, in how many seconds (the best round)."""
+
+    name: str
+    users: int = 0
+    seconds: float = float("inf")
+
+    @property
+    def rate(self) -> float:
+        return self.users / self.seconds if self.seconds else 0.0
+
+
+async def bulk_phase(
+    session: aiohttp.ClientSession, fx: Fixture, users: int, rounds: int, concurrency: int
+) -> tuple[Creation, Creation]:
+    """The Bulk phase: ``users`` users created by single POSTs (``concurrency`` in flight), then the
+    same number created by Bulk requests of up to 1,000 POSTs each (one in flight), ``rounds`` times
+    in turn; the fastest round of each way is kept. The users of each round are deleted after it,
+    untimed, so every round starts from the seeded users."""
+    single, bulk = Creation("single POST /Users"), Creation(f"Bulk ({BULK_OPERATIONS} per request)")
+    for round_number in range(rounds):
+        numbers = iter(range(users))
+        began = time.perf_counter()
+
+        async def post_users(numbers: Iterator[int], prefix: str) -> None:
+            for n in numbers:
+                _, data = await call(session, "POST", f"{fx.base}/Users", 201, user_body(n, prefix))
+                if data is None:
+                    raise SystemExit(f"bench: POST of user {n} failed")
+                fx.created.append(data["id"])
+
+        prefix = f"s{round_number}-"
+        await asyncio.gather(*(post_users(numbers, prefix) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+        if elapsed < single.seconds:
+            single.users, single.seconds = users, elapsed
+        await restore(session, fx, concurrency)
+
+        began = time.perf_counter()
+        for start_at in range(0, users, BULK_OPERATIONS):
+            operations = [
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": f"u{n}",
+                    "data": user_body(n, f"b{round_number}-"),
+                }
+                for n in range(start_at, min(users, start_at + BULK_OPERATIONS))
+            ]
+            body = {"schemas": [BULK_REQUEST_SCHEMA], "Operations": operations}
+            _, data = await call(session, "POST", f"{fx.base}/Bulk", 200, body)
+            results = [] if data is None else data["Operations"]
+            if len(results) != len(operations) or any(r["status"] != "201" for r in results):
+                raise SystemExit("bench: a Bulk of user creates failed")
+            fx.created.extend(r["location"].rsplit("/", 1)[1] for r in results)
+        elapsed = time.perf_counter() - began
+        if elapsed < bulk.seconds:
+            bulk.users, bulk.seconds = users, elapsed
+        await restore(session, fx, concurrency)
+    return single, bulk
+
+
 async def bench(args: argparse.Namespace) -> None:
     pin(0, CLIENT_CORE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
@@ -496,6 +563,7 @@ async def bench(args: argparse.Namespace) -> None:
                 min(rounds[name], key=lambda r: statistics.median(r.app_ms or [float("inf")]))
                 for name, _ in all_phases
             ]
+            creations = await bulk_phase(session, fx, args.bulk_users, args.rounds, args.concurrency)
             stop(server)
 
             ref_port = free_port()
@@ -520,6 +588,11 @@ async def bench(args: argparse.Namespace) -> None:
         f"Each phase ran {args.rounds} round(s) of {args.seconds:g} s, in passes over the phases (what a "
         "round added undone after it); shown is the round with the lowest median own time."
     )
+    single, bulk = creations
+    print(f"users created per second ({single.users} users, best of {args.rounds} round(s) each way):")
+    for creation in creations:
+        print(f"  {creation.name:<30} {creation.rate:8.0f} users/s  ({creation.seconds:.2f} s)")
+    print(f"  Bulk over single POSTs: {bulk.rate / single.rate:.1f}x")
     print("own-time targets (issue 5):")
     for r in results:
         target = OWN_TIME_TARGETS_US.get(r.name)
@@ -538,6 +611,12 @@ def main() -> int:
         "--rounds", type=int, default=3, help="rounds per phase; the least disturbed is shown (default 3)"
     )
     parser.add_argument(
+        "--bulk-users",
+        type=int,
+        default=1000,
+        help="users the Bulk phase creates each way, by single POSTs and by Bulk (default 1000)",
+    )
+    parser.add_argument(
         "--mongodb-uri",
         default="",
         help="serve from this MongoDB (a fresh database per run) instead of the embedded store",
@@ -548,8 +627,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.workers > 1 and not args.mongodb_uri:
         parser.error("--workers above 1 needs --mongodb-uri: the embedded store lives in one process")
-    if args.users < 1 or args.seconds <= 0 or args.concurrency < 1 or args.rounds < 1:
-        parser.error("--users, --seconds, --concurrency and --rounds must be positive")
+    if min(args.users, args.concurrency, args.rounds, args.bulk_users) < 1 or args.seconds <= 0:
+        parser.error("--users, --seconds, --concurrency, --rounds and --bulk-users must be positive")
     try:
         asyncio.run(bench(args))
     except KeyboardInterrupt:

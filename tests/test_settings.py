@@ -39,6 +39,8 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "max_filter_terms": 256,
         "max_patch_operations": 1000,
         "max_attributes": 100,
+        "bulk_max_operations": 1000,
+        "bulk_max_payload_bytes": 1_048_576,
         "token_cache_seconds": 5.0,
         "token_last_used_flush_seconds": 60.0,
         "render_cache_entries": 10000,

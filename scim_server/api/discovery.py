@@ -39,7 +39,12 @@ def _no_filter(request: web.Request) -> None:
 async def get_service_provider_config(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     documentation = f"{request.scheme}://{request.host}/docs"
-    capabilities = Capabilities(settings.max_page_size, settings.max_body_bytes, documentation)
+    capabilities = Capabilities(
+        settings.max_page_size,
+        settings.bulk_max_payload_bytes,
+        documentation,
+        max_operations=settings.bulk_max_operations,
+    )
     return scim_response(render_service_provider_config(capabilities, base_url(request)))
 
 

@@ -20,6 +20,7 @@ from scim_server.errors import (
     InvalidFilterError,
     InvalidValueError,
     NotFoundError,
+    NotImplementedScimError,
     PayloadTooLargeError,
     PreconditionFailedError,
     ScimError,
@@ -30,6 +31,7 @@ from scim_server.errors import (
     UnsupportedMediaTypeError,
 )
 from scim_server.schema.catalog import (
+    BULK_REQUEST_SCHEMA,
     ENTERPRISE_USER_SCHEMA_ID,
     GROUP_SCHEMA_ID,
     PATCH_OP_SCHEMA,
@@ -105,10 +107,44 @@ SEARCH_GROUPS: Example = {
     "count": 10,
 }
 
+# The server root (RFC 7644 §3.4.3): a search either type can answer.
+SEARCH_ROOT: Example = {
+    "schemas": [SEARCH_REQUEST_SCHEMA],
+    "filter": f'userName eq "{USER_NAME}" or displayName eq "{GROUP_NAME}"',
+    "startIndex": 1,
+    "count": 10,
+}
+
+# A user, then a group listing it through its bulkId (RFC 7644 §3.7). The names are fixed, so a second
+# run answers 200 with a 409 for each operation.
+BULK: Example = {
+    "schemas": [BULK_REQUEST_SCHEMA],
+    "Operations": [
+        {
+            "method": "POST",
+            "path": "/Users",
+            "bulkId": "newuser",
+            "data": {"schemas": [USER_SCHEMA_ID], "userName": "bulk.example@example.com"},
+        },
+        {
+            "method": "POST",
+            "path": "/Groups",
+            "bulkId": "newgroup",
+            "data": {
+                "schemas": [GROUP_SCHEMA_ID],
+                "displayName": "Bulk example group",
+                "members": [{"value": "bulkId:newuser"}],
+            },
+        },
+    ],
+}
+
 # Per resource: (filter, sortBy) examples of the list parameters.
 LIST_EXAMPLES: dict[str, tuple[str, str]] = {
     "User": (f'userName eq "{USER_NAME}"', "userName"),
     "Group": (f'displayName eq "{GROUP_NAME}"', "displayName"),
+    # The server root searches both types (RFC 7644 §3.4.2.1): a filter either type can answer.
+    "Root": (f'userName eq "{USER_NAME}" or displayName eq "{GROUP_NAME}"', "meta.created"),
 }
 COUNT_EXAMPLE = 10
 # A base64 value (RFC 7643 §2.3.6), the start of a DER certificate: schema-level, for the models view.
@@ -141,6 +177,10 @@ def _error(status: int, resource: str | None, has_body: bool) -> ScimError:
             "Content-Type must be application/scim+json or application/json, not 'text/plain'"
         ),
         429: TooManyRequestsError("too many requests for this organization; retry later"),
+        501: NotImplementedScimError(
+            "/Me is not implemented: bearer tokens on this server belong to organizations, not to users, "
+            "so no User resource is the authenticated subject (RFC 7644 §3.11)"
+        ),
         503: ServiceUnavailableError("the database did not answer in time"),
     }
     return errors[status]

@@ -12,6 +12,7 @@ such as extension URNs and attributes an identity provider adds.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from collections.abc import Mapping
@@ -377,9 +378,62 @@ _DISCOVERY: dict[str, _Operation] = {
 }
 
 
+# -- the server root: queries over every type, Bulk and /Me (RFC 7644 §3.4.2.1, §3.7, §3.11) --------
+
+_ROOT_QUERY = _Operation(
+    "Query Users and Groups together",
+    "A page of Users and Groups matching the filter (RFC 7644 §3.4.2.1). An attribute that one type "
+    "does not define has no value there: a comparison or presence test on it is false for that type. "
+    "The combined order is meta.created (or sortBy's value), then the resource type, then id. Without "
+    "any query parameter this path answers 404.",
+    {200: _ok(schemas.RootListResponseSchema, "A page of Users and Groups."), **_errors(400, 401, 404)},
+    _list_parameters("Root"),
+)
+_ME = _Operation(
+    "/Me is not implemented",
+    "Always 501 (RFC 7644 §3.11): tokens belong to organizations, not to users.",
+    {501: {"schema": schemas.ErrorSchema, "description": "Not implemented."}, **_errors(401)},
+)
+_ME_BELOW = dataclasses.replace(
+    _ME, parameters=(_path("rest", "Any path below /Me; every one answers 501.", example="Groups"),)
+)
+_SERVER_ROOT: dict[str, _Operation] = {
+    "query_root": _ROOT_QUERY,
+    "query_root_bare": _ROOT_QUERY,
+    "search_root": _Operation(
+        "Search Users and Groups together",
+        "Like GET /scim/v2/ with the parameters in the body (RFC 7644 §3.4.3). Allowed for read-only tokens.",
+        {
+            200: _ok(schemas.RootListResponseSchema, "A page of Users and Groups."),
+            **_errors(400, 401, 413, 415),
+        },
+        body=schemas.SearchRequestSchema,
+        example=examples.SEARCH_ROOT,
+    ),
+    "post_bulk": _Operation(
+        "Run a Bulk request",
+        "Runs POST, PUT, PATCH and DELETE operations on Users and Groups (RFC 7644 §3.7), each exactly as "
+        "its own request would run (validated, atomic, audited, rate-limited). bulkId:<bulkId> refers to "
+        "a resource a POST of the same request creates; failOnErrors stops after that many failures. "
+        "The body may hold bulk.maxOperations operations and bulk.maxPayloadSize bytes "
+        "(ServiceProviderConfig); above either, 413.",
+        {
+            200: _ok(schemas.BulkResponseSchema, "One result per operation attempted."),
+            **_errors(400, 401, 403, 413, 415),
+        },
+        body=schemas.BulkRequestSchema,
+        example=examples.BULK,
+    ),
+    **{f"me_{method}": _ME for method in ("get", "post", "put", "patch", "delete")},
+    **{f"me_{method}_below": _ME_BELOW for method in ("get", "post", "put", "patch", "delete")},
+}
+
+
 def _operation(name: str) -> _Operation:
     if name in _DISCOVERY:
         return _DISCOVERY[name]
+    if name in _SERVER_ROOT:
+        return _SERVER_ROOT[name]
     verb, _, resource = name.partition("_")
     if resource in _RESOURCES:
         operations = _resource_operations(_RESOURCES[resource])

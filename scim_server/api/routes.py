@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api import discovery, observability
+from scim_server.api import bulk, discovery, observability, search
 from scim_server.api.keys import GROUPS, USERS
 from scim_server.api.openapi import document
 from scim_server.api.resources import SCIM_BASE_PATH, ResourceEndpoints
@@ -51,6 +51,16 @@ def routes() -> list[Route]:
         Route("GET", scim + "/Schemas/{id}", "get_schema", discovery.get_schema),
         Route("GET", scim + "/ResourceTypes", "list_resource_types", discovery.list_resource_types),
         Route("GET", scim + "/ResourceTypes/{name}", "get_resource_type", discovery.get_resource_type),
+        # The server root (RFC 7644 §3.4.2.1, §3.4.3, §3.7, §3.11).
+        Route("GET", scim, "query_root_bare", search.query_root),
+        Route("GET", scim + "/", "query_root", search.query_root),
+        Route("POST", scim + "/.search", "search_root", search.search_root),
+        Route("POST", scim + "/Bulk", "post_bulk", bulk.post_bulk),
+        *(
+            Route(method, scim + path, f"me_{method.lower()}{suffix}", search.me)
+            for path, suffix in (("/Me", ""), ("/Me/{rest:.*}", "_below"))
+            for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        ),
         Route("GET", "/healthz", "healthz", discovery.healthz),
         Route("GET", "/readyz", "readyz", observability.readyz),
         Route("GET", "/metrics", "metrics", observability.get_metrics),

@@ -17,11 +17,13 @@ from typing import Any, cast
 
 from marshmallow import Schema, fields, validate
 
-from scim_server.api.examples import CERTIFICATE_EXAMPLE, EXAMPLE_ID, GROUP_NAME
+from scim_server.api.examples import BULK, CERTIFICATE_EXAMPLE, EXAMPLE_ID, GROUP_NAME
 from scim_server.errors import ERROR_SCHEMA
 from scim_server.schema.attributes import Attribute, AttributeType, Mutability, Returned
 from scim_server.schema.attributes import Schema as ScimSchema
 from scim_server.schema.catalog import (
+    BULK_REQUEST_SCHEMA,
+    BULK_RESPONSE_SCHEMA,
     ENTERPRISE_USER_SCHEMA,
     ENTERPRISE_USER_SCHEMA_ID,
     EXTERNAL_ID,
@@ -457,3 +459,101 @@ class ResourceTypeListResponseSchema(ListResponseSchema):
 
 class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
+
+
+# -- the server root: queries over every type, Bulk (RFC 7644 §3.4.2.1, §3.7) --------------------
+
+
+class RootListResponseSchema(ListResponseSchema):
+    class Meta:
+        description = (
+            "A page of Users and Groups together (RFC 7644 §3.4.2.1); each resource carries its own "
+            "schemas and meta.resourceType."
+        )
+
+    resources = fields.List(
+        fields.Dict(),
+        data_key="Resources",
+        metadata={"description": "The Users and Groups on this page, in the combined order."},
+    )
+
+
+class BulkOperationSchema(Schema):
+    class Meta:
+        description = "One operation of a Bulk request (RFC 7644 §3.7)."
+
+    method = fields.String(
+        required=True,
+        metadata={"description": "The HTTP method.", "enum": ["POST", "PUT", "PATCH", "DELETE"]},
+    )
+    path = fields.String(
+        required=True,
+        metadata={
+            "description": "/Users or /Groups for a POST; /Users/{id} or /Groups/{id} otherwise, where the "
+            "id may be bulkId:<bulkId> of a POST in the same request.",
+            "example": "/Users",
+        },
+    )
+    bulk_id = fields.String(
+        data_key="bulkId",
+        metadata={
+            "description": "Required on a POST: names the new resource; bulkId:<bulkId> in later "
+            "operations' paths and data stands for its id.",
+            "example": "newuser",
+        },
+    )
+    version = fields.String(
+        metadata={
+            "description": "Acts as If-Match: the operation answers 412 unless it names the current version."
+        }
+    )
+    data = fields.Dict(
+        metadata={"description": "The body the single request would carry (a resource, or a PatchOp)."}
+    )
+
+
+class BulkRequestSchema(Schema):
+    class Meta:
+        description = f"A Bulk request ({BULK_REQUEST_SCHEMA}, RFC 7644 §3.7)."
+
+    schemas = _schemas_field(BULK_REQUEST_SCHEMA)
+    fail_on_errors = fields.Integer(
+        data_key="failOnErrors",
+        metadata={"description": "Stop after this many failed operations; the rest are not attempted."},
+    )
+    operations = fields.List(
+        fields.Nested(BulkOperationSchema),
+        required=True,
+        data_key="Operations",
+        metadata={
+            "description": "At most bulk.maxOperations operations (ServiceProviderConfig).",
+            "example": BULK["Operations"],
+        },
+    )
+
+
+class BulkOperationResultSchema(Schema):
+    class Meta:
+        description = "What one operation answered (RFC 7644 §3.7.3)."
+
+    method = fields.String(required=True, metadata={"example": "POST"})
+    bulk_id = fields.String(data_key="bulkId", metadata={"example": "newuser"})
+    version = fields.String(metadata={"description": "The resource's ETag after the operation."})
+    location = fields.String(metadata={"description": "The resource's URI."})
+    status = fields.String(
+        required=True, metadata={"description": "The HTTP status, as a string.", "example": "201"}
+    )
+    response = fields.Nested(ErrorSchema, metadata={"description": "The error, when the operation failed."})
+
+
+class BulkResponseSchema(Schema):
+    class Meta:
+        description = f"A Bulk response ({BULK_RESPONSE_SCHEMA}, RFC 7644 §3.7.3)."
+
+    schemas = _schemas_field(BULK_RESPONSE_SCHEMA)
+    operations = fields.List(
+        fields.Nested(BulkOperationResultSchema),
+        required=True,
+        data_key="Operations",
+        metadata={"description": "One result per operation attempted, in request order."},
+    )

@@ -27,6 +27,8 @@ class Capabilities:
     max_results: int
     max_payload_size: int
     documentation_uri: str
+    # Operations a Bulk request may hold (RFC 7644 §3.7); 0 when Bulk is not offered.
+    max_operations: int = 0
 
 
 def render_attribute(attribute: Attribute) -> dict[str, Any]:
@@ -88,9 +90,13 @@ def render_service_provider_config(capabilities: Capabilities, base_url: str) ->
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA_ID],
         "documentationUri": capabilities.documentation_uri,
         "patch": {"supported": True},
-        # Bulk is not implemented (Entra does not use it); the limits are still given, because some
-        # clients fail to parse a configuration without them. maxPayloadSize is the body limit.
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": capabilities.max_payload_size},
+        # The limits are given even when Bulk is not offered: some clients fail to parse a
+        # configuration without them.
+        "bulk": {
+            "supported": capabilities.max_operations > 0,
+            "maxOperations": capabilities.max_operations,
+            "maxPayloadSize": capabilities.max_payload_size,
+        },
         "filter": {"supported": True, "maxResults": capabilities.max_results},
         "changePassword": {"supported": True},
         "sort": {"supported": True},

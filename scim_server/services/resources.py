@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -261,14 +261,18 @@ class ResourceService:
         return stored
 
     async def _insert(self, org_id: str, body: Any) -> StoredResource:
+        stored = await self._new(body)
+        repo = await self._repositories(org_id)
+        await repo.insert(stored)
+        return stored
+
+    async def _new(self, body: Any) -> StoredResource:
+        """A POST body as a new resource, validated and with its id and meta, not yet stored."""
         resource = self._coerce(body)
         check_resource(resource, self.resource_type)
         resource = await self._secure(resource, None)
         now = self._clock()
-        stored = StoredResource(new_resource_id(), resource, now, now, 1)
-        repo = await self._repositories(org_id)
-        await repo.insert(stored)
-        return stored
+        return StoredResource(new_resource_id(), resource, now, now, 1)
 
     async def get(self, org_id: str, resource_id: str, *, response_only: bool = False) -> StoredResource:
         """GET (RFC 7644 §3.4.1). ``response_only``: the resource is only to be rendered, so what no
@@ -549,4 +553,67 @@ class ResourceService:
         if not isinstance(body, dict):
             raise InvalidSyntaxError("the request body must be a JSON object")
         return coerce_resource(body, self.resource_type)
+
+    # -- Bulk (RFC 7644 §3.7) --------------------------------------------------------------------
+
+    async def create_many(
+        self,
+        org_id: str,
+        bodies: Sequence[Any],
+        *,
+        actor: Actor | None = None,
+        max_errors: int | None = None,
+    ) -> list[StoredResource | ScimError]:
+        """Create resources in order, each answered and audited as its own POST would be, with the
+        inserts of consecutive valid resources batched into one ordered store write.
+
+        The results answer a prefix of ``bodies``: after ``max_errors`` errors the rest is not
+        attempted (a Bulk request's ``failOnErrors``, RFC 7644 §3.7.3). A type whose create writes
+        more than its document (a group's members) creates one resource at a time.
+        """
+        results: list[StoredResource | ScimError] = []
+        errors = 0
+
+        def failed(error: ScimError) -> bool:
+            nonlocal errors
+            results.append(error)
+            errors += 1
+            return max_errors is not None and errors >= max_errors
+
+        if type(self).create is not ResourceService.create:
+            for body in bodies:
+                try:
+                    results.append(await self.create(org_id, body, actor=actor))
+                except ScimError as error:
+                    if failed(error):
+                        break
+            return results
+        repo = await self._repositories(org_id)
+        pending: list[StoredResource] = []
+
+        async def flush() -> bool:
+            """Insert what is pending; False once ``max_errors`` is reached."""
+            while pending:
+                inserted, clash = await repo.insert_many(pending)
+                for stored in pending[:inserted]:
+                    await self._record_created(org_id, actor, stored)
+                    results.append(stored)
+                if clash is None:
+                    pending.clear()
+                    break
+                del pending[: inserted + 1]
+                if failed(clash):
+                    pending.clear()
+                    return False
+            return True
+
+        for body in bodies:
+            try:
+                pending.append(await self._new(body))
+            except ScimError as error:
+                if not await flush() or failed(error):
+                    return results
+                continue
+        await flush()
+        return results
 

@@ -116,6 +116,18 @@ class driver_errors:  # noqa: N801 (used as a function: ``with driver_errors(): 
             raise ServiceUnavailableError("the database is unavailable; retry later") from None
 
 
+def _clash(exc: BulkWriteError) -> tuple[int, UniquenessError] | None:
+    """An ordered ``insert_many`` stopped by one duplicate key: how many went in, and the clash."""
+    details = exc.details or {}
+    errors = details.get("writeErrors") or []
+    if len(errors) != 1 or errors[0].get("code") != _DUPLICATE_KEY:
+        return None
+    first = errors[0]
+    duplicate = DuplicateKeyError(str(first.get("errmsg", "")), _DUPLICATE_KEY, first)
+    inserted = int(first.get("index", details.get("nInserted", 0)))
+    return inserted, UniquenessError(_uniqueness_detail(duplicate))
+
+
 def _uniqueness_detail(exc: DuplicateKeyError) -> str:
     info = exc.details or {}
     name = str(info.get("keyPattern") or info.get("errmsg") or exc)
@@ -140,7 +152,12 @@ class ResourceRepository:
     async def insert(self, resource: StoredResource) -> None:
         """Store a new resource (its canonical attributes and metadata) as a new document; a clash on a
         unique attribute is a :class:`UniquenessError` and stores nothing."""
-        document = to_document(
+        document = self._document(resource)
+        with driver_errors():
+            await self._collection.insert_one(document)
+
+    def _document(self, resource: StoredResource) -> dict[str, Any]:
+        return to_document(
             resource.resource,
             self._resource_type,
             id=resource.id,
@@ -148,8 +165,6 @@ class ResourceRepository:
             last_modified=resource.last_modified,
             version=resource.version,
         )
-        with driver_errors():
-            await self._collection.insert_one(document)
 
     async def get(self, resource_id: str, *, response_only: bool = False) -> StoredResource | None:
         """The resource, carrying the stored document it was read from (a write plans against it).
@@ -254,6 +269,25 @@ class ResourceRepository:
     async def count(self, query: Mapping[str, Any]) -> int:
         with driver_errors():
             return int(await self._collection.count_documents(dict(query)))
+
+    async def insert_many(self, resources: Sequence[StoredResource]) -> tuple[int, UniquenessError | None]:
+        """Insert new resources in order in one round trip, stopping at the first uniqueness clash.
+
+        Returns how many were inserted (a prefix of ``resources``) and the clash that stopped the rest,
+        if any, so that a caller can answer each resource as if it had been inserted alone (a Bulk
+        request's run of creates, RFC 7644 §3.7). Any other failure raises as :meth:`insert` does.
+        """
+        if not resources:
+            return 0, None
+        with driver_errors():
+            try:
+                await self._collection.insert_many([self._document(r) for r in resources], ordered=True)
+            except BulkWriteError as exc:
+                clash = _clash(exc)
+                if clash is None:
+                    raise
+                return clash
+        return len(resources), None
 
 
 def _any_of(values: Sequence[str]) -> Any:

@@ -30,7 +30,7 @@ async def test_service_provider_config_has_every_field_true_to_the_server(
     body = await response.json()
     assert body["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
     assert body["patch"] == {"supported": True}
-    assert body["bulk"] == {"supported": False, "maxOperations": 0, "maxPayloadSize": 1_048_576}
+    assert body["bulk"] == {"supported": True, "maxOperations": 1000, "maxPayloadSize": 1_048_576}
     assert body["filter"] == {"supported": True, "maxResults": 1000}
     assert body["changePassword"] == {"supported": True}
     assert body["sort"] == {"supported": True}
