@@ -30,7 +30,7 @@ from scim_server.filters.ast import And, AttrPath, CompareOp, Filter, Not, Or, P
 from scim_server.schema.attributes import Attribute, AttributeType
 from scim_server.schema.catalog import ResourceType
 
-__all__ = ["UnevaluableError", "matches", "parse_instant"]
+__all__ = ["UnevaluableError", "element_matches", "matches", "parse_instant"]
 
 
 class UnevaluableError(Exception):
@@ -88,6 +88,11 @@ def _value_path(resource: Mapping[str, Any], node: ValuePath, rt: ResourceType) 
     return any(
         _eval_element(element, node.filter, parent) for element in elements if not _unassigned(element)
     )
+
+
+def element_matches(element: Mapping[str, Any], node: Filter, parent: Attribute) -> bool:
+    """Whether one value of the complex attribute ``parent`` satisfies a bracketed filter (Table 5)."""
+    return _eval_element(element, node, parent)
 
 
 def _eval_element(element: Mapping[str, Any], node: Filter, parent: Attribute) -> bool:

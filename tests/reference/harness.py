@@ -13,27 +13,40 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID, GROUP_SCHEMA_ID, USER_SCHEMA_ID
+from scim_server.schema.catalog import (
+    ENTERPRISE_USER_SCHEMA_ID,
+    GROUP_SCHEMA_ID,
+    PATCH_OP_SCHEMA,
+    USER_SCHEMA_ID,
+)
 from tests.conftest import auth
 
 ENT = ENTERPRISE_USER_SCHEMA_ID
+PATCH_OP = PATCH_OP_SCHEMA
 ORG = "orga"
 _T = TypeVar("_T")
 
-# The examples each property test runs in CI; raise it by hand for a longer exploration, for example
-# SCIM_REFERENCE_EXAMPLES=500 .venv/bin/pytest tests/reference
-EXAMPLES = int(os.environ.get("SCIM_REFERENCE_EXAMPLES", "60"))
-BUDGET = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    # No shrinking: every example costs round trips, and a disagreement is reported whole (the filter or
-    # PATCH and the resources) rather than raised, so that one run lists all of them.
-    phases=[Phase.explicit, Phase.generate],
-    # One app per test function, its store emptied at the start of every example (see Bridge.reset).
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+
+# Examples per property test: each test's CI default, or SCIM_REFERENCE_EXAMPLES for a longer
+# exploration by hand, for example SCIM_REFERENCE_EXAMPLES=500 .venv/bin/pytest tests/reference
+def examples(default: int) -> int:
+    return int(os.environ.get("SCIM_REFERENCE_EXAMPLES", str(default)))
+
+
+def budget(count: int) -> settings:
+    return settings(
+        max_examples=count,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        # No shrinking: every example costs round trips, and a disagreement is reported whole (the
+        # filter or PATCH and the resources) rather than raised, so that one run lists all of them.
+        phases=[Phase.explicit, Phase.generate],
+        # One app per test function, its store emptied at the start of every example (Bridge.reset).
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+
+
 # The app under test: no rate limit (examples send requests as fast as they can), pages large enough
 # that one GET returns every match.
 APP_SETTINGS: dict[str, Any] = {"rate_limit_per_second": 0, "max_page_size": 1000}

@@ -36,18 +36,19 @@ from tests.reference.evaluator import matches, parse_instant
 from tests.reference.harness import (
     APP_SETTINGS,
     BINARIES,
-    BUDGET,
     DOMAINS,
     ENT,
-    EXAMPLES,
     URLS,
     WORDS,
     Bridge,
+    budget,
+    examples,
     populations,
     report,
 )
 
 FILTERS_PER_EXAMPLE = 12
+EXAMPLES = examples(40)
 
 # --- the shapes the server refuses (400 invalidFilter), each one allowed by the RFC --------------------
 #
@@ -546,7 +547,7 @@ async def test_filters_return_exactly_what_the_reference_evaluator_accepts(
     tally = {"examples": 0, "filters": 0}
     disagreements: list[dict[str, Any]] = []
 
-    @BUDGET
+    @budget(EXAMPLES)
     @given(population=populations(), data=st.data())
     def run(population: Any, data: st.DataObject) -> None:
         users, groups = bridge.run(bridge.store(population))
