@@ -129,7 +129,7 @@ def _apply_extension(
     """The whole extension object: its attributes one by one. ``remove``, null and ``{}`` unassign it all:
     the extension is held like a complex value, and an empty one is the unassigned state (RFC 7643 §2.5;
     the server documents "null, "", [] or {} unassign")."""
-    if op == "remove" or prune(value) is None:
+    if op == "remove" or _empty(value):
         doc.pop(extension.schema.id, None)
         return
     for key, item in value.items():
@@ -159,8 +159,9 @@ def _apply_attribute(holder: dict[str, Any], op: str, attribute: Attribute, valu
         # specified, the attribute and all values are removed".
         holder.pop(name, None)
         return
-    if prune(value) is None:
-        # RFC 7643 §2.5: assigning null or an empty array makes the attribute unassigned.
+    if _empty(value):
+        # RFC 7643 §2.5: assigning null or an empty array makes the attribute unassigned. Only the value
+        # itself: ``{"familyName": null}`` is a complex value with one sub-attribute to unassign.
         holder.pop(name, None)
         return
     if attribute.multi_valued:
@@ -193,6 +194,11 @@ def _apply_attribute(holder: dict[str, Any], op: str, attribute: Attribute, valu
     # replaced."; §3.5.2.3: "If the target location is a single-value attribute, the attributes value is
     # replaced."
     holder[name] = _typed(attribute, value)
+
+
+def _empty(value: Any) -> bool:
+    """null, "", [] or {} as a whole (not a value holding only nulls)."""
+    return value is None or (isinstance(value, str | list | dict) and len(value) == 0)
 
 
 def _merged(current: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
