@@ -524,6 +524,8 @@ def check_filter(
         return {"filter": text, "answered although of refused shape": refused}
     expected = sorted(r["id"] for r in stored if matches(r, ast, rt))
     got = sorted(r["id"] for r in body.get("Resources", []))
+    if body["totalResults"] != len(got):
+        return {"filter": text, "totalResults": body["totalResults"], "returned": len(got)}
     if got == expected:
         outcome = "matched some" if got else "matched none"
         tally[outcome] = tally.get(outcome, 0) + 1
