@@ -19,7 +19,7 @@ from scim_server.schema.catalog import (
     PATCH_OP_SCHEMA,
     USER_SCHEMA_ID,
 )
-from tests.conftest import auth
+from tests.helpers import auth
 
 ENT = ENTERPRISE_USER_SCHEMA_ID
 PATCH_OP = PATCH_OP_SCHEMA

@@ -31,7 +31,7 @@ from scim_server.filters import parse_filter
 from scim_server.filters.ast import And, AttrPath, Compare, CompareOp, Filter, Not, Or, Present, ValuePath
 from scim_server.schema.attributes import Attribute, AttributeType
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
-from tests.conftest import ClientFactory
+from tests.helpers import ClientFactory
 from tests.reference.evaluator import matches, parse_instant
 from tests.reference.harness import (
     APP_SETTINGS,

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from scim_server.filters import parse_path
 from scim_server.filters.ast import And, Compare, CompareOp
 from scim_server.schema.catalog import USER_RESOURCE_TYPE
-from tests.conftest import ClientFactory
+from tests.helpers import ClientFactory
 from tests.reference.harness import (
     ADDRESS_TYPES,
     APP_SETTINGS,
