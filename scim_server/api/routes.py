@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api import discovery, observability
+from scim_server.api import discovery, events, observability
 from scim_server.api.keys import GROUPS, USERS
 from scim_server.api.openapi import document
 from scim_server.api.resources import SCIM_BASE_PATH, ResourceEndpoints
@@ -51,6 +51,7 @@ def routes() -> list[Route]:
         Route("GET", scim + "/Schemas/{id}", "get_schema", discovery.get_schema),
         Route("GET", scim + "/ResourceTypes", "list_resource_types", discovery.list_resource_types),
         Route("GET", scim + "/ResourceTypes/{name}", "get_resource_type", discovery.get_resource_type),
+        Route("GET", scim + "/events", "list_events", events.list_events),
         Route("GET", "/healthz", "healthz", discovery.healthz),
         Route("GET", "/readyz", "readyz", observability.readyz),
         Route("GET", "/metrics", "metrics", observability.get_metrics),

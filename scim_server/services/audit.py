@@ -9,14 +9,18 @@ and after the write; only the paths leave this module, so no value (a password, 
 is ever stored. The path ``password`` does appear when a password was set.
 
 The event is written after the resource write succeeded. A failed audit write does not fail the
-client's request, which has already taken effect: it is logged and counted (``failures``).
+client's request, which has already taken effect: it is logged.
+
+The audit trail IS the change-event log: :meth:`AuditTrail.record` is the one write path, and each
+record carries the organization's next sequence number (``storage/audit.py``), which the event feed
+and the webhooks follow (``services/events.py``, ``services/webhooks.py``). There is no second writer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +30,7 @@ from scim_server.storage.audit import AuditStore
 
 logger = logging.getLogger("scim_server.audit")
 
-OPERATIONS = ("create", "replace", "patch", "delete")
+OPERATIONS = ("create", "replace", "patch", "delete", "restore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,8 @@ class MemberChange:
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One recorded write. ``changed`` holds attribute paths only; ``version`` is the resource's
-    ``meta.version`` after the write (None for a delete)."""
+    ``meta.version`` after the write (None for a delete). ``sequence`` and ``event_id`` are given by
+    the store when the event is written (None before)."""
 
     time: datetime
     org_id: str
@@ -61,6 +66,8 @@ class AuditEvent:
     changed: tuple[str, ...] = ()
     members: MemberChange | None = None
     version: int | None = None
+    sequence: int | None = field(default=None, compare=False)
+    event_id: str | None = field(default=None, compare=False)
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -92,6 +99,8 @@ class AuditEvent:
             changed=tuple(doc.get("changed", ())),
             members=None if members is None else MemberChange(members["added"], members["removed"]),
             version=doc.get("version"),
+            sequence=doc.get("seq"),
+            event_id=None if doc.get("_id") is None else str(doc["_id"]),
         )
 
 
@@ -177,14 +186,13 @@ class AuditTrail:
 
     def __init__(self, store: AuditStore) -> None:
         self._store = store
-        self.failures = 0  # audit events that could not be written since the process started
 
     async def record(self, event: AuditEvent) -> bool:
-        """Write an event; a failure is logged and counted, never raised. Returns whether it was written."""
+        """Write an event, which is also the change event (one insert with its sequence number); a
+        failure is logged, never raised. Returns whether it was written."""
         try:
             await (await self._store.events(event.org_id)).insert(event.to_document())
         except Exception as error:  # the client's write already succeeded: see the module docstring
-            self.failures += 1
             reason = error.detail if isinstance(error, ScimError) else type(error).__name__
             logger.error(
                 "audit event not recorded: %s %s %s in organization %s by token %s: %s",

@@ -58,7 +58,7 @@ async def test_every_scim_route_is_documented_with_its_method_tag_and_bearer_sec
     client: TestClient[Any, Any],
 ) -> None:
     spec = await spec_of(client)
-    assert len(SCIM_ROUTES) == 19  # seven per resource type (Users, Groups), five discovery routes
+    assert len(SCIM_ROUTES) == 20  # seven per resource type (Users, Groups), five discovery, events
     for route in SCIM_ROUTES:
         op = operation(spec, route.method, route.path)
         assert op["tags"] == ["scim"], route.name

@@ -178,6 +178,7 @@ async def test_a_user_create_records_who_what_and_when(services: Services) -> No
     ]
     assert await services.documents() == [
         {
+            "seq": 1,
             "time": stored.created,
             "org": "acme",
             "tokenId": "tok_0123456789abcdef",
@@ -461,7 +462,7 @@ class BrokenAuditStore(AuditStore):
         return repository
 
 
-async def test_a_failed_audit_write_does_not_fail_the_request_and_is_logged_and_counted(
+async def test_a_failed_audit_write_does_not_fail_the_request_and_is_logged(
     db: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     services = Services(db, BrokenAuditStore(db))
@@ -471,7 +472,6 @@ async def test_a_failed_audit_write_does_not_fail_the_request_and_is_logged_and_
         await services.users.delete("acme", stored.id, None, actor=ACTOR)
 
     # Both writes took effect and returned normally.
-    assert services.trail.failures == 2
     with pytest.raises(NotFoundError):
         await services.users.get("acme", stored.id)
     assert [r.getMessage() for r in caplog.records] == [
@@ -497,7 +497,6 @@ async def test_an_unexpected_audit_failure_is_contained_too(
         stored = await services.users.create("acme", alice(), actor=ACTOR)
 
     assert (await services.users.get("acme", stored.id)).id == stored.id
-    assert services.trail.failures == 1
     assert caplog.records[0].getMessage().endswith(": RuntimeError")
 
 
@@ -529,4 +528,5 @@ async def test_the_audit_collection_is_indexed_by_time_and_by_resource(services:
     assert {name: info["key"] for name, info in indexes.items() if name != "_id_"} == {
         "time": [("time", -1), ("_id", -1)],
         "resource": [("resourceId", 1), ("time", -1), ("_id", -1)],
+        "seq": [("seq", 1)],
     }
