@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scim_server.api.serving import serve
-from scim_server.app import create_app
+from scim_server.app import create_app, load_organizations_registry
 from scim_server.errors import ScimError
 from scim_server.logs import configure_logging
 from scim_server.services.audit import AuditEvent, AuditTrail
@@ -126,7 +126,7 @@ def _run_server(
         )
     except ScimError as error:
         return _fail(f"cannot start: {error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
-    except TokenSpecError as error:
+    except (TokenSpecError, SettingsError) as error:  # SettingsError: the organizations file
         return _fail(f"cannot start: {error}")
     except OSError as error:
         return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror}")
@@ -273,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         settings = load_settings(**overrides)
+        if args.command == "serve":
+            load_organizations_registry(settings)  # an invalid file stops startup here, once
     except SettingsError as error:
         return _fail(f"invalid configuration: {error}")
     if args.command == "serve":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from collections.abc import Callable
 
 from aiohttp import web
+
+from scim_server.api.keys import ORGANIZATIONS
 
 
 def serve(
@@ -22,7 +26,15 @@ def serve(
     ``ready`` is called once the application has started (the database answered, tokens are loaded).
     aiohttp's own access log is off: it prints raw paths and query strings, which can hold email
     addresses; the access-log middleware logs route templates instead.
+
+    SIGHUP reloads the organizations file (``OrganizationsRegistry.reload``; an invalid file keeps the
+    previous configuration and is logged).
     """
+
+    async def reload_on_hangup(app: web.Application) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[ORGANIZATIONS].reload)
+
+    app.on_startup.append(reload_on_hangup)
     if ready is not None:
         notify = ready
 
