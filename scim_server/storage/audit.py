@@ -114,14 +114,16 @@ class AuditRepository:
         events missing without also finding the watermark that explains it.
         """
         with driver_errors():
+            # Records written before events had sequence numbers only age out.
+            legacy = await self._collection.delete_many({"seq": {"$exists": False}, "time": {"$lt": before}})
             oldest = (
-                await self._collection.find({"time": {"$lt": before}}, {"seq": 1})
+                await self._collection.find({"seq": {"$exists": True}, "time": {"$lt": before}}, {"seq": 1})
                 .sort([("seq", ASCENDING)])
                 .limit(limit)
                 .to_list(length=limit)
             )
             if not oldest:
-                return 0
+                return int(legacy.deleted_count)
             # Only a prefix in sequence order goes: the watermark must cover every removed number.
             first_kept = await self._collection.find_one(
                 {"seq": {"$gt": oldest[0]["seq"]}, "time": {"$gte": before}}, {"seq": 1}, sort=[("seq", 1)]
@@ -131,7 +133,7 @@ class AuditRepository:
                 bound = min(bound, first_kept["seq"] - 1)
             await self._sequences.update_one({"_id": self._org_id}, {"$max": {"purged": bound}})
             result = await self._collection.delete_many({"seq": {"$lte": bound}})
-        return int(result.deleted_count)
+        return int(result.deleted_count + legacy.deleted_count)
 
 
 class AuditStore:

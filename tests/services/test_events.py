@@ -102,3 +102,14 @@ async def test_purging_is_bounded_per_pass_and_raises_the_watermark_first(db: An
     assert await feed.purge(batch=10) == 3
     assert await db[SEQUENCES_COLLECTION].find_one({"_id": "acme"}) == {"_id": "acme", "last": 5, "purged": 5}
     assert await feed.purge() == 0
+
+
+async def test_records_from_before_sequence_numbers_are_not_in_the_feed_and_age_out(db: Any) -> None:
+    store = AuditStore(db)
+    await (await store.events("acme")).insert(event("u1").to_document())
+    await db["org_acme_audit"].insert_one({"_id": ObjectId(), **event("legacy").to_document()})
+    feed = EventFeed(store, retention_days=1, gap_grace_seconds=10, clock=lambda: NOW + timedelta(days=2))
+
+    assert [e["resource"]["id"] for e in (await feed.page("acme", None, 10)).events] == ["u1"]
+    assert await feed.purge() == 2
+    assert await db["org_acme_audit"].count_documents({}) == 0
