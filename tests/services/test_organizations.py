@@ -153,9 +153,12 @@ def test_an_organization_not_in_the_file_gets_todays_behaviour(tmp_path: Path) -
     organizations = load_organizations(write(tmp_path, EXAMPLE))
 
     assert organizations.get("globex") is DEFAULT_ORGANIZATION
-    assert OrganizationConfig(
-        delete="hard", soft_delete_retention_days=30, adopt_existing=False, extensions=(), webhooks=()
-    ) == DEFAULT_ORGANIZATION
+    assert (
+        OrganizationConfig(
+            delete="hard", soft_delete_retention_days=30, adopt_existing=False, extensions=(), webhooks=()
+        )
+        == DEFAULT_ORGANIZATION
+    )
     assert OrganizationsRegistry(None).get("acme") is DEFAULT_ORGANIZATION
 
 
