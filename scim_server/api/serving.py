@@ -32,7 +32,9 @@ def serve(
     """
 
     async def reload_on_hangup(app: web.Application) -> None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, app[ORGANIZATIONS].reload)
+        registry = app.get(ORGANIZATIONS)
+        if registry is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, registry.reload)
 
     app.on_startup.append(reload_on_hangup)
     if ready is not None:
