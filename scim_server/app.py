@@ -19,11 +19,14 @@ from typing import Any
 from scim_server.api.application import Application, build_application
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
 from scim_server.services.audit import AuditTrail
+from scim_server.services.events import EventFeed
 from scim_server.services.groups import GroupService
+from scim_server.services.organizations import OrganizationsRegistry
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import TokenService, new_token_secret
+from scim_server.services.webhooks import Observer, Sender, WebhookDispatcher
 from scim_server.settings import Settings
-from scim_server.storage.audit import AuditStore
+from scim_server.storage.audit import AuditStore, DeliveryStateStore
 from scim_server.storage.client import close, connect, ping
 from scim_server.storage.repository import Store
 from scim_server.storage.tokens import TokenRepository
@@ -41,6 +44,15 @@ class Components:
     users: ResourceService
     groups: GroupService
     ready: Callable[[], Awaitable[None]]
+    organizations: OrganizationsRegistry
+    events: EventFeed
+    # Builds the webhook dispatcher from the web layer's HTTP sender and metrics observer.
+    webhooks: Callable[[Sender, Observer], WebhookDispatcher]
+
+
+def load_organizations_registry(settings: Settings) -> OrganizationsRegistry:
+    """The organizations file's configuration (``OrganizationsError`` naming the key when invalid)."""
+    return OrganizationsRegistry(Path(settings.organizations_file) if settings.organizations_file else None)
 
 
 class DemoTokenFileError(Exception):
@@ -90,7 +102,11 @@ def _reason(error: Exception) -> str:
 async def open_components(
     settings: Settings, *, db: Any = None, announce: Callable[[str], None]
 ) -> AsyncIterator[Components]:
-    """Open the store (or use ``db``), build the services, load the tokens; close it all at the end."""
+    """Open the store (or use ``db``), build the services, load the tokens; close it all at the end.
+
+    The organizations file is read first: an invalid one stops startup before the store is opened.
+    """
+    organizations = load_organizations_registry(settings)
     client = None
     database = db
     if database is None:
@@ -99,7 +115,27 @@ async def open_components(
         await ping(database)
         store = Store(database)
         tokens = TokenService(TokenRepository(database), cache_seconds=settings.token_cache_seconds)
-        audit = AuditTrail(AuditStore(database))
+        audit_store = AuditStore(database)
+        audit = AuditTrail(audit_store)
+        events = EventFeed(
+            audit_store,
+            retention_days=settings.event_retention_days,
+            gap_grace_seconds=settings.event_gap_grace_seconds,
+        )
+        deliveries = DeliveryStateStore(database)
+
+        def webhooks(send: Sender, observe: Observer) -> WebhookDispatcher:
+            return WebhookDispatcher(
+                deliveries,
+                events,
+                organizations,
+                send,
+                retry_hours=settings.webhook_retry_hours,
+                backoff_seconds=settings.webhook_backoff_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                observe=observe,
+            )
+
         users = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit)
         groups = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit)
         if settings.embedded and db is None:
@@ -130,7 +166,7 @@ async def open_components(
 
         # The last flush of tokens' last-used times happens before the store is closed.
         async with tokens.flushing_last_used(settings.token_last_used_flush_seconds):
-            yield Components(tokens, users, groups, ready)
+            yield Components(tokens, users, groups, ready, organizations, events, webhooks)
     finally:
         if client is not None:
             close(client)

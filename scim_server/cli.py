@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scim_server.api.serving import serve
-from scim_server.app import DemoTokenFileError, create_app
+from scim_server.app import DemoTokenFileError, create_app, load_organizations_registry
 from scim_server.errors import ScimError
 from scim_server.logs import configure_logging
 from scim_server.services.audit import AuditEvent, AuditTrail
@@ -212,7 +212,7 @@ def _run_server(
         )
     except ScimError as error:
         return _fail(f"cannot start: {error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
-    except (TokenSpecError, DemoTokenFileError) as error:
+    except (TokenSpecError, DemoTokenFileError, SettingsError) as error:  # SettingsError: organizations file
         return _fail(f"cannot start: {error}")
     return 0
 
@@ -361,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
         settings = load_settings(**overrides)
+        if args.command == "serve":
+            load_organizations_registry(settings)  # an invalid file stops startup here, once
     except SettingsError as error:
         return _fail(f"invalid configuration: {error}")
     if args.command == "serve":

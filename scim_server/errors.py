@@ -153,3 +153,9 @@ class NotImplementedScimError(ScimError):
     """An endpoint the RFC defines but this server cannot serve (``/Me``, RFC 7644 §3.11)."""
 
     status = 501
+
+
+class CursorExpiredError(ScimError):
+    """An event feed cursor points before the retained events (RFC 9110 §15.5.11: 410 Gone)."""
+
+    status = 410

@@ -91,6 +91,21 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     # On SIGTERM, how long in-flight requests may take to finish before the process exits anyway.
     shutdown_timeout_seconds: float = 30.0
+    # TOML file of per-organization configuration (docs/organizations.md); empty: every organization
+    # gets the defaults. Read at startup and again on SIGHUP.
+    organizations_file: str = ""
+    # Days change events (the audit trail) are kept; a feed cursor older than that answers 410.
+    event_retention_days: int = 90
+    # How long the event feed waits for a sequence number that was taken but not yet written before
+    # it gives that number up (a writer that crashed between the two steps); see docs/organizations.md.
+    event_gap_grace_seconds: float = 10.0
+    # Webhook deliveries: how long an event is retried before it is given up, the first retry delay
+    # (doubled on each further failure, with jitter), the time a receiver has to answer, and how
+    # often each worker looks for events to deliver.
+    webhook_retry_hours: float = 24.0
+    webhook_backoff_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 1.0
 
     @property
     def embedded(self) -> bool:
@@ -173,6 +188,15 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'rate_limit_per_second' must be between 0 (off) and 1000000")
     if not 0 < settings.shutdown_timeout_seconds <= 3600:
         raise SettingsError("setting 'shutdown_timeout_seconds' must be above 0 and at most 3600")
+    if not 1 <= settings.event_retention_days <= 36500:
+        raise SettingsError("setting 'event_retention_days' must be between 1 and 36500")
+    if not 0 < settings.event_gap_grace_seconds <= 3600:  # also rejects NaN
+        raise SettingsError("setting 'event_gap_grace_seconds' must be above 0 and at most 3600")
+    if not 0 < settings.webhook_retry_hours <= 720:
+        raise SettingsError("setting 'webhook_retry_hours' must be above 0 and at most 720")
+    for name in ("webhook_backoff_seconds", "webhook_timeout_seconds", "webhook_poll_seconds"):
+        if not 0 < getattr(settings, name) <= 3600:
+            raise SettingsError(f"setting {name!r} must be above 0 and at most 3600")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise SettingsError("setting 'base_url' must start with http:// or https://")
 

@@ -10,6 +10,7 @@ their own event loop and application against the same MongoDB. The parent only s
 * SIGTERM or SIGINT is forwarded (as SIGTERM) to every worker, which finishes its requests in flight
   and exits; workers run in their own process group, so a terminal's Ctrl-C reaches them only
   through the parent, once;
+* SIGHUP is forwarded as is: each worker reloads the organizations file;
 * a worker that dies while serving stops the whole server with exit code 1 rather than being
   replaced: the process manager (systemd, Kubernetes, Docker) restarts it, and nothing keeps running
   half-sized unnoticed.
@@ -95,6 +96,8 @@ def _spawn(worker: Worker, sock: socket.socket, ready_fd: int, others: list[int]
             os.close(fd)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Ignored until the server installs its reload handler: a SIGHUP must not end a worker.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         os.setpgid(0, 0)
 
         def ready() -> None:
@@ -141,7 +144,13 @@ def supervise(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, hang_up)
     try:
         for number in range(workers):
             children[_spawn(worker, sock, write_fd, [read_fd])] = number

@@ -52,6 +52,7 @@ def test_the_pages_exist_and_the_readme_links_into_each_page_of_docs() -> None:
         "embedded-store.md",
         "idps.md",
         "operations.md",
+        "organizations.md",
         "performance.md",
     ]
     readme_targets = {target.partition("#")[0] for target in links(ROOT / "README.md")}

@@ -51,6 +51,13 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "rate_limit_burst": 200,
         "metrics_token": "",
         "shutdown_timeout_seconds": 30.0,
+        "organizations_file": "",
+        "event_retention_days": 90,
+        "event_gap_grace_seconds": 10.0,
+        "webhook_retry_hours": 24.0,
+        "webhook_backoff_seconds": 5.0,
+        "webhook_timeout_seconds": 10.0,
+        "webhook_poll_seconds": 1.0,
     }
 
 

@@ -6,13 +6,28 @@ only place that turns them into a ``web.Application``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+import aiohttp
 from aiohttp import web
 
-from scim_server.api.keys import GROUPS, METRICS, RATE_LIMITER, READY, RENDERED, SETTINGS, TOKENS, USERS
+from scim_server.api.keys import (
+    EVENTS,
+    GROUPS,
+    METRICS,
+    ORGANIZATIONS,
+    RATE_LIMITER,
+    READY,
+    RENDERED,
+    SETTINGS,
+    TOKENS,
+    USERS,
+)
 from scim_server.api.metrics import Metrics
 from scim_server.api.middleware import request_middleware
 from scim_server.api.openapi import setup_openapi
@@ -20,11 +35,19 @@ from scim_server.api.ratelimit import RateLimiter
 from scim_server.api.rendered import RenderedCache
 from scim_server.api.routes import setup_routes
 from scim_server.api.timing import add_server_timing
+from scim_server.api.webhooks import HttpSender
+from scim_server.services.events import EventFeed
+from scim_server.services.organizations import OrganizationsRegistry
 from scim_server.services.resources import ResourceService
 from scim_server.services.tokens import TokenService
+from scim_server.services.webhooks import Observer, Sender, WebhookDispatcher
 from scim_server.settings import Settings
 
 Application = web.Application
+logger = logging.getLogger("scim_server")
+
+# How often each process removes events past their retention (a bounded batch per organization).
+PURGE_INTERVAL_SECONDS = 3600.0
 
 SERVER_HEADER = "scim-server"
 
@@ -46,6 +69,12 @@ class Components(Protocol):
     def groups(self) -> ResourceService: ...
     @property
     def ready(self) -> Callable[[], Awaitable[None]]: ...
+    @property
+    def organizations(self) -> OrganizationsRegistry: ...
+    @property
+    def events(self) -> EventFeed: ...
+    @property
+    def webhooks(self) -> Callable[[Sender, Observer], WebhookDispatcher]: ...
 
 
 def build_application(
@@ -72,7 +101,22 @@ def build_application(
             app[USERS] = wired.users
             app[GROUPS] = wired.groups
             app[READY] = wired.ready
-            yield
+            app[ORGANIZATIONS] = wired.organizations
+            app[EVENTS] = wired.events
+            async with aiohttp.ClientSession() as session:
+                dispatcher = wired.webhooks(HttpSender(session), app[METRICS].observe_webhook)
+                background = [
+                    asyncio.create_task(dispatcher.run(settings.webhook_poll_seconds)),
+                    asyncio.create_task(_purge_events(wired.events)),
+                ]
+                try:
+                    yield
+                finally:
+                    for task in background:
+                        task.cancel()
+                    for task in background:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
 
     app.cleanup_ctx.append(lifecycle)
     app.on_response_prepare.append(add_server_timing)
@@ -80,3 +124,15 @@ def build_application(
     setup_routes(app)
     setup_openapi(app)
     return app
+
+
+async def _purge_events(feed: EventFeed) -> None:
+    """Remove events past their retention now and then every ``PURGE_INTERVAL_SECONDS``."""
+    while True:
+        try:
+            removed = await feed.purge()
+            if removed:
+                logger.info("removed %d change events past their retention", removed)
+        except Exception:
+            logger.exception("purging expired change events failed; retrying in the next pass")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)

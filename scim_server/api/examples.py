@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from scim_server.errors import (
+    CursorExpiredError,
     ForbiddenError,
     InvalidFilterError,
     InvalidValueError,
@@ -177,6 +178,10 @@ def _error(status: int, resource: str | None, has_body: bool) -> ScimError:
             "Content-Type must be application/scim+json or application/json, not 'text/plain'"
         ),
         429: TooManyRequestsError("too many requests for this organization; retry later"),
+        410: CursorExpiredError(
+            "the cursor is older than the retained events (kept 90 days): events after it were removed; "
+            "start again without 'after'"
+        ),
         501: NotImplementedScimError(
             "/Me is not implemented: bearer tokens on this server belong to organizations, not to users, "
             "so no User resource is the authenticated subject (RFC 7644 §3.11)"

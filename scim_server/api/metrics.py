@@ -11,7 +11,10 @@ With ``per_organization`` (the application sets it exactly when the ``metrics_to
 configured, so that only the holder of that token reads them), two series carry an ``org`` label:
 
 - ``scim_requests_by_organization_total{org}``: authenticated requests by organization;
-- ``scim_rate_limited_total{org}``: the 429s by organization, instead of the unlabelled total.
+- ``scim_rate_limited_total{org}``: the 429s by organization, instead of the unlabelled total;
+- ``scim_webhook_deliveries_total{org,outcome}``: webhook delivery attempts by organization, instead of
+  by outcome alone (``delivered``, ``failed``: to be retried, ``abandoned``: given up after the retry
+  period).
 
 Without it no organization id is kept or served: on a multi-tenant server the ids are the customer
 list, and an unauthenticated /metrics must not hand it out.
@@ -100,6 +103,7 @@ class Metrics:
         self._series: dict[tuple[str | None, str, int], tuple[Labels, _Histogram]] = {}
         self._org_keys: dict[str, Labels] = {}
         self._rate_limited: defaultdict[Labels, int] = defaultdict(int)
+        self._webhooks: defaultdict[Labels, int] = defaultdict(int)
         if not per_organization:
             self._rate_limited[()] = 0  # the one unlabelled series, present from the start
 
@@ -146,6 +150,11 @@ class Metrics:
         key: Labels = (("org", self.org_label(org_id)),) if self._per_organization else ()
         self._rate_limited[key] += 1
 
+    def observe_webhook(self, org_id: str, outcome: str) -> None:
+        """One webhook delivery attempt's outcome (services/webhooks.py)."""
+        org: Labels = (("org", self.org_label(org_id)),) if self._per_organization else ()
+        self._webhooks[(*org, ("outcome", outcome))] += 1
+
     def render(self) -> str:
         lines: list[str] = []
         lines += _header(
@@ -180,6 +189,14 @@ class Metrics:
             + (", by organization." if self._per_organization else "."),
         )
         lines += _samples("scim_rate_limited_total", self._rate_limited.items())
+        lines += _header(
+            "scim_webhook_deliveries_total",
+            "counter",
+            "Webhook delivery attempts by "
+            + ("organization and " if self._per_organization else "")
+            + "outcome (delivered, failed, abandoned).",
+        )
+        lines += _samples("scim_webhook_deliveries_total", self._webhooks.items())
         return "\n".join(lines) + "\n"
 
 

@@ -145,6 +145,7 @@ _ERRORS: dict[int, str] = {
     403: "The token is read-only.",
     404: "No such resource in the token's organization.",
     409: "A unique attribute value is already in use (scimType uniqueness).",
+    410: "The cursor is older than the retained events; start again without 'after'.",
     412: "If-Match names a version other than the current one.",
     413: "The request body is larger than the server accepts (bulk.maxPayloadSize).",
     415: "The request body is not application/scim+json or application/json.",
@@ -342,6 +343,16 @@ _DISCOVERY: dict[str, _Operation] = {
         "One resource type by name, matched case-insensitively (RFC 7644 §4).",
         {200: _ok(schemas.ResourceTypeSchema, "The resource type."), **_errors(401, 404)},
         (_path("name", "The resource type's name, for example User.", example="User"),),
+    ),
+    "list_events": _Operation(
+        "Read the change events",
+        "The organization's change events after the 'after' cursor, in commit order, and the cursor "
+        "to continue from; read-only tokens may read it (docs/organizations.md).",
+        {200: _ok(schemas.EventPageSchema, "Events and the next cursor."), **_errors(400, 401, 410)},
+        (
+            _query("after", "The 'next' cursor of the previous answer; omitted: the oldest retained event."),
+            _query("limit", "At most this many events (default: default_page_size).", {"type": "integer"}),
+        ),
     ),
     "healthz": _Operation(
         "Liveness probe",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from scim_server.api import bulk, discovery, observability, search
+from scim_server.api import bulk, discovery, events, observability, search
 from scim_server.api.keys import GROUPS, USERS
 from scim_server.api.openapi import document
 from scim_server.api.resources import SCIM_BASE_PATH, ResourceEndpoints
@@ -61,6 +61,7 @@ def routes() -> list[Route]:
             for path, suffix in (("/Me", ""), ("/Me/{rest:.*}", "_below"))
             for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
         ),
+        Route("GET", scim + "/events", "list_events", events.list_events),
         Route("GET", "/healthz", "healthz", discovery.healthz),
         Route("GET", "/readyz", "readyz", observability.readyz),
         Route("GET", "/metrics", "metrics", observability.get_metrics),

@@ -557,3 +557,26 @@ class BulkResponseSchema(Schema):
         data_key="Operations",
         metadata={"description": "One result per operation attempted, in request order."},
     )
+
+
+class EventResourceSchema(Schema):
+    type = fields.String(required=True, metadata={"example": "User"})
+    id = fields.String(required=True)
+    version = fields.String(allow_none=True, metadata={"example": 'W/"3"'})
+
+
+class EventSchema(Schema):
+    """A change event (services/events.py): names and attribute paths, never values."""
+
+    id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"example": "User.updated"})
+    time = fields.String(required=True, metadata={"example": "2026-11-03T10:00:00.000Z"})
+    organization = fields.String(required=True)
+    resource = fields.Nested(EventResourceSchema, required=True)
+    changed = fields.List(fields.String(), required=True, metadata={"example": ["name.familyName"]})
+    actor = fields.String(allow_none=True, metadata={"example": "okta-prod"})
+
+
+class EventPageSchema(Schema):
+    events = fields.List(fields.Nested(EventSchema), required=True)
+    next = fields.String(required=True, metadata={"description": "The cursor to pass as 'after' next time."})

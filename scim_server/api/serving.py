@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from collections.abc import Callable
 
 from aiohttp import web, web_response
 
 from scim_server.api.application import SERVER_HEADER
+from scim_server.api.keys import ORGANIZATIONS
 
 
 def serve(
@@ -30,8 +33,18 @@ def serve(
     The application names itself in ``Server`` on its own responses; aiohttp's answers to requests
     too malformed to reach it (a garbage request line, an over-long header) would still carry
     aiohttp's and Python's versions, so this process's fallback value is replaced too.
+
+    SIGHUP reloads the organizations file (``OrganizationsRegistry.reload``; an invalid file keeps the
+    previous configuration and is logged).
     """
     setattr(web_response, "SERVER_SOFTWARE", SERVER_HEADER)  # noqa: B010 (aiohttp does not re-export it)
+
+    async def reload_on_hangup(app: web.Application) -> None:
+        registry = app.get(ORGANIZATIONS)
+        if registry is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, registry.reload)
+
+    app.on_startup.append(reload_on_hangup)
     if ready is not None:
         notify = ready
 

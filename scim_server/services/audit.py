@@ -10,13 +10,17 @@ is ever stored. The path ``password`` does appear when a password was set.
 
 The event is written after the resource write succeeded. A failed audit write does not fail the
 client's request, which has already taken effect: it is logged.
+
+The audit trail IS the change-event log: :meth:`AuditTrail.record` is the one write path, and each
+record carries the organization's next sequence number (``storage/audit.py``), which the event feed
+and the webhooks follow (``services/events.py``, ``services/webhooks.py``). There is no second writer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +51,8 @@ class MemberChange:
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One recorded write. ``changed`` holds attribute paths only; ``version`` is the resource's
-    ``meta.version`` after the write (None for a delete)."""
+    ``meta.version`` after the write (None for a delete). ``sequence`` and ``event_id`` are given by
+    the store when the event is written (None before)."""
 
     time: datetime
     org_id: str
@@ -59,6 +64,8 @@ class AuditEvent:
     changed: tuple[str, ...] = ()
     members: MemberChange | None = None
     version: int | None = None
+    sequence: int | None = field(default=None, compare=False)
+    event_id: str | None = field(default=None, compare=False)
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -90,6 +97,8 @@ class AuditEvent:
             changed=tuple(doc.get("changed", ())),
             members=None if members is None else MemberChange(members["added"], members["removed"]),
             version=doc.get("version"),
+            sequence=doc.get("seq"),
+            event_id=None if doc.get("_id") is None else str(doc["_id"]),
         )
 
 
@@ -177,7 +186,8 @@ class AuditTrail:
         self._store = store
 
     async def record(self, event: AuditEvent) -> bool:
-        """Write an event; a failure is logged, never raised. Returns whether it was written."""
+        """Write an event, which is also the change event (one insert with its sequence number); a
+        failure is logged, never raised. Returns whether it was written."""
         try:
             await (await self._store.events(event.org_id)).insert(event.to_document())
         except Exception as error:  # the client's write already succeeded: see the module docstring

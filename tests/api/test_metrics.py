@@ -27,6 +27,9 @@ async def test_an_empty_registry_declares_the_aggregate_metrics() -> None:
         "# HELP scim_rate_limited_total Requests refused with 429 by the per-organization rate limit.\n"
         "# TYPE scim_rate_limited_total counter\n"
         "scim_rate_limited_total 0\n"
+        "# HELP scim_webhook_deliveries_total Webhook delivery attempts by outcome (delivered, failed, "
+        "abandoned).\n"
+        "# TYPE scim_webhook_deliveries_total counter\n"
     )
 
 
@@ -43,6 +46,9 @@ async def test_an_empty_registry_by_organization_declares_the_organization_serie
         "# HELP scim_rate_limited_total Requests refused with 429 by the per-organization rate limit, by "
         "organization.\n"
         "# TYPE scim_rate_limited_total counter\n"
+        "# HELP scim_webhook_deliveries_total Webhook delivery attempts by organization and outcome "
+        "(delivered, failed, abandoned).\n"
+        "# TYPE scim_webhook_deliveries_total counter\n"
     )
 
 

@@ -56,9 +56,9 @@ async def test_every_scim_route_is_documented_with_its_method_tag_and_bearer_sec
     client: TestClient[Any, Any],
 ) -> None:
     spec = await spec_of(client)
-    # Seven per resource type (Users, Groups), five discovery routes; at the root: two queries (with
-    # and without the trailing slash), .search, Bulk, and five methods on /Me and on its subpaths.
-    assert len(SCIM_ROUTES) == 33
+    # Seven per resource type (Users, Groups), five discovery routes, events; at the root: two queries
+    # (with and without the trailing slash), .search, Bulk, and five methods on /Me and on its subpaths.
+    assert len(SCIM_ROUTES) == 34
     for route in SCIM_ROUTES:
         op = operation(spec, route.method, route.path)
         assert op["tags"] == ["scim"], route.name

@@ -178,6 +178,7 @@ async def test_a_user_create_records_who_what_and_when(services: Services) -> No
     ]
     assert await services.documents() == [
         {
+            "seq": 1,
             "time": stored.created,
             "org": "acme",
             "tokenId": "tok_0123456789abcdef",
@@ -527,4 +528,5 @@ async def test_the_audit_collection_is_indexed_by_time_and_by_resource(services:
     assert {name: info["key"] for name, info in indexes.items() if name != "_id_"} == {
         "time": [("time", -1), ("_id", -1)],
         "resource": [("resourceId", 1), ("time", -1), ("_id", -1)],
+        "seq": [("seq", 1)],
     }
