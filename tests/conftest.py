@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.app import create_app
 from scim_server.settings import Settings, load_settings
-from scim_server.storage.client import embedded_client
+from scim_server.storage.client import REACHABILITY, embedded_client
 
 TOKEN_A = "token-org-a-0123456789"
 TOKEN_B = "token-org-b-0123456789"
@@ -31,6 +31,13 @@ def make_settings(**overrides: Any) -> Settings:
 
 def auth(token: str = TOKEN_A) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": SCIM, "Accept": SCIM}
+
+
+@pytest.fixture(autouse=True)
+def new_process_reachability() -> None:
+    """Each test starts as a new process does: nothing known of the database's reachability, which
+    the storage layer tracks per process to log its changes once."""
+    REACHABILITY.forget()
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ Counted per process (each worker has its own; Prometheus sums them by instance):
   path), method and status;
 - ``scim_request_duration_seconds{route,method}``: a latency histogram, buckets from 1 ms to 5 s;
 - ``scim_requests_by_organization_total{org}``: authenticated requests by organization;
-- ``scim_rate_limited_total{org}``: requests refused with 429 by organization.
+- ``scim_rate_limited_total{org}``: requests refused with 429 by organization;
+- ``scim_database_errors_total{kind}``: requests answered with a database error, by kind
+  (``unavailable``: 503, the database cannot be reached; ``refused``, ``invalid_document``,
+  ``driver``: 500, see ``storage/client.py``).
 
 Label values are bounded: routes come from the route table (``unmatched`` for anything else), methods
 outside the usual seven are ``OTHER``, and at most ``max_orgs`` organizations get their own label;
@@ -82,6 +85,7 @@ class Metrics:
         self._series: dict[tuple[str | None, str, int], tuple[Labels, _Histogram]] = {}
         self._org_keys: dict[str, Labels] = {}
         self._rate_limited: defaultdict[Labels, int] = defaultdict(int)
+        self._database_errors: defaultdict[Labels, int] = defaultdict(int)
 
     def org_label(self, org_id: str) -> str:
         """The organization's label value: its id while fewer than ``max_orgs`` are tracked."""
@@ -125,6 +129,10 @@ class Metrics:
     def observe_rate_limited(self, org_id: str) -> None:
         self._rate_limited[(("org", self.org_label(org_id)),)] += 1
 
+    def observe_database_error(self, kind: str) -> None:
+        """A request answered with a database error of ``kind`` (a bounded set of names)."""
+        self._database_errors[(("kind", kind),)] += 1
+
     def render(self) -> str:
         lines: list[str] = []
         lines += _header(
@@ -157,6 +165,12 @@ class Metrics:
             "Requests refused with 429 by the per-organization rate limit.",
         )
         lines += _samples("scim_rate_limited_total", self._rate_limited.items())
+        lines += _header(
+            "scim_database_errors_total",
+            "counter",
+            "Requests answered with a database error, by kind (unavailable: 503; others: 500).",
+        )
+        lines += _samples("scim_database_errors_total", self._database_errors.items())
         return "\n".join(lines) + "\n"
 
 

@@ -27,6 +27,9 @@ async def test_an_empty_registry_declares_every_metric() -> None:
         "# TYPE scim_requests_by_organization_total counter\n"
         "# HELP scim_rate_limited_total Requests refused with 429 by the per-organization rate limit.\n"
         "# TYPE scim_rate_limited_total counter\n"
+        "# HELP scim_database_errors_total Requests answered with a database error, by kind (unavailable: "
+        "503; others: 500).\n"
+        "# TYPE scim_database_errors_total counter\n"
     )
 
 
