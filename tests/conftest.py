@@ -1,8 +1,16 @@
-"""Shared fixtures: an app on a fresh embedded store with two organizations' tokens."""
+"""Shared fixtures: an app on a fresh store with two organizations' tokens.
+
+The store is the embedded one, or, when ``SCIM_TEST_MONGODB_URI`` names a server (MongoDB, or the
+wire server ``scripts/mongoeco`` runs), a fresh database there per test, dropped afterwards: the API
+suite then runs over the wire unchanged (docs/wire.md).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -11,8 +19,9 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.app import create_app
 from scim_server.settings import Settings, load_settings
-from scim_server.storage.client import REACHABILITY, embedded_client
+from scim_server.storage.client import REACHABILITY, close, connect, embedded_client
 
+MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
 TOKEN_A = "token-org-a-0123456789"
 TOKEN_B = "token-org-b-0123456789"
 SCIM = "application/scim+json"
@@ -41,8 +50,26 @@ def new_process_reachability() -> None:
 
 
 @pytest.fixture
-def db() -> Any:
-    return embedded_client()["scim"]
+async def db() -> AsyncIterator[Any]:
+    """A fresh database: embedded, or on the server ``SCIM_TEST_MONGODB_URI`` names (then dropped
+    after the test), opened with the server's own connect()."""
+    if not MONGODB_URI:
+        yield embedded_client()["scim"]
+        return
+    async with wire_database() as database:
+        yield database
+
+
+@asynccontextmanager
+async def wire_database() -> AsyncIterator[Any]:
+    """A fresh database on the server ``SCIM_TEST_MONGODB_URI`` names, dropped at the end."""
+    name = f"scim_test_{uuid.uuid4().hex[:16]}"
+    client, database = connect(MONGODB_URI, name)
+    try:
+        yield database
+        await client.drop_database(name)
+    finally:
+        await close(client)
 
 
 @pytest.fixture

@@ -70,7 +70,8 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     assert [(r.levelname, r.getMessage().split(",")[0]) for r in caplog.records] == [
         (
             "WARNING",
-            "the database cannot be reached (AutoReconnect); requests are answered 503 until it answers again",
+            "the database cannot be reached (AutoReconnect); requests are answered 503 until it answers "
+            "again",
         ),
         ("INFO", "the database answers again"),
     ]
