@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from scim_server.app import create_app
 from scim_server.settings import Settings, load_settings
 from scim_server.storage.client import REACHABILITY, close, connect, embedded_client
+from tests.wire.gaps import mark_gaps
 
 MONGODB_URI = os.environ.get("SCIM_TEST_MONGODB_URI", "")
 TOKEN_A = "token-org-a-0123456789"
@@ -40,6 +41,10 @@ def make_settings(**overrides: Any) -> Settings:
 
 def auth(token: str = TOKEN_A) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": SCIM, "Accept": SCIM}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_gaps(items)
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +75,13 @@ async def wire_database() -> AsyncIterator[Any]:
         await client.drop_database(name)
     finally:
         await close(client)
+
+
+@pytest.fixture
+def aiohttp_client(db: Any, aiohttp_client: ClientFactory) -> ClientFactory:
+    """pytest-aiohttp's, set up after (so closed before) the database: an application's last
+    writes at shutdown (tokens' last-used times) reach a database that is still open."""
+    return aiohttp_client
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ from scim_server.storage import embedded
 logger = logging.getLogger("scim_server.storage")
 
 DEFAULT_SERVER_SELECTION_TIMEOUT_SECONDS = 5.0
+# The largest skip a query can carry (BSON's int64); no collection holds more documents.
+LARGEST_SKIP = 2**63 - 1
 # What a 503 for an unreachable database advises a client to wait: about one server selection.
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_DETAIL = "the database is unavailable; retry later"
@@ -191,6 +193,11 @@ def connect(
     """
     client: Any
     if mongodb_uri:
+        # pymongo logs every command at DEBUG, and a token lookup's filter is the token's hash: keep
+        # that log quiet however the process configures logging (logs.py does it for `serve`).
+        command_log = logging.getLogger("pymongo.command")
+        if command_log.level < logging.INFO:
+            command_log.setLevel(logging.INFO)
         options: dict[str, Any] = {"tz_aware": True, "appname": "scim-server"}
         # A keyword argument would override the same option given in the URI: only supply a default.
         if "serverselectiontimeoutms=" not in mongodb_uri.lower():
