@@ -1,9 +1,10 @@
 """``scim-server serve --workers K``: the refusal on the embedded store, a clean failure without a
 database, and the supervisor's plumbing (one socket, K workers, signals, startup failures).
 
-Several workers need MongoDB, which cannot run here, so the supervisor is tested directly: a small
-program (``SUPERVISED``) runs :func:`scim_server.workers.supervise` with a trivial aiohttp worker in a
-child process. Every wait is bounded and every process is killed at the end.
+The supervisor is tested directly here: a small program (``SUPERVISED``) runs
+:func:`scim_server.workers.supervise` with a trivial aiohttp worker in a child process. The server's own
+workers against one database (concurrent writes, token revocation, SIGTERM) are tested over the wire in
+``tests/wire/test_many_workers.py``. Every wait is bounded and every process is killed at the end.
 """
 
 from __future__ import annotations
