@@ -213,7 +213,8 @@ async def test_sigterm_drains_the_requests_in_flight_on_both_workers(
             return status, body.get("totalResults", -1), loop.time()
 
         in_flight = [asyncio.create_task(slow_listing()) for _ in range(10)]
-        await asyncio.sleep(0.3)  # accepted and being answered
+        # Once one is answered, the others have long been accepted, and are waiting for the database.
+        await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
         signalled = loop.time()
         code = await server.terminate()
         exited_after = loop.time() - signalled
