@@ -110,7 +110,11 @@ async def open_components(
     client = None
     database = db
     if database is None:
-        client, database = connect(settings.mongodb_uri, settings.database)
+        client, database = connect(
+            settings.mongodb_uri,
+            settings.database,
+            server_selection_timeout_seconds=settings.server_selection_timeout_seconds,
+        )
     try:
         await ping(database)
         store = Store(database)
@@ -169,7 +173,7 @@ async def open_components(
             yield Components(tokens, users, groups, ready, organizations, events, webhooks)
     finally:
         if client is not None:
-            close(client)
+            await close(client)
 
 
 def create_app(

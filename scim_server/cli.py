@@ -234,7 +234,11 @@ def _format_time(value: datetime | None) -> str:
 async def _against_store(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
     """Run an operator command against the configured MongoDB, with one-line errors."""
     try:
-        client, db = connect(settings.mongodb_uri, settings.database)
+        client, db = connect(
+            settings.mongodb_uri,
+            settings.database,
+            server_selection_timeout_seconds=settings.server_selection_timeout_seconds,
+        )
     except ScimError as error:
         return _fail(f"{error.detail} (SCIM_MONGODB_URI={_redact(settings.mongodb_uri)})")
     try:
@@ -245,7 +249,7 @@ async def _against_store(settings: Settings, work: Callable[[Any], Awaitable[int
     except TokenSpecError as error:
         return _fail(str(error))
     finally:
-        close(client)
+        await close(client)
 
 
 def _expiry(days: float | None) -> datetime | None:

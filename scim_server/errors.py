@@ -17,6 +17,10 @@ class ScimError(Exception):
 
     status: int = 400
     scim_type: ClassVar[str | None] = None
+    # Seconds a client should wait before retrying, sent as Retry-After (RFC 9110 §10.2.3).
+    retry_after: int | None = None
+    # The kind of database error behind this one (``storage/client.py``), counted by /metrics.
+    database_error: str | None = None
 
     def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__(detail)
@@ -137,16 +141,44 @@ class TooManyRequestsError(ScimError):
         self.retry_after = None if retry_after is None else max(1, retry_after)
 
 
+INTERNAL_ERROR_DETAIL = "the server failed to handle the request; it has been logged"
+"""The one detail of every 500: what failed is in the server's log, never in a response."""
+
+
 class InternalServerError(ScimError):
     """An unexpected failure; the detail is always generic."""
 
     status = 500
 
+    def __init__(self, detail: str = INTERNAL_ERROR_DETAIL) -> None:
+        super().__init__(detail)
+
+
+class DatabaseFailureError(InternalServerError):
+    """The database refused an operation, or the driver failed, for a reason a retry will not cure
+    (a bug or bad data): logged where it happened, answered with the generic 500."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.database_error = kind
+
 
 class ServiceUnavailableError(ScimError):
-    """The backing store cannot be reached right now."""
+    """The server cannot serve right now; ``retry_after``, when known, is sent as Retry-After."""
 
     status = 503
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = None if retry_after is None else max(1, retry_after)
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database cannot be reached or is failing over: the same request may succeed later."""
+
+    def __init__(self, detail: str, *, kind: str, retry_after: int | None = None) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.database_error = kind
 
 
 class NotImplementedScimError(ScimError):

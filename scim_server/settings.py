@@ -48,6 +48,9 @@ class Settings:
     # MongoDB connection string; empty means the embedded in-memory store (mongomock-motor).
     mongodb_uri: str = field(default="", repr=False)  # may carry a password
     database: str = "scim"
+    # How long a database operation waits for a reachable server before it fails (answered 503 with
+    # Retry-After); a serverSelectionTimeoutMS in the URI wins over it.
+    server_selection_timeout_seconds: float = 5.0
     # "org1:token1,org2:token2": tokens known in advance, loaded at startup (embedded store and tests).
     bootstrap_tokens: str = field(default="", repr=False)
     # A file keeping the embedded store's demo token across restarts, so that an IdP pointed at a trial
@@ -178,6 +181,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'render_cache_entries' must be between 0 and 1000000")
     if not 0 <= settings.render_cache_seconds <= 3600:  # also rejects NaN
         raise SettingsError("setting 'render_cache_seconds' must be between 0 and 3600")
+    if not 0 < settings.server_selection_timeout_seconds <= 300:  # also rejects NaN
+        raise SettingsError("setting 'server_selection_timeout_seconds' must be above 0 and at most 300")
     if not settings.database or any(c in settings.database for c in '/\\. "$'):
         raise SettingsError("setting 'database' must be a plain MongoDB database name")
     if settings.log_level.upper() not in LOG_LEVELS:

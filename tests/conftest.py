@@ -1,10 +1,15 @@
-"""Shared fixtures: an app on a fresh embedded store with two organizations' tokens; the suite's one
-Hypothesis profile."""
+"""Shared fixtures: an app on a fresh store with two organizations' tokens; the suite's one
+Hypothesis profile.
+
+The store is the embedded one, or, when ``SCIM_TEST_MONGODB_URI`` names a server (MongoDB, or the
+wire server ``scripts/mongoeco`` runs), a fresh database there per test, dropped afterwards: the API
+suite then runs over the wire unchanged (docs/wire.md).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,8 +18,9 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, settings
 
 from scim_server.app import create_app
-from scim_server.storage.client import embedded_client
-from tests.helpers import ClientFactory, make_settings
+from scim_server.storage.client import REACHABILITY, embedded_client
+from tests.helpers import MONGODB_URI, ClientFactory, make_settings, wire_database
+from tests.wire.gaps import mark_gaps
 
 # Every property test runs under this profile, loaded here before any test module is imported; a test
 # that needs another budget scales ``settings.default.max_examples`` and says why. Derandomized, so a
@@ -33,9 +39,34 @@ settings.register_profile(
 settings.load_profile("scim")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_gaps(items)
+
+
+@pytest.fixture(autouse=True)
+def new_process_reachability() -> None:
+    """Each test starts as a new process does: nothing known of the database's reachability, which
+    the storage layer tracks per process to log its changes once."""
+    REACHABILITY.forget()
+
+
 @pytest.fixture
-def db() -> Any:
-    return embedded_client()["scim"]
+async def db() -> AsyncIterator[Any]:
+    """A fresh database: embedded, or on the server ``SCIM_TEST_MONGODB_URI`` names (then dropped
+    after the test), opened with the server's own connect()."""
+    if not MONGODB_URI:
+        yield embedded_client()["scim"]
+        return
+    async with wire_database() as database:
+        yield database
+
+
+
+@pytest.fixture
+def aiohttp_client(db: Any, aiohttp_client: ClientFactory) -> ClientFactory:
+    """pytest-aiohttp's, set up after (so closed before) the database: an application's last
+    writes at shutdown (tokens' last-used times) reach a database that is still open."""
+    return aiohttp_client
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.schema.layout import SHADOW
 from scim_server.settings import Settings, load_settings
+from scim_server.storage.client import close, connect
 from scim_server.storage.documents import Assignment, DocumentUpdate
 
 # Two organizations' bearer tokens, known to every app the fixtures build.
@@ -174,3 +176,41 @@ def condition_holds(condition: Mapping[str, Any], document: Mapping[str, Any]) -
     """The store's reading of an assignment's condition: ``{key: {"$ne": v}}``, or ``$or`` of them."""
     terms = condition.get("$or", [condition])
     return any(document.get(key) != test["$ne"] for term in terms for key, test in term.items())
+
+@asynccontextmanager
+async def wire_database() -> AsyncIterator[Any]:
+    """A fresh database on the server ``SCIM_TEST_MONGODB_URI`` names, dropped at the end."""
+    name = f"scim_test_{uuid.uuid4().hex[:16]}"
+    client, database = connect(MONGODB_URI, name)
+    try:
+        yield database
+        await client.drop_database(name)
+    finally:
+        await close(client)
+
+async def run(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), STARTUP_SECONDS)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, err.decode("utf-8", "replace")
+
+
+async def read_line(process: asyncio.subprocess.Process, pattern: str) -> str:
+    assert process.stderr is not None
+    while True:
+        raw = await asyncio.wait_for(process.stderr.readline(), STARTUP_SECONDS)
+        assert raw, f"the supervisor ended before {pattern!r}"
+        line = raw.decode("utf-8", "replace")
+        if re.search(pattern, line):
+            return line

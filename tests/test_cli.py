@@ -48,11 +48,14 @@ def mongo(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Point ``tokens`` at an embedded store standing in for the configured MongoDB."""
     client: Any = embedded_client()
 
-    def connect(uri: str, database: str) -> tuple[Any, Any]:
+    def connect(uri: str, database: str, **options: Any) -> tuple[Any, Any]:
         return client, client[database]
 
+    async def close(_client: Any) -> None:
+        pass
+
     monkeypatch.setattr(cli, "connect", connect)
-    monkeypatch.setattr(cli, "close", lambda _client: None)
+    monkeypatch.setattr(cli, "close", close)
     monkeypatch.setenv("SCIM_MONGODB_URI", "mongodb://db.internal:27017")
     monkeypatch.setenv("SCIM_DATABASE", "idp")
     return client["idp"]
@@ -193,9 +196,9 @@ def test_token_commands_use_the_configured_uri_and_database(mongo: Any) -> None:
     calls: list[tuple[str, str]] = []
     original = cli.connect  # type: ignore[attr-defined]
 
-    def spy(uri: str, database: str) -> tuple[Any, Any]:
+    def spy(uri: str, database: str, **options: Any) -> tuple[Any, Any]:
         calls.append((uri, database))
-        return original(uri, database)
+        return original(uri, database, **options)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli, "connect", spy)

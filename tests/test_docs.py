@@ -54,6 +54,7 @@ def test_the_pages_exist_and_the_readme_links_into_each_page_of_docs() -> None:
         "operations.md",
         "organizations.md",
         "performance.md",
+        "wire.md",
     ]
     readme_targets = {target.partition("#")[0] for target in links(ROOT / "README.md")}
     assert {f"docs/{page.name}" for page in PAGES[1:]} <= readme_targets

@@ -15,8 +15,15 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.helpers import EXIT_SECONDS, STARTUP_SECONDS, clean_environment, free_port, running_server
-from tests.test_workers import read_line, run
+from tests.helpers import (
+    EXIT_SECONDS,
+    STARTUP_SECONDS,
+    clean_environment,
+    free_port,
+    read_line,
+    run,
+    running_server,
+)
 
 TOKEN = "acme-token-0123456789"
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()

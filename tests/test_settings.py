@@ -28,6 +28,7 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "port": 8080,
         "mongodb_uri": "",
         "database": "scim",
+        "server_selection_timeout_seconds": 5.0,
         "bootstrap_tokens": "",
         "demo_token_file": "",
         "base_url": "",
@@ -195,6 +196,13 @@ async def test_a_bad_file_names_the_setting(tmp_path: Path, text: str, message: 
         *(
             ({"SCIM_SHUTDOWN_TIMEOUT_SECONDS": raw}, "'shutdown_timeout_seconds' must be above 0")
             for raw in ("0", "-1", "3601", "nan")
+        ),
+        *(
+            (
+                {"SCIM_SERVER_SELECTION_TIMEOUT_SECONDS": raw},
+                "setting 'server_selection_timeout_seconds' must be above 0 and at most 300",
+            )
+            for raw in ("0", "-1", "301", "nan")
         ),
     ],
 )

@@ -1,9 +1,10 @@
 """``scim-server serve --workers K``: the refusal on the embedded store, a clean failure without a
 database, and the supervisor's plumbing (one socket, K workers, signals, startup failures).
 
-Several workers need MongoDB, which cannot run here, so the supervisor is tested directly: a small
-program (``SUPERVISED``) runs :func:`scim_server.workers.supervise` with a trivial aiohttp worker in a
-child process. Every wait is bounded and every process is killed at the end.
+The supervisor is tested directly here: a small program (``SUPERVISED``) runs
+:func:`scim_server.workers.supervise` with a trivial aiohttp worker in a child process. The server's own
+workers against one database (concurrent writes, token revocation, SIGTERM) are tested over the wire in
+``tests/wire/test_many_workers.py``. Every wait is bounded and every process is killed at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import aiohttp
 import pytest
 
 from scim_server.cli import main
-from tests.helpers import EXIT_SECONDS, STARTUP_SECONDS, clean_environment, free_port
+from tests.helpers import EXIT_SECONDS, STARTUP_SECONDS, clean_environment, free_port, read_line, run
 
 UNREACHABLE = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300"
 
@@ -83,24 +84,6 @@ def test_a_worker_count_below_one_is_refused(capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().err == "scim-server: --workers must be between 1 and 256\n"
 
 
-async def run(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        _, err = await asyncio.wait_for(process.communicate(), STARTUP_SECONDS)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, err.decode("utf-8", "replace")
-
-
 async def test_workers_against_an_unreachable_mongodb_fail_cleanly() -> None:
     env = clean_environment(SCIM_MONGODB_URI=UNREACHABLE, SCIM_BOOTSTRAP_TOKENS="acme:acme-token-123")
     command = ["-m", "scim_server", "serve", "--workers", "2", "--port", str(free_port())]
@@ -140,16 +123,6 @@ async def supervised(mode: str) -> AsyncIterator[tuple[asyncio.subprocess.Proces
             except TimeoutError:
                 process.kill()
                 await asyncio.wait_for(process.wait(), EXIT_SECONDS)
-
-
-async def read_line(process: asyncio.subprocess.Process, pattern: str) -> str:
-    assert process.stderr is not None
-    while True:
-        raw = await asyncio.wait_for(process.stderr.readline(), STARTUP_SECONDS)
-        assert raw, f"the supervisor ended before {pattern!r}"
-        line = raw.decode("utf-8", "replace")
-        if re.search(pattern, line):
-            return line
 
 
 def alive(pid: int) -> bool:

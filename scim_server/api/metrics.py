@@ -19,6 +19,10 @@ configured, so that only the holder of that token reads them), two series carry 
 Without it no organization id is kept or served: on a multi-tenant server the ids are the customer
 list, and an unauthenticated /metrics must not hand it out.
 
+Always served: ``scim_database_errors_total{kind}``, requests answered with a database error, by kind
+(``unavailable``: 503, the database cannot be reached; ``refused``, ``invalid_document``, ``driver``:
+500, see ``storage/client.py``).
+
 Label values are bounded: routes come from the route table (``unmatched`` for anything else), methods
 outside the usual seven are ``OTHER``, and at most ``max_orgs`` organizations get their own label;
 later ones are counted under ``other``.
@@ -104,6 +108,7 @@ class Metrics:
         self._org_keys: dict[str, Labels] = {}
         self._rate_limited: defaultdict[Labels, int] = defaultdict(int)
         self._webhooks: defaultdict[Labels, int] = defaultdict(int)
+        self._database_errors: defaultdict[Labels, int] = defaultdict(int)
         if not per_organization:
             self._rate_limited[()] = 0  # the one unlabelled series, present from the start
 
@@ -155,6 +160,10 @@ class Metrics:
         org: Labels = (("org", self.org_label(org_id)),) if self._per_organization else ()
         self._webhooks[(*org, ("outcome", outcome))] += 1
 
+    def observe_database_error(self, kind: str) -> None:
+        """A request answered with a database error of ``kind`` (a bounded set of names)."""
+        self._database_errors[(("kind", kind),)] += 1
+
     def render(self) -> str:
         lines: list[str] = []
         lines += _header(
@@ -197,6 +206,12 @@ class Metrics:
             + "outcome (delivered, failed, abandoned).",
         )
         lines += _samples("scim_webhook_deliveries_total", self._webhooks.items())
+        lines += _header(
+            "scim_database_errors_total",
+            "counter",
+            "Requests answered with a database error, by kind (unavailable: 503; others: 500).",
+        )
+        lines += _samples("scim_database_errors_total", self._database_errors.items())
         return "\n".join(lines) + "\n"
 
 

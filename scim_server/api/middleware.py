@@ -48,7 +48,6 @@ logger = logging.getLogger("scim_server")
 
 SCIM_PREFIX = "/scim/v2"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_GENERIC_500 = "the server failed to handle the request; it has been logged"
 
 
 def _from_http(exc: web.HTTPException) -> ScimError:
@@ -67,7 +66,7 @@ def render_error(error: ScimError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(error, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="scim"'
-    if isinstance(error, TooManyRequestsError) and error.retry_after is not None:
+    if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     return scim_response(error.to_body(), status=error.status, headers=headers)
 
@@ -75,6 +74,8 @@ def render_error(error: ScimError) -> web.Response:
 def _error_response(request: web.Request, exc: Exception) -> web.Response:
     """The SCIM error answering what authentication or a handler raised (HTTP errors included)."""
     if isinstance(exc, ScimError):
+        if exc.database_error is not None and (metrics := request.app.get(METRICS)) is not None:
+            metrics.observe_database_error(exc.database_error)
         return render_error(exc)
     if isinstance(exc, web.HTTPException):
         response = render_error(_from_http(exc))
@@ -85,7 +86,7 @@ def _error_response(request: web.Request, exc: Exception) -> web.Response:
     resource = request.match_info.route.resource
     route = "unmatched" if resource is None else resource.canonical
     logger.error("unhandled error on %s %s", request.method, route, exc_info=exc)
-    return render_error(InternalServerError(_GENERIC_500))
+    return render_error(InternalServerError())
 
 
 def _admit(request: web.Request, app: web.Application, principal: Principal) -> None:

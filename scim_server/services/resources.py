@@ -52,6 +52,7 @@ from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
 from scim_server.services.writers import Writers
 from scim_server.settings import Settings
+from scim_server.storage.client import LARGEST_SKIP
 
 # StoredResource is what this service returns; the web layer takes the type from here.
 from scim_server.storage.documents import StoredResource as StoredResource
@@ -469,7 +470,8 @@ class ResourceService:
         count = self._settings.default_page_size if request.count is None else request.count
         count = min(count, self._settings.max_page_size)
         repo = await self._repositories(org_id)
-        skip = request.start_index - 1
+        # Nothing lies beyond BSON's largest skip, and the driver cannot send a larger one.
+        skip = min(request.start_index - 1, LARGEST_SKIP)
         if count > 0:
             # One more than the page: when it does not come, the page ends the results and the total
             # is known without counting (an eq probe, a short list: one round trip instead of two).

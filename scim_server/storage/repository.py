@@ -22,10 +22,11 @@ from types import TracebackType
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from scim_server.errors import ServiceUnavailableError, UniquenessError
+from scim_server.errors import UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
+from scim_server.storage.client import REACHABILITY, translate
 from scim_server.storage.documents import (
     Assignment,
     StoredResource,
@@ -94,6 +95,11 @@ def membership_collection_name(org_id: str) -> str:
 class driver_errors:  # noqa: N801 (used as a function: ``with driver_errors(): await ...``)
     """Translate driver failures into SCIM errors; driver messages never reach clients.
 
+    A duplicate key is a uniqueness conflict (409); an unreachable or failing-over database a 503 with
+    ``Retry-After``; any other driver error a 500, logged with the operation: the function holding
+    this block (``storage/client.py``'s :func:`~scim_server.storage.client.translate`). A success
+    tells :data:`~scim_server.storage.client.REACHABILITY` that the database answers.
+
     Each block is one driver call (one round trip), timed and counted for the current request
     (:mod:`scim_server.timing`). Cursors are never bound to a name, so they, and what the driver holds
     in them (the embedded store keeps every matched document), are released inside the block: that
@@ -110,10 +116,16 @@ class driver_errors:  # noqa: N801 (used as a function: ``with driver_errors(): 
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         record(time.perf_counter() - self._start)
+        if error is None:
+            if REACHABILITY.pending:
+                REACHABILITY.answered()
+            return
         if isinstance(error, DuplicateKeyError):
+            REACHABILITY.answered()
             raise UniquenessError(_uniqueness_detail(error)) from None
-        if isinstance(error, PyMongoError):
-            raise ServiceUnavailableError("the database is unavailable; retry later") from None
+        translated = translate(error, traceback)
+        if translated is not None:
+            raise translated from None
 
 
 def _clash(exc: BulkWriteError) -> tuple[int, UniquenessError] | None:

@@ -30,6 +30,9 @@ async def test_an_empty_registry_declares_the_aggregate_metrics() -> None:
         "# HELP scim_webhook_deliveries_total Webhook delivery attempts by outcome (delivered, failed, "
         "abandoned).\n"
         "# TYPE scim_webhook_deliveries_total counter\n"
+        "# HELP scim_database_errors_total Requests answered with a database error, by kind (unavailable: "
+        "503; others: 500).\n"
+        "# TYPE scim_database_errors_total counter\n"
     )
 
 
@@ -49,6 +52,9 @@ async def test_an_empty_registry_by_organization_declares_the_organization_serie
         "# HELP scim_webhook_deliveries_total Webhook delivery attempts by organization and outcome "
         "(delivered, failed, abandoned).\n"
         "# TYPE scim_webhook_deliveries_total counter\n"
+        "# HELP scim_database_errors_total Requests answered with a database error, by kind (unavailable: "
+        "503; others: 500).\n"
+        "# TYPE scim_database_errors_total counter\n"
     )
 
 

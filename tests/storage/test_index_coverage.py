@@ -624,18 +624,19 @@ ROUND_TRIPS = {
     "externalId eq": 3,
     # the group's member pairs + page + count (150 members: more than a page) + pairs + groups (1)
     "groups.value eq (users of a group)": 5,
-    # insert + audit (its sequence number + the record) (a new user is in no group: its pairs are not looked up)
+    # audit (2): the organization's next event sequence number, then the record itself
+    # insert + audit (2) (a new user is in no group: its pairs are not looked up)
     "POST user": 3,
-    # read + guarded update + audit (its sequence number + the record) + pairs + groups (1)
+    # read + guarded update + audit (2) + pairs + groups (1)
     "PUT user": 6,
-    # new values of simple attributes: one conditional write + audit (its sequence number + the record) + pairs + groups (1)
+    # new values of simple attributes: one conditional write + audit (2) + pairs + groups (1)
     "PATCH user (replace title)": 5,
     # the conditional write writes nothing, then the general path: read (nothing to change) + pairs
     # + groups
     "PATCH user, changing nothing": 4,
-    # any other PATCH: read + guarded update + audit (its sequence number + the record) + pairs + groups (1)
+    # any other PATCH: read + guarded update + audit (2) + pairs + groups (1)
     "PATCH user (add a phone number)": 6,
-    # delete + its pairs + audit (its sequence number + the record)
+    # delete + its pairs + audit (2)
     "DELETE user": 4,
     # read + member pairs + members (all users: 1)
     "GET group with members": 3,
@@ -644,17 +645,17 @@ ROUND_TRIPS = {
     # the user's pairs + page
     "members.value eq (groups of a user)": 2,
     # members exist + which of the pairs exist (exact change sets) + read + guarded update
-    # + insert pairs + audit (its sequence number + the record)
+    # + insert pairs + audit (2)
     "PATCH group: add 1 member": 7,
-    # which of the pairs exist + read + guarded update + delete pairs + audit (its sequence number + the record)
+    # which of the pairs exist + read + guarded update + delete pairs + audit (2)
     "PATCH group: remove 1 member": 6,
     "PATCH group: rename": 4,
-    # members exist + insert + insert pairs + audit (its sequence number + the record) + member pairs + members
+    # members exist + insert + insert pairs + audit (2) + member pairs + members
     "POST group with 1 member": 7,
-    # members exist + read + update + current pairs (the audit (its sequence number + the record)'s counts) + add pairs + drop others
-    # + audit (its sequence number + the record) + member pairs + members
+    # members exist + read + update + current pairs (the audit's counts) + add pairs + drop others
+    # + audit (2) + member pairs + members
     "PUT group with 1 member": 10,
-    # delete + pairs + audit (its sequence number + the record)
+    # delete + pairs + audit (2)
     "DELETE group": 4,
 }
 
