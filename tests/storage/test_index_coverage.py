@@ -372,6 +372,10 @@ class RecordingCollection:
         self._note("update_one", query)
         return await self._collection.update_one(query, update, **kwargs)
 
+    async def update_many(self, query: Mapping[str, Any], update: Any, **kwargs: Any) -> Any:
+        self._note("update_many", query)
+        return await self._collection.update_many(query, update, **kwargs)
+
     async def delete_one(self, query: Mapping[str, Any], **kwargs: Any) -> Any:
         self._note("delete_one", query)
         return await self._collection.delete_one(query, **kwargs)
@@ -635,8 +639,8 @@ ROUND_TRIPS = {
     "PATCH user, changing nothing": 4,
     # any other PATCH: read + guarded update + audit + pairs + groups (1)
     "PATCH user (add a phone number)": 5,
-    # delete + its pairs + audit
-    "DELETE user": 3,
+    # its pairs (the groups showing it: none here) + delete + audit + its pairs
+    "DELETE user": 4,
     # read + member pairs + members (all users: 1)
     "GET group with members": 3,
     "GET group, excludedAttributes=members": 1,
@@ -644,18 +648,22 @@ ROUND_TRIPS = {
     # the user's pairs + page
     "members.value eq (groups of a user)": 2,
     # members exist + which of the pairs exist (exact change sets) + read + guarded update
-    # + insert pairs + audit
-    "PATCH group: add 1 member": 6,
-    # which of the pairs exist + read + guarded update + delete pairs + audit
-    "PATCH group: remove 1 member": 5,
-    "PATCH group: rename": 3,
-    # members exist + insert + insert pairs + audit + member pairs + members
-    "POST group with 1 member": 6,
-    # members exist + read + update + current pairs (the audit's counts) + add pairs + drop others
-    # + audit + member pairs + members
-    "PUT group with 1 member": 9,
-    # delete + pairs + audit
-    "DELETE group": 3,
+    # + the member's version + insert pairs + the member's version + the group's version + audit
+    "PATCH group: add 1 member": 9,
+    # which of the pairs exist + read + guarded update + the member's version + delete pairs
+    # + the member's version + the group's version + audit
+    "PATCH group: remove 1 member": 8,
+    # read + its pairs (who shows its name) + their versions (all 150 members in one write)
+    # + guarded update + their versions + audit
+    "PATCH group: rename": 6,
+    # members exist + the member's version + insert pairs + insert + the member's version + audit
+    # + member pairs + members
+    "POST group with 1 member": 8,
+    # members exist + read + update + current pairs + the members' versions + add pairs + drop others
+    # + the members' versions + the group's version + audit + member pairs + members
+    "PUT group with 1 member": 12,
+    # its pairs + its member's version + delete + audit + pairs + its member's version
+    "DELETE group": 6,
 }
 
 

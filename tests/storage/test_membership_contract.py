@@ -62,10 +62,13 @@ class MembershipContract:
         }
         await repo.remove("g-eng", ["u-alice", "u-nobody"])
         assert await repo.member_ids(["g-eng"]) == {"g-eng": ["u-bob"]}
-        await repo.replace("g-eng", [m["carol"], m["ops"]])
+        assert await repo.replace("g-eng", [m["carol"], m["ops"]], last_modified=T0) == (
+            ["u-carol", "g-ops"],
+            ["u-bob"],
+        )
         assert await repo.member_ids(["g-eng"]) == {"g-eng": ["g-ops", "u-carol"]}
         assert await repo.member_ids(["g-eng"], kind="User") == {"g-eng": ["u-carol"]}
-        await repo.replace("g-eng", [])
+        assert await repo.replace("g-eng", [], last_modified=T0) == ([], ["g-ops", "u-carol"])
         assert await repo.member_ids(["g-eng"]) == {"g-eng": []}
 
     async def test_forget_drops_a_resource_as_member_and_as_group(self, db: Any) -> None:
