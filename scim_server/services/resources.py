@@ -468,8 +468,7 @@ class ResourceService:
         pairs are gone (:meth:`_show`), so none keeps a tag of a representation that listed it:
         O(its memberships and members).
         """
-        shown = await self._show(org_id, resource_id)
-        await self._delete(org_id, resource_id, if_match)
+        shown = await self._delete(org_id, resource_id, if_match)
         await self._record(org_id, actor, "delete", resource_id, changed=[])
         memberships = await self._memberships(org_id)
         await memberships.forget(resource_id)
@@ -486,21 +485,25 @@ class ResourceService:
             await memberships.touch(shown, last_modified=self._clock())
         return shown
 
-    async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
+    async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> Shown:
+        """Delete the resource; the resources showing it, moved once (:meth:`_show`) after the
+        If-Match check, so a refused DELETE moves nothing."""
         repo = await self._repositories(org_id)
         key = await self._hold(org_id, resource_id)
         try:
             if if_match is None:
+                shown = await self._show(org_id, resource_id)
                 if not await repo.delete(resource_id):
                     raise self._not_found(resource_id)
-                return
+                return shown
             current = await self._existing(repo, resource_id)
-            if not matches_if_match(if_match, current.version) or not await repo.delete(
-                resource_id, current.version
-            ):
-                raise PreconditionFailedError(
-                    f"{self.resource_type.name} {resource_id} is not at the version named in If-Match"
-                )
+            if matches_if_match(if_match, current.version):
+                shown = await self._show(org_id, resource_id)
+                if await repo.delete(resource_id, current.version):
+                    return shown
+            raise PreconditionFailedError(
+                f"{self.resource_type.name} {resource_id} is not at the version named in If-Match"
+            )
         finally:
             self._writers.leave(key)
 
