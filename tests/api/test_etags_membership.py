@@ -10,6 +10,7 @@ O(k) documents, whatever the group's size.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -459,3 +460,53 @@ async def test_a_membership_patch_of_k_members_writes_o_of_k_documents(aiohttp_c
     # 5 users moved before and after (10), 3 pairs inserted and 2 deleted (5), the group's guarded
     # write and its second move (2), the audit event (1).
     assert large["written"] == 18
+
+
+# -- concurrency ----------------------------------------------------------------------------------------
+
+
+async def test_if_match_writers_converge_while_groups_add_and_remove_the_user(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application]
+) -> None:
+    """Membership changes move the user's version without its lock: If-Match writers see 412 and
+    retry, and every one gets its change in; the writes without If-Match lose nothing either."""
+    client = await aiohttp_client(app_factory(rate_limit_per_second=0))
+    uid = await new_user(client, "alice")
+    groups = [await new_group(client, f"g{n}") for n in range(10)]
+    url = f"{SCIM}/Users/{uid}"
+    refused = 0
+
+    async def writer(n: int) -> None:
+        nonlocal refused
+        for _ in range(500):
+            current = await client.get(url, headers=auth())
+            email = {"op": "add", "path": "emails", "value": [{"value": f"w{n}@example.com"}]}
+            response = await client.patch(
+                url, json=ops(email), headers={**auth(), "If-Match": current.headers["ETag"]}
+            )
+            if response.status == 412:
+                refused += 1
+                continue
+            assert response.status == 200, await response.text()
+            return
+        raise AssertionError(f"writer {n} never got its change in")
+
+    async def plain(n: int) -> None:
+        phone = {"op": "add", "path": "phoneNumbers", "value": [{"value": f"+1 555 01{n:02}"}]}
+        await send(client, "PATCH", f"/Users/{uid}", ops(phone))
+
+    async def membership(gid: str) -> None:
+        add = ops({"op": "add", "path": "members", "value": [{"value": uid}]})
+        remove = ops({"op": "remove", "path": f'members[value eq "{uid}"]'})
+        for body in (add, remove, add):
+            await send(client, "PATCH", f"/Groups/{gid}", body, 204)
+
+    await asyncio.gather(
+        *(writer(n) for n in range(10)), *(plain(n) for n in range(10)), *(membership(g) for g in groups)
+    )
+
+    _, final = await read(client, f"/Users/{uid}")
+    assert sorted(e["value"] for e in final["emails"]) == sorted(f"w{n}@example.com" for n in range(10))
+    assert sorted(p["value"] for p in final["phoneNumbers"]) == sorted(f"+1 555 01{n:02}" for n in range(10))
+    assert sorted(g["value"] for g in final["groups"]) == sorted(groups)
+    assert refused > 0  # the race happened: some If-Match writers had to retry
