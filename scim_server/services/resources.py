@@ -174,12 +174,12 @@ class ResourceService:
         self._settings = settings
         self._clock = clock
         self._audit = audit
+        # The attribute other resources' membership entries show as this one's ``display``.
+        self._display = MEMBER_DISPLAY.get(resource_type.name)
         # The attribute derived from membership pairs (a user's groups, a group's members), if any.
         self._derived = next(
             (a for a in resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
         )
-        # The attribute other resources' membership entries show as this one's ``display``.
-        self._display = MEMBER_DISPLAY.get(resource_type.name)
         # (container, attribute) of every immutable attribute: "" for the core schema, else the URN.
         self._immutable = tuple(
             (container, attribute)
