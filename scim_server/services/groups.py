@@ -241,9 +241,7 @@ class GroupService(ResourceService):
             await memberships.remove(stored.id, [m.id for m in resolved])
             raise
         await memberships.touch(users, last_modified=stored.created)
-        await self._record_created(
-            org_id, actor, stored, MemberChange(len(resolved), 0) if resolved else None
-        )
+        await self._record_created(org_id, actor, stored, MemberChange(len(resolved), 0))
         return stored
 
     async def _membership_writer(
