@@ -10,8 +10,9 @@ organization, the bytes are the same. They are kept here, keyed by exactly those
   database outside the server goes unseen.
 * Bounded: at most ``render_cache_entries`` entries, oldest first out; at most 256 scopes
   (organization, resource type, projection, base URL) are named, and naming more clears the cache.
-* What membership derives (a user's ``groups``, a group's ``members``) is not part of a resource's
-  version, so it is never kept: it is looked up per request and added to the kept bytes.
+* What membership derives (a user's ``groups``, a group's ``members``) moves a resource's version too
+  (``MembershipRepository.change``), but it is never kept: it is looked up per request and added to
+  the kept bytes, so a change made outside the server shows there at once.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ pair documents. So a group of 100,000 members is a small document, adding or rem
 O(k) whatever the group's size, reading a group without ``members`` never touches its members, and
 concurrent membership changes (independent inserts and deletes of pairs) never lose each other.
 
+A pair shows in the group's ``members`` and in a member user's ``groups``, so the ETag of each moves
+with it: the group's by its guarded write and once more after the pair writes, the users' before and
+after them (``MembershipRepository.change``). So no tag survives a change of what its resource shows,
+and a change of k members still writes O(k) documents.
+
 Membership operations from PUT and PATCH are first reduced to a :class:`MemberPlan` (the IdPs' shapes:
 Entra's ``Add``/``Remove`` with a value list, ``members[value eq "id"]``, Okta's remove-then-add,
 ``replace`` of all members, a no-path value holding ``members``), every member to be added is checked
@@ -18,13 +23,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scim_server.compiler.patch import PatchOperation, apply_patch, parse_patch_request
-from scim_server.errors import InvalidPathError, InvalidSyntaxError, InvalidValueError, MutabilityError
+from scim_server.errors import (
+    InvalidPathError,
+    InvalidSyntaxError,
+    InvalidValueError,
+    MutabilityError,
+    ScimError,
+)
 from scim_server.filters.ast import Compare, CompareOp, Filter, Or
 from scim_server.schema.catalog import GROUP_MEMBERS, ResourceType
 from scim_server.services.audit import Actor, MemberChange
 from scim_server.services.resources import AfterWrite, ResourceService
 from scim_server.storage.documents import StoredResource
-from scim_server.storage.repository import Member
+from scim_server.storage.repository import Member, Shown
 
 _MEMBER_TYPES = {"user": "User", "group": "Group"}
 
@@ -208,14 +219,29 @@ class GroupService(ResourceService):
         return [found[member_id] for member_id in wanted]
 
     async def create(self, org_id: str, body: Any, *, actor: Actor | None = None) -> StoredResource:
+        """POST with members: the pairs are written before the group, so the group's first version
+        shows them all; the member users' versions move before the pairs and after the group (their
+        ``groups`` show it from then on). When the group cannot be stored (409 ``uniqueness``), its
+        pairs are removed again; a crash in between leaves pairs of a group that never exists,
+        which no representation shows."""
         attributes, members = _split_body(body)
         resolved = await self._resolve_members(org_id, None, members or {})
-        stored = await self._insert(org_id, attributes)
-        if resolved:
-            await (await self._memberships(org_id)).add(stored.id, resolved)
-        await self._record_created(
-            org_id, actor, stored, MemberChange(len(resolved), 0) if resolved else None
-        )
+        if not resolved:
+            stored = await self._insert(org_id, attributes)
+            await self._record_created(org_id, actor, stored)
+            return stored
+        stored = await self._new(attributes)
+        memberships = await self._memberships(org_id)
+        users = Shown(users=tuple(m.id for m in resolved if m.type == "User"))
+        await memberships.touch(users, last_modified=stored.created)
+        await memberships.add(stored.id, resolved)
+        try:
+            await (await self._repositories(org_id)).insert(stored)
+        except ScimError:
+            await memberships.remove(stored.id, [m.id for m in resolved])
+            raise
+        await memberships.touch(users, last_modified=stored.created)
+        await self._record_created(org_id, actor, stored, MemberChange(len(resolved), 0))
         return stored
 
     async def _membership_writer(
@@ -226,11 +252,15 @@ class GroupService(ResourceService):
 
         The write reports the members added and removed (an add of a present member or a remove of an
         absent one is no change); ``always_count`` reports zeros too. A full replacement reads the
-        current member ids, O(n) as the replacement itself is; other changes look up only their pairs.
+        current member ids, O(n) as the replacement itself is (and again when it writes, under the
+        group's lock, to write and report exactly what differs then); other changes look up only
+        their pairs. The members' versions move with the pairs (``MembershipRepository.change``).
         """
         resolved = {m.id: m for m in await self._resolve_members(org_id, group_id, plan.wanted())}
         memberships = await self._memberships(org_id)
-        if plan.replace is not None:
+        if plan.replace is not None and always_count:
+            adding, removing = set(), set()  # a PUT: a write whatever it changes, counted when written
+        elif plan.replace is not None:
             before = set((await memberships.member_ids([group_id]))[group_id])
             adding, removing = set(plan.replace) - before, before - set(plan.replace)
         elif plan.is_empty:
@@ -240,13 +270,18 @@ class GroupService(ResourceService):
             adding, removing = set(plan.add) - present, plan.remove & present
 
         async def write() -> MemberChange | None:
+            now = self._clock()
             if plan.replace is not None:
-                await memberships.replace(group_id, [resolved[i] for i in plan.replace])
+                added, removed = await memberships.replace(
+                    group_id, [resolved[i] for i in plan.replace], last_modified=now
+                )
+                count = MemberChange(added=len(added), removed=len(removed))
             else:
-                await memberships.remove(group_id, sorted(removing))
-                await memberships.add(group_id, [resolved[i] for i in plan.add if i in adding])
-            if adding or removing or always_count:
-                return MemberChange(added=len(adding), removed=len(removing))
+                adds = [resolved[i] for i in plan.add if i in adding]
+                await memberships.change(group_id, adds, sorted(removing), last_modified=now)
+                count = MemberChange(added=len(adding), removed=len(removing))
+            if count.added or count.removed or always_count:
+                return count
             return None
 
         return write, bool(adding or removing)

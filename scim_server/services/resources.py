@@ -57,7 +57,12 @@ from scim_server.storage.client import LARGEST_SKIP
 # StoredResource is what this service returns; the web layer takes the type from here.
 from scim_server.storage.documents import StoredResource as StoredResource
 from scim_server.storage.documents import changed_keys
-from scim_server.storage.repository import MembershipRepository, ResourceRepository
+from scim_server.storage.repository import (
+    MEMBER_DISPLAY,
+    MembershipRepository,
+    ResourceRepository,
+    Shown,
+)
 
 _MAX_WRITE_ATTEMPTS = 50
 # Filters are request text: the caches of what is derived from them are bounded.
@@ -67,6 +72,7 @@ _COMPARISON_CACHE_SIZE = 256
 RepositoryFactory = Callable[[str], Awaitable[ResourceRepository]]
 MembershipFactory = Callable[[str], Awaitable[MembershipRepository]]
 # Runs after a guarded write succeeded (a group's membership changes); returns what it changed.
+# A change of members moves the version once more after it (``_write``).
 AfterWrite = Callable[[], Awaitable[MemberChange | None]]
 
 
@@ -168,6 +174,8 @@ class ResourceService:
         self._settings = settings
         self._clock = clock
         self._audit = audit
+        # The attribute other resources' membership entries show as this one's ``display``.
+        self._display = MEMBER_DISPLAY.get(resource_type.name)
         # The attribute derived from membership pairs (a user's groups, a group's members), if any.
         self._derived = next(
             (a for a in resource_type.schema.attributes if a is USER_GROUPS or a is GROUP_MEMBERS), None
@@ -263,12 +271,11 @@ class ResourceService:
 
     async def _insert(self, org_id: str, body: Any) -> StoredResource:
         stored = await self._new(body)
-        repo = await self._repositories(org_id)
-        await repo.insert(stored)
+        await (await self._repositories(org_id)).insert(stored)
         return stored
 
     async def _new(self, body: Any) -> StoredResource:
-        """A POST body as a new resource, validated and with its id and meta, not yet stored."""
+        """A resource to create, validated, with its id and first version; not yet stored."""
         resource = self._coerce(body)
         check_resource(resource, self.resource_type)
         resource = await self._secure(resource, None)
@@ -322,14 +329,16 @@ class ResourceService:
         A PATCH that only gives simple attributes new values (:func:`simple_assignments`, the usual
         one) is stored as one conditional ``$set`` instead, without reading the resource first. When
         that writes nothing (no such resource, nothing to change), or with If-Match, the PATCH takes
-        the general path, which answers as it always does.
+        the general path, which answers as it always does. So does one that assigns what membership
+        entries show as this resource's ``display``: a rename moves the versions of the resources
+        showing it (:meth:`_write`).
         """
         operations = parse_patch_request(
             body, self.resource_type, max_operations=self._settings.max_patch_operations
         )
         if if_match is None:
             values = simple_assignments(operations, self.resource_type)
-            if values is not None:
+            if values is not None and self._display not in values:
                 assigned = await self._assign(org_id, resource_id, values, actor=actor)
                 if assigned is not None:
                     return assigned
@@ -382,12 +391,19 @@ class ResourceService:
         """Read, change, and write back under the version guard, retrying when another writer won.
 
         ``touch`` bumps the version even when the resource itself is unchanged (its membership
-        changes); ``after`` runs once the guarded write succeeded, still under the resource's lock.
+        changes); ``after`` runs once the guarded write succeeded, still under the resource's lock,
+        and when it reports members added or removed, the version moves once more: a reader that
+        read the resource between the guarded write and the pair writes holds a version left behind.
         Then the write is audited, also under the lock, so one resource's events are recorded in
         the order of its writes.
+
+        A change of what membership entries show as this resource's ``display`` (a rename) moves
+        the versions of the resources showing it (:meth:`MembershipRepository.showing`) before and
+        after the write, as a membership change does: O(their number).
         """
         repo = await self._repositories(org_id)
         key = await self._hold(org_id, resource_id)
+        shown: Shown | None = None
         try:
             for _ in range(_MAX_WRITE_ATTEMPTS):
                 current = await self._existing(repo, resource_id)
@@ -401,9 +417,16 @@ class ResourceService:
                 changed = changed_keys(before, resource)
                 if not changed and not touch:
                     return current
+                renamed = self._display is not None and self._display in changed
+                if renamed and shown is None:
+                    shown = await self._show(org_id, resource_id)
                 updated = await repo.update(current, resource, changed, last_modified=self._clock())
                 if updated is not None:
                     members = None if after is None else await after()
+                    if members is not None and (members.added or members.removed):
+                        updated = await repo.bump(updated, last_modified=self._clock())
+                    if renamed and shown:
+                        await (await self._memberships(org_id)).touch(shown, last_modified=self._clock())
                     await self._record(
                         org_id,
                         actor,
@@ -430,27 +453,47 @@ class ResourceService:
 
         Then every membership naming the resource goes too: a deleted user or group leaves every
         group, and a deleted group's members are released. The audit event is recorded in between,
-        as soon as the resource is gone.
+        as soon as the resource is gone. The resources whose representations showed it (the groups
+        it was in; a group's member users) move their versions before the delete and after the
+        pairs are gone (:meth:`_show`), so none keeps a tag of a representation that listed it:
+        O(its memberships and members).
         """
-        await self._delete(org_id, resource_id, if_match)
+        shown = await self._delete(org_id, resource_id, if_match)
         await self._record(org_id, actor, "delete", resource_id, changed=[])
-        await (await self._memberships(org_id)).forget(resource_id)
+        memberships = await self._memberships(org_id)
+        await memberships.forget(resource_id)
+        if shown:
+            await memberships.touch(shown, last_modified=self._clock())
 
-    async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> None:
+    async def _show(self, org_id: str, resource_id: str) -> Shown:
+        """The resources whose representations show this one, with their versions moved on once
+        already: a change to what they show of it comes next, and they move again after it, so a
+        crash between leaves them moved, never with a tag of what they no longer show."""
+        memberships = await self._memberships(org_id)
+        shown = await memberships.showing(resource_id)
+        if shown:
+            await memberships.touch(shown, last_modified=self._clock())
+        return shown
+
+    async def _delete(self, org_id: str, resource_id: str, if_match: str | None) -> Shown:
+        """Delete the resource; the resources showing it, moved once (:meth:`_show`) after the
+        If-Match check, so a refused DELETE moves nothing."""
         repo = await self._repositories(org_id)
         key = await self._hold(org_id, resource_id)
         try:
             if if_match is None:
+                shown = await self._show(org_id, resource_id)
                 if not await repo.delete(resource_id):
                     raise self._not_found(resource_id)
-                return
+                return shown
             current = await self._existing(repo, resource_id)
-            if not matches_if_match(if_match, current.version) or not await repo.delete(
-                resource_id, current.version
-            ):
-                raise PreconditionFailedError(
-                    f"{self.resource_type.name} {resource_id} is not at the version named in If-Match"
-                )
+            if matches_if_match(if_match, current.version):
+                shown = await self._show(org_id, resource_id)
+                if await repo.delete(resource_id, current.version):
+                    return shown
+            raise PreconditionFailedError(
+                f"{self.resource_type.name} {resource_id} is not at the version named in If-Match"
+            )
         finally:
             self._writers.leave(key)
 

@@ -250,6 +250,35 @@ class ResourceRepository:
         after = assignment.applied(before, last_modified)
         return from_document(after, self._resource_type, response_only=True), assignment.changed(before)
 
+    async def bump(self, current: StoredResource, *, last_modified: datetime) -> StoredResource:
+        """Move ``current``'s version (as this process last wrote it) on by one, its resource unchanged:
+        what the resource shows of its memberships has changed since (RFC 7643 §3.1 ``lastModified``).
+
+        Guarded by ``current.version``: ``current`` at the next version, the resource after the write.
+        When another writer has moved the version on already, the version still moves by one (that
+        writer's may predate the change being shown) and ``current`` is returned as it is, superseded.
+        """
+        if current.document is None:
+            raise ValueError("a bump needs the resource as this process wrote it")
+        version = current.version + 1
+        with driver_errors():
+            result = await self._collection.update_one(
+                {"_id": current.id, "meta.version": current.version},
+                {"$set": {"meta.version": version, "meta.lastModified": last_modified}},
+            )
+        if not result.matched_count:
+            await _bump(self._collection, [current.id], last_modified)
+            return current
+        meta = {"created": current.created, "lastModified": last_modified, "version": version}
+        return StoredResource(
+            current.id,
+            current.resource,
+            current.created,
+            last_modified,
+            version,
+            document={**current.document, "meta": meta},
+        )
+
     async def delete(self, resource_id: str, expected_version: int | None = None) -> bool:
         query: dict[str, Any] = {"_id": resource_id}
         if expected_version is not None:
@@ -312,6 +341,35 @@ def _any_of(values: Sequence[str]) -> Any:
     return {"$in": list(values)}
 
 
+async def _bump(collection: Any, ids: Sequence[str], last_modified: datetime) -> None:
+    """Move the version of each of ``ids`` in ``collection`` on by one (ids it lacks are skipped) and
+    its ``lastModified`` to ``last_modified``, never back: one write, whatever the number of ids."""
+    if ids:
+        with driver_errors():
+            await collection.update_many(
+                {"_id": _any_of(ids)},
+                {"$inc": {"meta.version": 1}, "$max": {"meta.lastModified": last_modified}},
+            )
+
+
+# What a member's entry shows as its ``display``, by member type: a group's ``members`` show a user's
+# userName and a group's displayName, a user's ``groups`` a group's displayName.
+MEMBER_DISPLAY: Mapping[str, str] = {"User": "userName", "Group": "displayName"}
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The resources whose representations show one resource through membership: the ``users``
+    whose ``groups`` list it (its members, when it is a group) and the ``groups`` whose ``members``
+    list it (the groups it belongs to)."""
+
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.groups)
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """A resource that can be a group member: its id, type ("User" or "Group") and display name."""
@@ -327,11 +385,21 @@ class MembershipRepository:
     Adding or removing k members writes k pair documents in one round trip, whatever the group's
     size; no document grows with a group; concurrent changes are independent inserts and deletes, so
     none is lost. Pair ids join two server-issued UUIDs, which contain no ``/``.
+
+    A pair shows in two representations, the group's ``members`` and (for a user) the user's
+    ``groups``, so a change of pairs moves the versions of the resources it shows in
+    (:meth:`touch`), before and after the pair writes (:meth:`change`): a reader that saw the
+    old pairs holds an older version, and so does one that read while a crash stopped the writes.
     """
 
     def __init__(self, pairs: Any, users: Any, groups: Any) -> None:
         self._pairs = pairs
-        self._collections = (("User", users, "userName"), ("Group", groups, "displayName"))
+        self._users = users
+        self._groups = groups
+        self._collections = (
+            ("User", users, MEMBER_DISPLAY["User"]),
+            ("Group", groups, MEMBER_DISPLAY["Group"]),
+        )
 
     @staticmethod
     def _pair_id(group_id: str, member_id: str) -> str:
@@ -434,12 +502,58 @@ class MembershipRepository:
             with driver_errors():
                 await self._pairs.delete_many({"_id": _any_of(ids)})
 
-    async def replace(self, group_id: str, members: Sequence[Member]) -> None:
-        """Make ``members`` exactly the group's members: add them first, then drop everyone else, so a
-        concurrent reader never sees the group transiently empty."""
-        await self.add(group_id, members)
+    async def showing(self, resource_id: str) -> Shown:
+        """The resources whose representations show ``resource_id`` (:class:`Shown`): one read of its
+        pairs, as member and as group, so as many documents as it has memberships and members."""
         with driver_errors():
-            await self._pairs.delete_many({"g": group_id, "m": {"$nin": sorted(m.id for m in members)}})
+            pairs = await self._pairs.find(
+                {"$or": [{"g": resource_id}, {"m": resource_id}]}, {"g": 1, "m": 1, "t": 1}
+            ).to_list(length=None)
+        users = sorted(p["m"] for p in pairs if p["g"] == resource_id and p.get("t") == "User")
+        groups = sorted(p["g"] for p in pairs if p["m"] == resource_id)
+        return Shown(tuple(users), tuple(groups))
+
+    async def touch(self, shown: Shown, *, last_modified: datetime) -> None:
+        """Move the versions of the resources ``shown`` on by one, and their ``lastModified`` to
+        ``last_modified`` (RFC 7643 §3.1: when the resource's details changed): at most one write
+        per resource type, whatever their number. A resource that is gone is skipped."""
+        await _bump(self._users, shown.users, last_modified)
+        await _bump(self._groups, shown.groups, last_modified)
+
+    async def change(
+        self, group_id: str, add: Sequence[Member], remove: Sequence[str], *, last_modified: datetime
+    ) -> None:
+        """Add ``add`` to the group and remove the members ``remove`` names, moving the version of
+        each user among them before and after the pair writes: O(k) for k members.
+
+        A reader that read a user after the first move and its pairs before the writes holds a
+        version the second move leaves behind; a crash between the writes leaves the users moved
+        once, so a tag read before the change no longer matches. (A member group's representation
+        does not show the groups it is in: only users move. ``remove`` names ids of either type; a
+        group's id matches no user.) The group's own version is its service's.
+        """
+        users = Shown(users=tuple(sorted({m.id for m in add if m.type == "User"} | set(remove))))
+        await self.touch(users, last_modified=last_modified)
+        await self.add(group_id, add)
+        await self.remove(group_id, remove)
+        await self.touch(users, last_modified=last_modified)
+
+    async def replace(
+        self, group_id: str, members: Sequence[Member], *, last_modified: datetime
+    ) -> tuple[list[str], list[str]]:
+        """Make ``members`` the group's members (:meth:`change`): the ids added and removed.
+
+        The current members are read first (O(n), as a replacement is), and only the pairs that
+        differ are written: new members are added before the others are dropped, so a concurrent
+        reader never sees the group transiently empty. A pair added concurrently by another process
+        after that read is kept, as if that add came after this replacement.
+        """
+        current = set((await self.member_ids([group_id]))[group_id])
+        wanted = {m.id for m in members}
+        adding = [m for m in members if m.id not in current]
+        removing = sorted(current - wanted)
+        await self.change(group_id, adding, removing, last_modified=last_modified)
+        return [m.id for m in adding], removing
 
     async def forget(self, resource_id: str) -> None:
         """Drop every pair naming a deleted user or group, as member and as group."""
@@ -519,9 +633,11 @@ class Store:
 
 
 __all__ = [
+    "MEMBER_DISPLAY",
     "Member",
     "MembershipRepository",
     "ResourceRepository",
+    "Shown",
     "Store",
     "collection_name",
     "is_valid_org_id",

@@ -230,10 +230,11 @@ async def test_concurrent_member_adds_and_removes_on_one_group_equal_the_serial_
     random.Random(3).shuffle(calls)
     responses = await asyncio.gather(*(call() for call in calls))
     assert [r.status for r in responses] == [204] * len(calls)
-    # Every change has its own version, with no gaps; a repeated add changes nothing and answers the
-    # version it found (two racing first adds of one member may both count as changes).
+    # Every change moves the version by two (its guarded write, and once more after its pair writes),
+    # with no gaps; a repeated add changes nothing and answers the version it found (two racing first
+    # adds of one member may both count as changes).
     versions = sorted({version_of(r.headers["ETag"]) for r in responses})
-    assert versions == list(range(2, 2 + len(versions)))
+    assert versions == list(range(3, 3 + 2 * len(versions), 2))
     assert len(versions) >= len(joining) + len(initial)
 
     final = await (await client.get(url, headers=auth())).json()

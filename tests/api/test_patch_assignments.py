@@ -131,8 +131,10 @@ async def test_simple_assignments_answer_store_and_audit_as_the_general_path(
 
     monkeypatch.setattr(ResourceRepository, "assign", counting)
     fast = await _run(aiohttp_client)
-    # Every simple PATCH tried the one write, and the ones that changed something were stored by it.
-    assert assigned == ["written", "nothing written"] + ["written"] * 6 + ["UniquenessError", "written"]
+    # Every simple PATCH tried the one write, and the ones that changed something were stored by it;
+    # except the userName ones: a rename changes the groups showing the user, so it takes the general
+    # path, which moves their versions too.
+    assert assigned == ["written", "nothing written"] + ["written"] * 5 + ["written"]
 
     monkeypatch.setattr(resources, "simple_assignments", lambda *_: None)
     assigned.clear()

@@ -122,9 +122,9 @@ async def test_membership_and_group_names_are_always_current(client: TestClient[
     gid = json.loads(await call(client, "POST", "/Groups", {"schemas": [GROUP], "displayName": "Eng"}))["id"]
     add = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]}
     await call(client, "PATCH", f"/Groups/{gid}", add)
-    # The user's version did not change; its groups did, and show at once.
+    # The user's groups changed, and show at once, under a new version (before and after the pairs).
     read = json.loads(await call(client, "GET", f"/Users/{uid}"))
-    assert read["meta"]["version"] == 'W/"1"'
+    assert read["meta"]["version"] == 'W/"3"'
     assert [(g["value"], g["display"]) for g in read["groups"]] == [(gid, "Eng")]
     await call(client, "PATCH", f"/Groups/{gid}", replace("displayName", "Engineering"))
     listed = json.loads(await call(client, "GET", '/Users?filter=userName eq "user1@example.com"'))

@@ -372,6 +372,10 @@ class RecordingCollection:
         self._note("update_one", query)
         return await self._collection.update_one(query, update, **kwargs)
 
+    async def update_many(self, query: Mapping[str, Any], update: Any, **kwargs: Any) -> Any:
+        self._note("update_many", query)
+        return await self._collection.update_many(query, update, **kwargs)
+
     async def delete_one(self, query: Mapping[str, Any], **kwargs: Any) -> Any:
         self._note("delete_one", query)
         return await self._collection.delete_one(query, **kwargs)
@@ -636,8 +640,8 @@ ROUND_TRIPS = {
     "PATCH user, changing nothing": 4,
     # any other PATCH: read + guarded update + audit (2) + pairs + groups (1)
     "PATCH user (add a phone number)": 6,
-    # delete + its pairs + audit (2)
-    "DELETE user": 4,
+    # its pairs (the groups showing it: none here) + delete + audit (2) + its pairs
+    "DELETE user": 5,
     # read + member pairs + members (all users: 1)
     "GET group with members": 3,
     "GET group, excludedAttributes=members": 1,
@@ -645,18 +649,22 @@ ROUND_TRIPS = {
     # the user's pairs + page
     "members.value eq (groups of a user)": 2,
     # members exist + which of the pairs exist (exact change sets) + read + guarded update
-    # + insert pairs + audit (2)
-    "PATCH group: add 1 member": 7,
-    # which of the pairs exist + read + guarded update + delete pairs + audit (2)
-    "PATCH group: remove 1 member": 6,
-    "PATCH group: rename": 4,
-    # members exist + insert + insert pairs + audit (2) + member pairs + members
-    "POST group with 1 member": 7,
-    # members exist + read + update + current pairs (the audit's counts) + add pairs + drop others
-    # + audit (2) + member pairs + members
-    "PUT group with 1 member": 10,
-    # delete + pairs + audit (2)
-    "DELETE group": 4,
+    # + the member's version + insert pairs + the member's version + the group's version + audit (2)
+    "PATCH group: add 1 member": 10,
+    # which of the pairs exist + read + guarded update + the member's version + delete pairs
+    # + the member's version + the group's version + audit (2)
+    "PATCH group: remove 1 member": 9,
+    # read + its pairs (who shows its name) + their versions (all 150 members in one write)
+    # + guarded update + their versions + audit (2)
+    "PATCH group: rename": 7,
+    # members exist + the member's version + insert pairs + insert + the member's version + audit (2)
+    # + member pairs + members
+    "POST group with 1 member": 9,
+    # members exist + read + update + current pairs + the members' versions + add pairs + drop others
+    # + the members' versions + the group's version + audit (2) + member pairs + members
+    "PUT group with 1 member": 13,
+    # its pairs + its member's version + delete + audit (2) + pairs + its member's version
+    "DELETE group": 7,
 }
 
 

@@ -12,6 +12,7 @@ from scim_server.storage.documents import StoredResource
 from scim_server.storage.repository import (
     Member,
     MembershipRepository,
+    Shown,
     Store,
     _any_of,
     membership_collection_name,
@@ -19,6 +20,12 @@ from scim_server.storage.repository import (
 from tests.helpers import on_mongodb
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+T1 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime, whichever way the store gives it back."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def seed(db: Any, org: str = "acme") -> tuple[MembershipRepository, dict[str, Member]]:
@@ -62,10 +69,13 @@ class MembershipContract:
         }
         await repo.remove("g-eng", ["u-alice", "u-nobody"])
         assert await repo.member_ids(["g-eng"]) == {"g-eng": ["u-bob"]}
-        await repo.replace("g-eng", [m["carol"], m["ops"]])
+        assert await repo.replace("g-eng", [m["carol"], m["ops"]], last_modified=T0) == (
+            ["u-carol", "g-ops"],
+            ["u-bob"],
+        )
         assert await repo.member_ids(["g-eng"]) == {"g-eng": ["g-ops", "u-carol"]}
         assert await repo.member_ids(["g-eng"], kind="User") == {"g-eng": ["u-carol"]}
-        await repo.replace("g-eng", [])
+        assert await repo.replace("g-eng", [], last_modified=T0) == ([], ["g-ops", "u-carol"])
         assert await repo.member_ids(["g-eng"]) == {"g-eng": []}
 
     async def test_forget_drops_a_resource_as_member_and_as_group(self, db: Any) -> None:
@@ -94,11 +104,68 @@ class MembershipContract:
         assert await repo_b.member_ids(["g-eng"]) == {"g-eng": []}
         assert await repo_b.groups_of(["u-alice"]) == {"u-alice": []}
 
-    async def test_member_documents_never_change_when_membership_does(self, db: Any) -> None:
+    async def test_pair_writes_alone_leave_member_documents_as_they_are(self, db: Any) -> None:
         repo, m = await seed(db)
         before = await db["org_acme_users"].find_one({"_id": "u-alice"})
         await repo.add("g-eng", [m["alice"]])
+        await repo.remove("g-eng", ["u-alice"])
         assert await db["org_acme_users"].find_one({"_id": "u-alice"}) == before
+
+    async def test_a_change_moves_each_user_it_adds_or_removes_twice_and_nothing_else(self, db: Any) -> None:
+        repo, m = await seed(db)
+        await repo.add("g-eng", [m["bob"]])
+        before = {d["_id"]: d async for d in db["org_acme_users"].find({})}
+        groups = {d["_id"]: d async for d in db["org_acme_groups"].find({})}
+        await repo.change("g-eng", [m["alice"], m["ops"]], ["u-bob"], last_modified=T1)
+
+        after = {d["_id"]: d async for d in db["org_acme_users"].find({})}
+        for uid in ("u-alice", "u-bob"):
+            assert after[uid]["meta"]["version"] == before[uid]["meta"]["version"] + 2
+            assert as_utc(after[uid]["meta"]["lastModified"]) == T1
+            assert {k: v for k, v in after[uid].items() if k != "meta"} == {
+                k: v for k, v in before[uid].items() if k != "meta"
+            }
+        assert after["u-carol"] == before["u-carol"]
+        # A member group does not show the groups it is in: no group document moves.
+        assert {d["_id"]: d async for d in db["org_acme_groups"].find({})} == groups
+        assert await repo.member_ids(["g-eng"]) == {"g-eng": ["g-ops", "u-alice"]}
+
+    async def test_showing_names_who_lists_a_user_or_a_group(self, db: Any) -> None:
+        repo, m = await seed(db)
+        await repo.add("g-eng", [m["alice"], m["bob"], m["ops"]])
+        await repo.add("g-ops", [m["alice"], m["carol"]])
+        assert await repo.showing("u-alice") == Shown(groups=("g-eng", "g-ops"))
+        # A group's member users list it in their groups; the groups it is in list it in members.
+        assert await repo.showing("g-ops") == Shown(users=("u-alice", "u-carol"), groups=("g-eng",))
+        assert await repo.showing("u-nobody") == Shown()
+        assert not Shown() and Shown(users=("u-alice",))
+
+    async def test_touch_moves_versions_and_last_modified_never_back(self, db: Any) -> None:
+        repo, _ = await seed(db)
+        await repo.touch(Shown(users=("u-alice", "u-gone"), groups=("g-ops",)), last_modified=T1)
+        await repo.touch(Shown(users=("u-alice",)), last_modified=T0)  # an earlier clock
+        alice = await db["org_acme_users"].find_one({"_id": "u-alice"})
+        ops = await db["org_acme_groups"].find_one({"_id": "g-ops"})
+        assert (alice["meta"]["version"], as_utc(alice["meta"]["lastModified"])) == (3, T1)
+        assert (ops["meta"]["version"], as_utc(ops["meta"]["lastModified"])) == (2, T1)
+        assert await db["org_acme_users"].count_documents({"_id": "u-gone"}) == 0
+
+    async def test_bump_moves_the_version_written_or_else_whatever_it_is(self, db: Any) -> None:
+        await seed(db)
+        users = await Store(db).users("acme")
+        current = await users.get("u-alice")
+        assert current is not None
+        written = await users.update(
+            current, {"userName": "alice", "title": "Boss"}, ["title"], last_modified=T0
+        )
+        assert written is not None
+        bumped = await users.bump(written, last_modified=T1)
+        assert (bumped.version, bumped.last_modified, bumped.resource) == (3, T1, written.resource)
+        assert await users.get("u-alice") == bumped
+        # Another writer moved it on: the version still moves, and the stale one comes back as it was.
+        assert await users.bump(written, last_modified=T1) is written
+        latest = await users.get("u-alice")
+        assert latest is not None and latest.version == 4
 
 
 class TestMembershipOnMongomock(MembershipContract):
