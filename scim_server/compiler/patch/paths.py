@@ -4,7 +4,6 @@ compiled to a predicate over one element, and the sub-attribute a path names."""
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +24,7 @@ from scim_server.filters.ast import (
     PatchPath,
     Present,
 )
+from scim_server.filters.render import render_filter
 from scim_server.schema.attributes import Attribute, Mutability
 from scim_server.schema.catalog import (
     ResolvedAttribute,
@@ -39,26 +39,11 @@ from scim_server.schema.validation import (
 # --- path rendering (for error details) ----------------------------------------------------------
 
 
-def _render_filter(node: Filter) -> str:
-    if isinstance(node, Compare):
-        return f"{node.path} {node.op.value} {json.dumps(node.value)}"
-    if isinstance(node, Present):
-        return f"{node.path} pr"
-    if isinstance(node, And):
-        return " and ".join(
-            f"({_render_filter(t)})" if isinstance(t, Or) else _render_filter(t) for t in node.terms
-        )
-    if isinstance(node, Or):
-        return " or ".join(_render_filter(t) for t in node.terms)
-    if isinstance(node, Not):
-        return f"not ({_render_filter(node.term)})"
-    return f"{node.path}[{_render_filter(node.filter)}]"
-
 
 def render_path(path: PatchPath) -> str:
     text = str(path.attr) if path.attr.attr else (path.attr.uri or "")
     if path.filter is not None:
-        text += f"[{_render_filter(path.filter)}]"
+        text += f"[{render_filter(path.filter)}]"
     if path.sub_attr is not None:
         text += f".{path.sub_attr}"
     return text if len(text) <= 200 else f"{text[:197]}..."
