@@ -113,7 +113,8 @@ def declared_indexes(resource_type: ResourceType) -> IndexSpecs:
                     continue
                 path = query_path(resolved)
                 if leaf.uniqueness is Uniqueness.NONE:
-                    plain[f"{DECLARED_INDEX_PREFIX}{path}"] = ([(path, ASCENDING)], {})
+                    # With the _id tiebreaker, as a sort on it is compiled (compiler/sort.py).
+                    plain[f"{DECLARED_INDEX_PREFIX}{path}"] = ([(path, ASCENDING), ("_id", ASCENDING)], {})
                 else:
                     unique[f"{DECLARED_INDEX_PREFIX}{path}:unique"] = (
                         [(path, ASCENDING)],
