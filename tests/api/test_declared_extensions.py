@@ -320,3 +320,35 @@ async def test_a_reload_publishes_and_accepts_a_new_declaration(
     (tmp_path / "acme-user.json").write_text("{", encoding="utf-8")
     assert not registry.reload()
     assert await user_names(client, 'filter=region eq "emea"', TOKEN_C) == ["bob"]
+
+
+async def test_an_extension_holding_only_undeclared_values_is_not_shown(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application], tmp_path: Path, db: Any
+) -> None:
+    client = await start(aiohttp_client, app_factory, tmp_path, "orga", attributes=(REGION, LEVEL))
+    created = await create(client, {"userName": "ann", URN: {"region": "EMEA"}})
+    url = f"/scim/v2/Users/{created['id']}"
+
+    extension_file(tmp_path, LEVEL)
+    reload(client)
+    read = await (await client.get(url, headers=auth())).json()
+    assert read == {
+        "schemas": [USER],
+        "id": created["id"],
+        "userName": "ann",
+        "meta": {**created["meta"]},
+    }
+    put = {"schemas": [USER], "userName": "Ann"}
+    replaced = await (await client.put(url, json=put, headers=auth())).json()
+    assert replaced["schemas"] == [USER] and URN not in replaced
+    stored = await db["org_orga_users"].find_one({"_id": created["id"]})
+    assert stored[STORED] == {"region": "EMEA", "_lc": {"region": "emea"}}
+
+    # The whole extension undeclared: its stored object stays untouched through writes.
+    (tmp_path / "organizations.toml").write_text("[organizations.orga]\n", encoding="utf-8")
+    reload(client)
+    put = {"schemas": [USER], "userName": "ann", URN: {"level": 1}}
+    replaced = await (await client.put(url, json=put, headers=auth())).json()
+    assert replaced["schemas"] == [USER] and URN not in replaced
+    stored = await db["org_orga_users"].find_one({"_id": created["id"]})
+    assert stored[STORED] == {"region": "EMEA", "_lc": {"region": "emea"}}
