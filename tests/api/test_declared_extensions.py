@@ -150,6 +150,11 @@ async def test_another_organization_sending_the_urn_gets_what_an_unknown_schema_
     response = await client.get(f'/scim/v2/Users?filter={URN}:region eq "EMEA"', headers=auth(TOKEN_B))
     assert response.status == 400
     assert (await response.json())["scimType"] == "invalidFilter"
+    response = await client.get(f"/scim/v2/Users?sortBy={URN}:region", headers=auth(TOKEN_B))
+    assert response.status == 400
+    patch = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": f"{URN}:region", "value": "x"}]}
+    response = await client.patch(f"/scim/v2/Users/{theirs['id']}", json=patch, headers=auth(TOKEN_B))
+    assert response.status == 400, await response.text()
 
 
 async def test_entras_body_without_the_urn_in_schemas_is_accepted(
@@ -352,3 +357,40 @@ async def test_an_extension_holding_only_undeclared_values_is_not_shown(
     assert replaced["schemas"] == [USER] and URN not in replaced
     stored = await db["org_orga_users"].find_one({"_id": created["id"]})
     assert stored[STORED] == {"region": "EMEA", "_lc": {"region": "emea"}}
+
+
+async def test_a_group_extension_serves_groups_bulk_and_the_root_search(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application], tmp_path: Path
+) -> None:
+    group_urn = "urn:example:acme:2.0:Group"
+    schema = {"id": group_urn, "name": "AcmeGroup", "resourceType": "Group", "attributes": [REGION]}
+    (tmp_path / "acme-group.json").write_text(json.dumps(schema), encoding="utf-8")
+    path = tmp_path / "organizations.toml"
+    path.write_text('[organizations.orga]\nextensions = ["acme-group.json"]\n', encoding="utf-8")
+    client = await aiohttp_client(app_factory(organizations_file=str(path), bootstrap_tokens=TOKENS))
+
+    response = await client.post(
+        "/scim/v2/Groups", json={"displayName": "Sales", group_urn: {"region": "EMEA"}}, headers=auth()
+    )
+    assert response.status == 201
+    assert (await response.json())[group_urn] == {"region": "EMEA"}
+    bulk = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "g",
+                "data": {"displayName": "Ops", f"{group_urn}:region": "APAC"},
+            }
+        ],
+    }
+    response = await client.post("/scim/v2/Bulk", json=bulk, headers=auth())
+    assert [op["status"] for op in (await response.json())["Operations"]] == ["201"]
+
+    response = await client.get(f'/scim/v2/?filter={group_urn}:region eq "apac"', headers=auth())
+    assert [r["displayName"] for r in (await response.json())["Resources"]] == ["Ops"]
+    response = await client.get("/scim/v2/Groups?filter=region pr&sortBy=region", headers=auth())
+    assert [r["displayName"] for r in (await response.json())["Resources"]] == ["Ops", "Sales"]
+    response = await client.get(f'/scim/v2/?filter={group_urn}:region eq "apac"', headers=auth(TOKEN_B))
+    assert response.status == 400
