@@ -117,7 +117,7 @@ async def open_components(
         )
     try:
         await ping(database)
-        store = Store(database)
+        store = Store(database, organizations.resource_types)
         tokens = TokenService(TokenRepository(database), cache_seconds=settings.token_cache_seconds)
         audit_store = AuditStore(database)
         audit = AuditTrail(audit_store)
@@ -140,8 +140,23 @@ async def open_components(
                 observe=observe,
             )
 
-        users = ResourceService(USER_RESOURCE_TYPE, store.users, store.memberships, settings, audit=audit)
-        groups = GroupService(GROUP_RESOURCE_TYPE, store.groups, store.memberships, settings, audit=audit)
+        types = organizations.resource_types
+        users = ResourceService(
+            USER_RESOURCE_TYPE,
+            store.users,
+            store.memberships,
+            settings,
+            audit=audit,
+            resource_types=types.user,
+        )
+        groups = GroupService(
+            GROUP_RESOURCE_TYPE,
+            store.groups,
+            store.memberships,
+            settings,
+            audit=audit,
+            resource_types=types.group,
+        )
         if settings.embedded and db is None:
             announce(
                 "scim-server: using the EMBEDDED in-memory store (mongomock-motor). All data is lost when "

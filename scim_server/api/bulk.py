@@ -78,7 +78,8 @@ async def post_bulk(request: web.Request) -> web.StreamResponse:
             waited += retry_after
             await asyncio.sleep(retry_after)
 
-    service = BulkService([app[USERS], app[GROUPS]])
+    org_id = principal.org_id
+    service = BulkService([app[USERS].for_organization(org_id), app[GROUPS].for_organization(org_id)])
     results = await service.run(
         principal.org_id,
         bulk,

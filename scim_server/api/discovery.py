@@ -1,4 +1,9 @@
-"""Discovery endpoints (RFC 7644 §4): ServiceProviderConfig, Schemas, ResourceTypes."""
+"""Discovery endpoints (RFC 7644 §4): ServiceProviderConfig, Schemas, ResourceTypes.
+
+/Schemas and /ResourceTypes answer for the requesting organization: its resource types carry the
+extensions it declares in the organizations file (``schema/declared.py``), which no other organization
+sees.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from scim_server.api.keys import SETTINGS
+from scim_server.api.keys import ORGANIZATIONS, PRINCIPAL, SETTINGS
 from scim_server.api.resources import base_url
 from scim_server.api.responses import scim_response
 from scim_server.errors import InvalidValueError, NotFoundError
-from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA, RESOURCE_TYPES
+from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA, RESOURCE_TYPES, ResourceType
 from scim_server.schema.representation import (
     Capabilities,
     all_schemas,
@@ -28,6 +33,16 @@ def _list_response(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "itemsPerPage": len(resources),
         "Resources": resources,
     }
+
+
+def _resource_types(request: web.Request) -> tuple[ResourceType, ...]:
+    """The requesting organization's resource types (the built-in ones without a principal or a
+    configuration)."""
+    registry = request.app.get(ORGANIZATIONS)
+    principal = request.get(PRINCIPAL)
+    if registry is None or principal is None:
+        return RESOURCE_TYPES
+    return registry.resource_types.all(principal.org_id)
 
 
 def _no_filter(request: web.Request) -> None:
@@ -51,12 +66,13 @@ async def get_service_provider_config(request: web.Request) -> web.StreamRespons
 async def list_schemas(request: web.Request) -> web.StreamResponse:
     _no_filter(request)
     base = base_url(request)
-    return scim_response(_list_response([render_schema(s, base) for s in all_schemas(RESOURCE_TYPES)]))
+    schemas = all_schemas(_resource_types(request))
+    return scim_response(_list_response([render_schema(s, base) for s in schemas]))
 
 
 async def get_schema(request: web.Request) -> web.StreamResponse:
     wanted = request.match_info["id"].lower()
-    for schema in all_schemas(RESOURCE_TYPES):
+    for schema in all_schemas(_resource_types(request)):
         if schema.id.lower() == wanted:
             return scim_response(render_schema(schema, base_url(request)))
     raise NotFoundError(f"schema {request.match_info['id'][:200]} not found")
@@ -65,12 +81,13 @@ async def get_schema(request: web.Request) -> web.StreamResponse:
 async def list_resource_types(request: web.Request) -> web.StreamResponse:
     _no_filter(request)
     base = base_url(request)
-    return scim_response(_list_response([render_resource_type(rt, base) for rt in RESOURCE_TYPES]))
+    resource_types = _resource_types(request)
+    return scim_response(_list_response([render_resource_type(rt, base) for rt in resource_types]))
 
 
 async def get_resource_type(request: web.Request) -> web.StreamResponse:
     wanted = request.match_info["name"].lower()
-    for resource_type in RESOURCE_TYPES:
+    for resource_type in _resource_types(request):
         if resource_type.name.lower() == wanted:
             return scim_response(render_resource_type(resource_type, base_url(request)))
     raise NotFoundError(f"resource type {request.match_info['name'][:200]} not found")

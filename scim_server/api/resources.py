@@ -63,10 +63,11 @@ class _Call:
 
     def __init__(self, request: web.Request, key: web.AppKey[ResourceService]) -> None:
         app = self.app = request.app
-        self.service = app[key]
         self.settings = app[SETTINGS]
         self.principal = request[PRINCIPAL]
         self.org_id = self.principal.org_id
+        # The service over the organization's resource type (its declared extensions).
+        self.service = app[key].for_organization(self.org_id)
 
 
 class ResourceEndpoints:
@@ -115,7 +116,9 @@ class ResourceEndpoints:
         resource_type = service.resource_type
         cache = call.app[RENDERED]
         cached = cacheable and cache.enabled
-        scope = cache.scope((org_id, resource_type.name, projection, base)) if cached else 0
+        # The resource type itself, not its name: a reload that changes the organization's declared
+        # extensions makes a new one, whose bodies must not come from the old one's.
+        scope = cache.scope((org_id, resource_type, projection, base)) if cached else 0
         now = cache.now() if cached else 0.0
         if cached:
             found = cache.get_many(scope, [(resource.id, resource.version) for resource in stored], now)

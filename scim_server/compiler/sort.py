@@ -71,8 +71,13 @@ def compile_sort(sort_by: AttrPath | None, descending: bool, resource_type: Reso
         raise InvalidValueError(
             f'Attribute "{sort_by}" is complex; sort by one of its sub-attributes instead.'
         )
-    if target.sub_attribute is None and target.attribute.uniqueness is not Uniqueness.NONE:
-        # Unique per organization (a unique index in the store): no ties to break, and the sort is
-        # then served by that index alone.
+    if (
+        target.sub_attribute is None
+        and target.extension is None
+        and target.attribute.uniqueness is not Uniqueness.NONE
+    ):
+        # Unique per organization (a unique index in the store) and always present: no ties to break,
+        # and the sort is then served by that index alone. (A declared extension's unique attribute
+        # may be absent from many resources, which tie.)
         return [(query_path(target), direction)]
     return [(query_path(target), direction), (ID_FIELD, direction)]

@@ -386,12 +386,15 @@ class SchemaExtension:
 
     ``storage_key`` is the document key holding the extension's attributes: the URN with its dots
     replaced, since a Mongo field path cannot contain a dot. ``aliases`` are other spellings IdPs
-    use for the same URN (for example Entra's legacy gallery form).
+    use for the same URN (for example Entra's legacy gallery form). ``declared``: an organization
+    declared it (the organizations file, ``schema/declared.py``), so its attributes are indexed in
+    that organization's collections; the built-in enterprise extension is not.
     """
 
     schema: Schema
     required: bool
     aliases: tuple[str, ...] = ()
+    declared: bool = False
 
     @property
     def storage_key(self) -> str:
@@ -429,8 +432,10 @@ class ResolvedAttribute:
 class ResourceType:
     """A resource type (RFC 7643 §6) with attribute resolution over its schemas.
 
-    Compared and hashed by identity: the catalog's resource types are constants, so values derived
-    from one can be cached keyed by it at the cost of a pointer hash.
+    Compared and hashed by identity: the catalog's resource types are constants, and an
+    organization's (with its declared extensions, ``schema/declared.py``) are built once per load of
+    the organizations file, so values derived from one can be cached keyed by it at the cost of a
+    pointer hash.
     """
 
     name: str

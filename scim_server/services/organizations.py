@@ -36,6 +36,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID, GROUP_SCHEMA_ID, USER_SCHEMA_ID
+from scim_server.schema.declared import OrganizationResourceTypes
 from scim_server.settings import SettingsError
 
 logger = logging.getLogger("scim_server.organizations")
@@ -353,12 +354,25 @@ def _attributes(key: str, attributes: list[Any], source: Path, *, nested: bool) 
 class OrganizationsRegistry:
     """The organizations configuration in force in this process, reloadable.
 
-    ``path`` None means no file: every organization gets the default.
+    ``path`` None means no file: every organization gets the default. ``resource_types`` holds each
+    organization's User and Group resource types with its declared extensions, rebuilt with each
+    configuration taken (``schema/declared.py``).
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.resource_types = OrganizationResourceTypes()
         self._current = NO_ORGANIZATIONS if path is None else load_organizations(path)
+        self._take(self._current)
+
+    def _take(self, organizations: Organizations) -> None:
+        self.resource_types.load(
+            {
+                org_id: [(e.resource_type, e.schema) for e in config.extensions]
+                for org_id, config in organizations.configured.items()
+            }
+        )
+        self._current = organizations
 
     @property
     def current(self) -> Organizations:
@@ -373,10 +387,11 @@ class OrganizationsRegistry:
         if self.path is None:
             return True
         try:
-            self._current = load_organizations(self.path)
+            loaded = load_organizations(self.path)
         except OrganizationsError as error:
             logger.error("organizations file not reloaded, the previous configuration stays: %s", error)
             return False
+        self._take(loaded)
         logger.info(
             "organizations file %s reloaded: %d organization(s)", self.path, len(self._current.configured)
         )

@@ -151,8 +151,10 @@ class _Plan:
     core: dict[str, _Field]
     # The derived membership attribute (a user's groups, a group's members): (name, kept subs).
     derived: tuple[str, tuple[tuple[str, str], ...]] | None
-    # (URN, stored key, fields) of each extension
-    extensions: tuple[tuple[str, str, dict[str, _Field]], ...]
+    # (URN, stored key, fields, declared names) of each extension. The names of the attributes an
+    # organization declares (None for a built-in extension): a stored object holding none of them
+    # holds only values no longer declared, and is not shown (storage/documents.py keeps them).
+    extensions: tuple[tuple[str, str, dict[str, _Field], frozenset[str] | None], ...]
     meta: tuple[str, ...] | None
 
 
@@ -228,6 +230,7 @@ def _plan(resource_type: ResourceType, projection: Projection | None, canonical:
                 ext.schema.id,
                 ext.schema.id if canonical else ext.storage_key,
                 _fields(ext.schema.attributes, ext.schema.id, projection, canonical),
+                frozenset(a.name for a in ext.schema.attributes) if ext.declared else None,
             )
             for ext in resource_type.extensions
         ),
@@ -312,9 +315,9 @@ def render_resource(
     schemas = [resource_type.schema.id]
     body: dict[str, Any] = {"schemas": schemas, "id": stored.id}
     _render_fields(document, plan.core, body, clean)
-    for schema_id, key, fields in plan.extensions:
+    for schema_id, key, fields, declared in plan.extensions:
         data = document.get(key)
-        if not data:
+        if not data or (declared is not None and declared.isdisjoint(data)):
             continue
         schemas.append(schema_id)
         rendered: dict[str, Any] = {}

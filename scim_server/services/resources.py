@@ -15,6 +15,7 @@ not a write and records nothing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -156,7 +157,12 @@ def matches_if_match(header: str | None, version: int) -> bool:
 
 
 class ResourceService:
-    """SCIM semantics for one resource type over per-organization repositories."""
+    """SCIM semantics for one resource type over per-organization repositories.
+
+    ``resource_types`` gives an organization's own resource type (the built-in one with the
+    extensions it declares, ``schema/declared.py``); a caller serves an organization through
+    :meth:`for_organization`, whose ``resource_type`` is that one.
+    """
 
     def __init__(
         self,
@@ -167,8 +173,12 @@ class ResourceService:
         *,
         clock: Clock = utc_now,
         audit: AuditTrail | None = None,
+        resource_types: Callable[[str], ResourceType] | None = None,
     ) -> None:
         self.resource_type = resource_type
+        self._resource_types = resource_types
+        # Per organization with a resource type of its own: this service bound to it.
+        self._bound: dict[str, ResourceService] = {}
         self._repositories = repositories
         self._memberships = memberships
         self._settings = settings
@@ -186,6 +196,26 @@ class ResourceService:
         # Writers to one resource in this process queue up instead of racing and retrying; the
         # version guard still protects against other processes.
         self._writers = Writers()
+
+    def for_organization(self, org_id: str) -> ResourceService:
+        """This service as organization ``org_id`` sees it: over its resource type (its declared
+        extensions validated, stored, filtered, sorted, patched and rendered). Itself when the
+        organization has the built-in one; otherwise a copy sharing everything else (repositories,
+        writers' queues, audit), made once per resource type (once per load of the organizations
+        file), so that what is cached per resource type stays cached."""
+        if self._resource_types is None:
+            return self
+        resource_type = self._resource_types(org_id)
+        if resource_type is self.resource_type:
+            return self
+        bound = self._bound.get(org_id)
+        if bound is None or bound.resource_type is not resource_type:
+            bound = copy.copy(self)
+            bound.resource_type = resource_type
+            bound._bound = {}
+            bound._resource_types = None
+            self._bound[org_id] = bound
+        return bound
 
     async def _hold(self, org_id: str, resource_id: str) -> tuple[str, str]:
         """Take the resource for one writer; the caller releases the key it returns with

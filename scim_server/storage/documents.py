@@ -228,8 +228,16 @@ def update_document(
         extension = resource_type.extension(key) if ":" in key else None
         if extension is not None:
             data = resource.get(key)
+            ext_shapes = extension_shapes[extension.schema.id]
+            kept = _undeclared(document.get(extension.storage_key), ext_shapes)
             if data:
-                doc[extension.storage_key] = _shadowed(data, extension_shapes[extension.schema.id])
+                written_ext = _shadowed(data, ext_shapes)
+                if kept:
+                    written_ext = _merged(written_ext, kept)
+                doc[extension.storage_key] = written_ext
+                written.append(extension.storage_key)
+            elif kept:
+                doc[extension.storage_key] = kept
                 written.append(extension.storage_key)
             elif extension.storage_key in doc:
                 del doc[extension.storage_key]
@@ -266,6 +274,31 @@ def update_document(
     doc["meta"] = {"created": meta["created"], "lastModified": last_modified, "version": version}
     written.append("meta")
     return DocumentUpdate(doc, {key: doc[key] for key in written}, tuple(removed))
+
+
+def _undeclared(stored: Any, shapes: Mapping[str, _Shape]) -> dict[str, Any]:
+    """The values a stored extension object holds for attributes its schema no longer declares (an
+    organization changed its declared extension), with their shadows: kept by every write, so that
+    re-declaring an attribute finds its values again. Empty when there are none (the usual case)."""
+    if not isinstance(stored, Mapping):
+        return {}
+    kept = {key: value for key, value in stored.items() if key != SHADOW and key not in shapes}
+    if kept:
+        shadow = stored.get(SHADOW)
+        if isinstance(shadow, Mapping):
+            lower = {key: value for key, value in shadow.items() if key in kept}
+            if lower:
+                kept[SHADOW] = lower
+    return kept
+
+
+def _merged(stored: dict[str, Any], kept: Mapping[str, Any]) -> dict[str, Any]:
+    """A written extension object with the undeclared values (:func:`_undeclared`) added back."""
+    out = {**stored, **{key: value for key, value in kept.items() if key != SHADOW}}
+    lower = kept.get(SHADOW)
+    if lower:
+        out[SHADOW] = {**stored.get(SHADOW, {}), **lower}
+    return out
 
 
 class Assignment:
@@ -330,14 +363,25 @@ def _strip(value: Any) -> Any:
 
 
 def _canonical(doc: Mapping[str, Any], resource_type: ResourceType) -> dict[str, Any]:
+    """The canonical resource of a stored document. What the resource type does not declare (an
+    extension, or an extension's attribute, an organization no longer declares) is not part of it: it
+    stays in the store as it is (:func:`_undeclared`), and comes back if declared again."""
     resource: dict[str, Any] = {}
     by_key = {ext.storage_key: ext for ext in resource_type.extensions}
     for key, value in doc.items():
         if key.startswith("_") or key == "meta":
             continue
+        extension = by_key.get(key)
+        if extension is None:
+            if ":" in key:
+                continue  # an extension's storage key (attribute names never hold ':'): undeclared
+        elif isinstance(value, Mapping) and extension.declared:
+            declared = _shapes(resource_type)[1][extension.schema.id]
+            value = {k: v for k, v in value.items() if k in declared}
+            if not value:
+                continue
         if isinstance(value, _CONTAINERS):
             value = _strip(value)
-        extension = by_key.get(key)
         resource[key if extension is None else extension.schema.id] = value
     return resource
 

@@ -13,6 +13,7 @@ the naming rules of ``schema.layout``, so a read need not build the canonical re
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -25,7 +26,10 @@ from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from scim_server.errors import UniquenessError
-from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
+from scim_server.schema.attributes import AttributeType, Returned, Uniqueness
+from scim_server.schema.catalog import USER_RESOURCE_TYPE, ResolvedAttribute, ResourceType
+from scim_server.schema.declared import OrganizationResourceTypes
+from scim_server.schema.layout import SHADOW, query_path
 from scim_server.storage.client import REACHABILITY, translate
 from scim_server.storage.documents import (
     Assignment,
@@ -37,6 +41,8 @@ from scim_server.storage.documents import (
     update_document,
 )
 from scim_server.timing import record
+
+logger = logging.getLogger("scim_server.storage")
 
 ORG_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -70,6 +76,60 @@ MEMBERSHIP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
 }
 _UNIQUE_INDEXES = ("userName", "displayName")
 _DUPLICATE_KEY = 11000
+# The indexes of an organization's declared extensions (:func:`declared_indexes`) are named with this
+# prefix: the ones no longer declared are dropped. MongoDB allows 64 indexes per collection; the
+# built-in ones and headroom for later ones leave this many to the declared attributes.
+DECLARED_INDEX_PREFIX = "declared:"
+MAX_DECLARED_INDEXES = 48
+
+IndexSpecs = dict[str, tuple[list[tuple[str, int]], dict[str, Any]]]
+
+
+def declared_indexes(resource_type: ResourceType) -> IndexSpecs:
+    """The indexes of a resource type's declared extensions (``schema/declared.py``): one per attribute
+    that can be compared (a simple attribute, or each sub-attribute of a complex one; not binary or
+    never-returned ones), on the path an ``eq`` or a sort on it uses (``schema.layout.query_path``:
+    the lower-cased shadow when it is compared case-insensitively). ``uniqueness`` "server" (and
+    "global", which per-organization collections make per organization too) is a unique index over
+    the documents holding a value, so resources without one never clash.
+
+    The uniqueness is in the name: MongoDB refuses an index whose name exists with other options.
+    Unique ones come first, and at most :data:`MAX_DECLARED_INDEXES` are made.
+    """
+    unique: IndexSpecs = {}
+    plain: IndexSpecs = {}
+    for extension in resource_type.extensions:
+        if not extension.declared:
+            continue
+        for attribute in extension.schema.attributes:
+            leaves = (
+                [ResolvedAttribute(extension, attribute, sub) for sub in attribute.sub_attributes]
+                if attribute.is_complex
+                else [ResolvedAttribute(extension, attribute)]
+            )
+            for resolved in leaves:
+                leaf = resolved.leaf
+                if leaf.type is AttributeType.BINARY or leaf.returned is Returned.NEVER:
+                    continue
+                path = query_path(resolved)
+                if leaf.uniqueness is Uniqueness.NONE:
+                    # With the _id tiebreaker, as a sort on it is compiled (compiler/sort.py).
+                    plain[f"{DECLARED_INDEX_PREFIX}{path}"] = ([(path, ASCENDING), ("_id", ASCENDING)], {})
+                else:
+                    unique[f"{DECLARED_INDEX_PREFIX}{path}:unique"] = (
+                        [(path, ASCENDING)],
+                        {"unique": True, "partialFilterExpression": {path: {"$exists": True}}},
+                    )
+    specs = {**unique, **plain}
+    if len(specs) > MAX_DECLARED_INDEXES:
+        logger.warning(
+            "%s: %d declared attributes can be indexed, only the first %d are",
+            resource_type.name,
+            len(specs),
+            MAX_DECLARED_INDEXES,
+        )
+        specs = dict(list(specs.items())[:MAX_DECLARED_INDEXES])
+    return specs
 
 
 def is_valid_org_id(org_id: str) -> bool:
@@ -146,6 +206,13 @@ def _uniqueness_detail(exc: DuplicateKeyError) -> str:
     for index in _UNIQUE_INDEXES:
         if index in name:
             return f"{index} is already in use in this organization"
+    pattern = info.get("keyPattern")
+    if isinstance(pattern, Mapping) and len(pattern) == 1:
+        # A declared extension's attribute: its name, the last part of the path that is not a shadow
+        # (never a value: the key pattern holds field names only).
+        parts = [part for part in str(next(iter(pattern))).split(".") if part != SHADOW]
+        if len(parts) >= 2 and ":" in parts[0]:
+            return f"{'.'.join(parts[1:])} is already in use in this organization"
     return "a unique attribute value is already in use in this organization"
 
 
@@ -160,6 +227,10 @@ class ResourceRepository:
         self._collection = collection
         self._resource_type = resource_type
         self._response_projection = response_projection(resource_type)
+
+    @property
+    def resource_type(self) -> ResourceType:
+        return self._resource_type
 
     async def insert(self, resource: StoredResource) -> None:
         """Store a new resource (its canonical attributes and metadata) as a new document; a clash on a
@@ -567,11 +638,19 @@ class Store:
     Repositories hold no state of their own, so each organization's are built once and reused: making
     a collection handle costs more than the rest of a cached request's work. The caches grow by three
     small objects per organization this process has served.
+
+    ``resource_types`` gives each organization's resource types (its declared extensions): a
+    repository is built again when its organization's resource type changes (a reload of the
+    organizations file), and the collection's declared indexes are then brought in line with it
+    (:func:`declared_indexes`): the missing ones made, the ones no longer declared dropped.
     """
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, resource_types: OrganizationResourceTypes | None = None) -> None:
         self._db = db
+        self._types = OrganizationResourceTypes() if resource_types is None else resource_types
         self._ensured: set[str] = set()
+        # Collection name -> the resource type whose declared indexes it was last brought in line with.
+        self._declared: dict[str, ResourceType] = {}
         self._lock = asyncio.Lock()
         self._users: dict[str, ResourceRepository] = {}
         self._groups: dict[str, ResourceRepository] = {}
@@ -582,17 +661,19 @@ class Store:
         return self._db
 
     async def users(self, org_id: str) -> ResourceRepository:
+        resource_type = self._types.user(org_id)
         repository = self._users.get(org_id)
-        if repository is None:
-            collection = await self._collection(org_id, USER_RESOURCE_TYPE)
-            repository = self._users[org_id] = ResourceRepository(collection, USER_RESOURCE_TYPE)
+        if repository is None or repository.resource_type is not resource_type:
+            collection = await self._collection(org_id, resource_type)
+            repository = self._users[org_id] = ResourceRepository(collection, resource_type)
         return repository
 
     async def groups(self, org_id: str) -> ResourceRepository:
+        resource_type = self._types.group(org_id)
         repository = self._groups.get(org_id)
-        if repository is None:
-            collection = await self._collection(org_id, GROUP_RESOURCE_TYPE)
-            repository = self._groups[org_id] = ResourceRepository(collection, GROUP_RESOURCE_TYPE)
+        if repository is None or repository.resource_type is not resource_type:
+            collection = await self._collection(org_id, resource_type)
+            repository = self._groups[org_id] = ResourceRepository(collection, resource_type)
         return repository
 
     async def memberships(self, org_id: str) -> MembershipRepository:
@@ -604,8 +685,8 @@ class Store:
                 await self._ensure(name, pairs, MEMBERSHIP_INDEXES)
             repository = self._memberships[org_id] = MembershipRepository(
                 pairs,
-                await self._collection(org_id, USER_RESOURCE_TYPE),
-                await self._collection(org_id, GROUP_RESOURCE_TYPE),
+                await self._collection(org_id, self._types.user(org_id)),
+                await self._collection(org_id, self._types.group(org_id)),
             )
         return repository
 
@@ -613,8 +694,10 @@ class Store:
         name = collection_name(org_id, resource_type)
         collection = self._db[name]
         if name not in self._ensured:
-            indexes = USER_INDEXES if resource_type is USER_RESOURCE_TYPE else GROUP_INDEXES
+            indexes = USER_INDEXES if resource_type.name == USER_RESOURCE_TYPE.name else GROUP_INDEXES
             await self._ensure(name, collection, indexes)
+        if self._declared.get(name) is not resource_type:
+            await self._ensure_declared(name, collection, resource_type)
         return collection
 
     async def _ensure(
@@ -631,6 +714,37 @@ class Store:
                     await collection.create_index(keys, name=index_name, **options)
             self._ensured.add(name)
 
+    async def _ensure_declared(self, name: str, collection: Any, resource_type: ResourceType) -> None:
+        """Make the collection's declared indexes those of ``resource_type`` (:func:`declared_indexes`).
+
+        A unique index that cannot be built (stored values already clash: the attribute was declared
+        unique after they were written) is logged and left out; the next reload tries again.
+        """
+        async with self._lock:
+            if self._declared.get(name) is resource_type:
+                return
+            wanted = declared_indexes(resource_type)
+            with driver_errors():
+                existing = await collection.index_information()
+            for index_name in existing:
+                if index_name.startswith(DECLARED_INDEX_PREFIX) and index_name not in wanted:
+                    with driver_errors():
+                        await collection.drop_index(index_name)
+            for index_name, (keys, options) in wanted.items():
+                if index_name in existing:
+                    continue
+                try:
+                    with driver_errors():
+                        await collection.create_index(keys, name=index_name, **options)
+                except UniquenessError:
+                    logger.error(
+                        "index %s on %s not built: stored values already clash, so uniqueness is not "
+                        "enforced until they are made unique and the organizations file is reloaded",
+                        index_name,
+                        name,
+                    )
+            self._declared[name] = resource_type
+
 
 __all__ = [
     "MEMBER_DISPLAY",
@@ -640,5 +754,6 @@ __all__ = [
     "Shown",
     "Store",
     "collection_name",
+    "declared_indexes",
     "is_valid_org_id",
 ]
