@@ -32,8 +32,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from scim_server.errors import UniquenessError
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE, ResourceType
-from scim_server.storage.client import REACHABILITY, translate
 from scim_server.schema.layout import SHADOW
+from scim_server.storage.client import REACHABILITY, translate
 from scim_server.storage.documents import (
     DELETED,
     Assignment,
@@ -63,6 +63,8 @@ USER_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     # meta.lastModified gt/ge/lt/le (delta sync), sortBy=meta.lastModified.
     "lastModified_id": ([("meta.lastModified", ASCENDING), ("_id", ASCENDING)], {}),
+    # The purge's soft-deleted documents (sparse: only they hold the mark, so it stays small).
+    "deleted": ([(DELETED, ASCENDING)], {"sparse": True}),
     # emails.value eq, emails[type eq "work" and value eq "..."] (both in one element: multikey).
     "emails_value_type": ([("emails._lc.value", ASCENDING), ("emails._lc.type", ASCENDING)], {}),
 }
@@ -71,6 +73,7 @@ GROUP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "externalId_id": ([("externalId", ASCENDING), ("_id", ASCENDING)], {}),
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     "lastModified_id": ([("meta.lastModified", ASCENDING), ("_id", ASCENDING)], {}),
+    "deleted": ([(DELETED, ASCENDING)], {"sparse": True}),
 }
 # Pairs are found by group (members, deletes), by member (back-references) and by exact pair (_id).
 MEMBERSHIP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
