@@ -216,6 +216,17 @@ async def test_a_post_with_the_same_username_restores_the_user_with_its_id_and_c
     assert events[2]["changed"] == ["displayName", "userName"]
 
 
+async def test_a_deleted_user_keeps_its_name_from_other_users(soft: Client) -> None:
+    alice = await post(soft, "/Users", {"userName": "alice"})
+    bob = await post(soft, "/Users", {"userName": "bob"})
+    await delete(soft, f"/Users/{alice['id']}")
+
+    renamed = await soft.put(f"/scim/v2/Users/{bob['id']}", json={"userName": "Alice"}, headers=auth())
+
+    assert renamed.status == 409
+    assert (await renamed.json())["detail"] == "userName is already in use in this organization"
+
+
 async def test_a_restored_user_is_in_no_group_until_added_again(soft: Client) -> None:
     alice = await post(soft, "/Users", {"userName": "alice"})
     team = await post(soft, "/Groups", {"displayName": "team", "members": [{"value": alice["id"]}]})
