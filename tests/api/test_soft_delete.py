@@ -105,7 +105,8 @@ async def test_a_soft_deleted_user_is_invisible_to_every_read_and_stays_in_the_s
     assert await listed(soft, '/Users?filter=userName eq "alice"') == []
     assert await listed(soft, "/Users?filter=title pr") == []
     assert await listed(soft, "/Users/.search", {"filter": 'userName sw "a"'}) == []
-    assert await listed(soft, "/.search", {}) == [bob["id"], team["id"]]
+    # (created in the same millisecond, a group comes before a user: compared as sets)
+    assert set(await listed(soft, "/.search", {})) == {bob["id"], team["id"]}
     assert await listed(soft, "/.search", {"filter": 'userName eq "alice"'}) == []
     # It left its group: the members, the filter on them, and a new membership all ignore it.
     assert "members" not in await get(soft, f"/Groups/{team['id']}")
