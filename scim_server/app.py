@@ -23,6 +23,7 @@ from scim_server.services.events import EventFeed
 from scim_server.services.groups import GroupService
 from scim_server.services.organizations import OrganizationsRegistry
 from scim_server.services.resources import ResourceService
+from scim_server.services.retention import DeletedPurge
 from scim_server.services.tokens import TokenService, new_token_secret
 from scim_server.services.webhooks import Observer, Sender, WebhookDispatcher
 from scim_server.settings import Settings
@@ -46,6 +47,8 @@ class Components:
     ready: Callable[[], Awaitable[None]]
     organizations: OrganizationsRegistry
     events: EventFeed
+    # Removes soft-deleted resources past their organization's retention (run in the background).
+    deleted: DeletedPurge
     # Builds the webhook dispatcher from the web layer's HTTP sender and metrics observer.
     webhooks: Callable[[Sender, Observer], WebhookDispatcher]
 
@@ -140,6 +143,7 @@ async def open_components(
                 observe=observe,
             )
 
+        # The services read each organization's configuration per request, so a reload applies.
         types = organizations.resource_types
         users = ResourceService(
             USER_RESOURCE_TYPE,
@@ -147,6 +151,7 @@ async def open_components(
             store.memberships,
             settings,
             audit=audit,
+            organizations=organizations,
             resource_types=types.user,
         )
         groups = GroupService(
@@ -155,8 +160,10 @@ async def open_components(
             store.memberships,
             settings,
             audit=audit,
+            organizations=organizations,
             resource_types=types.group,
         )
+        deleted = DeletedPurge((users, groups), store.organizations, organizations)
         if settings.embedded and db is None:
             announce(
                 "scim-server: using the EMBEDDED in-memory store (mongomock-motor). All data is lost when "
@@ -185,7 +192,7 @@ async def open_components(
 
         # The last flush of tokens' last-used times happens before the store is closed.
         async with tokens.flushing_last_used(settings.token_last_used_flush_seconds):
-            yield Components(tokens, users, groups, ready, organizations, events, webhooks)
+            yield Components(tokens, users, groups, ready, organizations, events, deleted, webhooks)
     finally:
         if client is not None:
             await close(client)

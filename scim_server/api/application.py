@@ -39,6 +39,7 @@ from scim_server.api.webhooks import HttpSender
 from scim_server.services.events import EventFeed
 from scim_server.services.organizations import OrganizationsRegistry
 from scim_server.services.resources import ResourceService
+from scim_server.services.retention import DeletedPurge
 from scim_server.services.tokens import TokenService
 from scim_server.services.webhooks import Observer, Sender, WebhookDispatcher
 from scim_server.settings import Settings
@@ -46,7 +47,8 @@ from scim_server.settings import Settings
 Application = web.Application
 logger = logging.getLogger("scim_server")
 
-# How often each process removes events past their retention (a bounded batch per organization).
+# How often each process removes events, and soft-deleted resources, past their retention (a bounded
+# batch per organization).
 PURGE_INTERVAL_SECONDS = 3600.0
 
 SERVER_HEADER = "scim-server"
@@ -73,6 +75,8 @@ class Components(Protocol):
     def organizations(self) -> OrganizationsRegistry: ...
     @property
     def events(self) -> EventFeed: ...
+    @property
+    def deleted(self) -> DeletedPurge: ...
     @property
     def webhooks(self) -> Callable[[Sender, Observer], WebhookDispatcher]: ...
 
@@ -107,7 +111,8 @@ def build_application(
                 dispatcher = wired.webhooks(HttpSender(session), app[METRICS].observe_webhook)
                 background = [
                     asyncio.create_task(dispatcher.run(settings.webhook_poll_seconds)),
-                    asyncio.create_task(_purge_events(wired.events)),
+                    asyncio.create_task(_purge(wired.events.purge, "change events")),
+                    asyncio.create_task(_purge(wired.deleted.purge, "soft-deleted resources")),
                 ]
                 try:
                     yield
@@ -126,13 +131,13 @@ def build_application(
     return app
 
 
-async def _purge_events(feed: EventFeed) -> None:
-    """Remove events past their retention now and then every ``PURGE_INTERVAL_SECONDS``."""
+async def _purge(purge: Callable[[], Awaitable[int]], what: str) -> None:
+    """Remove ``what`` past its retention now and then every ``PURGE_INTERVAL_SECONDS``."""
     while True:
         try:
-            removed = await feed.purge()
+            removed = await purge()
             if removed:
-                logger.info("removed %d change events past their retention", removed)
+                logger.info("removed %d %s past their retention", removed, what)
         except Exception:
-            logger.exception("purging expired change events failed; retrying in the next pass")
+            logger.exception("purging expired %s failed; retrying in the next pass", what)
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)

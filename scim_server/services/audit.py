@@ -1,6 +1,6 @@
 """The audit trail: who wrote which resource, how, and when; never what the values were.
 
-Every successful create, replace, patch and delete of a User or Group records one event: the actor
+Every successful create, replace, patch, delete and restore of a User or Group records one event: the actor
 (organization, token id and token name), the resource type and id, the operation, the changed
 attribute paths (``name.familyName``, ``emails``, ``members``,
 ``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department``), the membership counts of

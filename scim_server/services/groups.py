@@ -29,6 +29,7 @@ from scim_server.errors import (
     InvalidValueError,
     MutabilityError,
     ScimError,
+    UniquenessError,
 )
 from scim_server.filters.ast import Compare, CompareOp, Filter, Or
 from scim_server.schema.catalog import GROUP_MEMBERS, ResourceType
@@ -223,26 +224,44 @@ class GroupService(ResourceService):
         shows them all; the member users' versions move before the pairs and after the group (their
         ``groups`` show it from then on). When the group cannot be stored (409 ``uniqueness``), its
         pairs are removed again; a crash in between leaves pairs of a group that never exists,
-        which no representation shows."""
+        which no representation shows. A clash on the name may still restore or adopt the group
+        that holds it (:meth:`ResourceService._claim`), with the members the body lists."""
         attributes, members = _split_body(body)
         resolved = await self._resolve_members(org_id, None, members or {})
+        stored = await self._new(attributes)
+        repo = await self._repositories(org_id)
         if not resolved:
-            stored = await self._insert(org_id, attributes)
+            try:
+                await repo.insert(stored)
+            except UniquenessError as clash:
+                return await self._claim(org_id, body, stored, clash, actor=actor)
             await self._record_created(org_id, actor, stored)
             return stored
-        stored = await self._new(attributes)
         memberships = await self._memberships(org_id)
         users = Shown(users=tuple(m.id for m in resolved if m.type == "User"))
         await memberships.touch(users, last_modified=stored.created)
         await memberships.add(stored.id, resolved)
         try:
-            await (await self._repositories(org_id)).insert(stored)
-        except ScimError:
+            await repo.insert(stored)
+        except ScimError as error:
             await memberships.remove(stored.id, [m.id for m in resolved])
+            if isinstance(error, UniquenessError):
+                return await self._claim(org_id, body, stored, error, actor=actor)
             raise
         await memberships.touch(users, last_modified=stored.created)
         await self._record_created(org_id, actor, stored, MemberChange(len(resolved), 0))
         return stored
+
+    async def _restored_members(self, org_id: str, resource_id: str, body: Any) -> AfterWrite | None:
+        """A restored group's members are the ones the POST lists (it had none left: its pairs went
+        with its deletion), checked as a PUT's are, the group itself included."""
+        _, members = _split_body(body)
+        if not members:
+            return None
+        plan = MemberPlan()
+        plan.replaced(members)
+        write, _ = await self._membership_writer(org_id, resource_id, plan)
+        return write
 
     async def _membership_writer(
         self, org_id: str, group_id: str, plan: MemberPlan, *, always_count: bool = False

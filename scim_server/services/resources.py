@@ -7,6 +7,12 @@ is one version-guarded store operation: a replace or patch that loses a race re-
 (or answers 412 when the client pinned a version with If-Match), so concurrent writers never lose
 each other's changes and a failed request leaves nothing half-written.
 
+The organizations file (``services/organizations.py``) changes two rules per organization, read per
+request so that a reload takes effect at once: with ``delete = "soft"`` a DELETE marks the resource
+deleted instead of removing it (the repository hides it from every query) and a later POST naming it
+(its ``userName``, a group's ``displayName``) restores it; with ``adopt_existing`` a POST naming a
+live resource replaces it as a PUT would instead of answering 409 (docs/organizations.md).
+
 Every write that took effect is then recorded in the audit trail (``services/audit.py``) with the
 ``actor`` the caller names; a write that changed nothing (a PATCH setting values already there) is
 not a write and records nothing.
@@ -33,6 +39,7 @@ from scim_server.errors import (
     NotFoundError,
     PreconditionFailedError,
     ScimError,
+    UniquenessError,
 )
 from scim_server.filters import Compare, Filter, parse_attr_path, parse_filter, split_one_comparison
 from scim_server.schema.catalog import GROUP_MEMBERS, USER_GROUPS, ResourceType
@@ -49,6 +56,11 @@ from scim_server.services.audit import (
 from scim_server.services.clock import Clock, utc_now
 from scim_server.services.ids import new_resource_id
 from scim_server.services.listing import SearchRequest
+from scim_server.services.organizations import (
+    DEFAULT_ORGANIZATION,
+    OrganizationConfig,
+    OrganizationsRegistry,
+)
 from scim_server.services.passwords import hash_password
 from scim_server.services.render import ALL, Projection
 from scim_server.services.writers import Writers
@@ -174,11 +186,13 @@ class ResourceService:
         clock: Clock = utc_now,
         audit: AuditTrail | None = None,
         resource_types: Callable[[str], ResourceType] | None = None,
+        organizations: OrganizationsRegistry | None = None,
     ) -> None:
         self.resource_type = resource_type
         self._resource_types = resource_types
         # Per organization with a resource type of its own: this service bound to it.
         self._bound: dict[str, ResourceService] = {}
+        self._organizations = organizations
         self._repositories = repositories
         self._memberships = memberships
         self._settings = settings
@@ -226,6 +240,10 @@ class ResourceService:
         if turn is not None:
             await self._writers.wait(key, turn)
         return key
+
+    def _config(self, org_id: str) -> OrganizationConfig:
+        """The organization's configuration now (the organizations file, as last (re)loaded)."""
+        return DEFAULT_ORGANIZATION if self._organizations is None else self._organizations.get(org_id)
 
     def _not_found(self, resource_id: str) -> NotFoundError:
         return NotFoundError(f"{self.resource_type.name} {resource_id} not found")
@@ -294,15 +312,95 @@ class ResourceService:
     # -- create / read -------------------------------------------------------------------------
 
     async def create(self, org_id: str, body: Any, *, actor: Actor | None = None) -> StoredResource:
-        """POST (RFC 7644 §3.3): validate, assign id and meta, insert; 409 uniqueness on a clash."""
-        stored = await self._insert(org_id, body)
-        await self._record_created(org_id, actor, stored)
-        return stored
+        """POST (RFC 7644 §3.3): validate, assign id and meta, insert; 409 uniqueness on a clash,
+        unless the name is held by a resource to restore or adopt (:meth:`_claim`)."""
+        fresh = await self._new(body)
+        try:
+            await (await self._repositories(org_id)).insert(fresh)
+        except UniquenessError as clash:
+            return await self._claim(org_id, body, fresh, clash, actor=actor)
+        await self._record_created(org_id, actor, fresh)
+        return fresh
 
-    async def _insert(self, org_id: str, body: Any) -> StoredResource:
-        stored = await self._new(body)
-        await (await self._repositories(org_id)).insert(stored)
-        return stored
+    async def _claim(
+        self,
+        org_id: str,
+        body: Any,
+        fresh: StoredResource,
+        clash: UniquenessError,
+        *,
+        actor: Actor | None,
+    ) -> StoredResource:
+        """A POST whose resource ``fresh`` (``body`` validated, not stored) clashed on a unique value.
+
+        When the value that clashed is its name (:data:`~scim_server.storage.repository.UNIQUE_NAME`)
+        and the resource holding it is soft-deleted, that resource is restored with ``fresh``'s
+        attributes (:meth:`_restore`), whatever the organization's delete setting is now: until it is
+        purged, it keeps its name. When the holder is live and the organization adopts existing
+        resources, ``body`` replaces it as a PUT would (:meth:`replace`: immutable attributes
+        checked, audited as an update). Otherwise the clash stands (409). Both answer the resource
+        with its own ``id``; a POST answers it with 201 either way.
+        """
+        repo = await self._repositories(org_id)
+        for _ in range(_MAX_WRITE_ATTEMPTS):
+            held = await repo.holder(fresh.resource)
+            if held is None:
+                raise clash  # another unique value clashed, or the name is free again
+            holder, deleted = held
+            if deleted:
+                restored = await self._restore(org_id, holder, fresh, body, actor=actor)
+                if restored is not None:
+                    return restored
+                continue  # restored or purged by another writer first: look again
+            if not self._config(org_id).adopt_existing:
+                raise clash
+            try:
+                return await self.replace(org_id, holder.id, body, None, actor=actor)
+            except NotFoundError:
+                continue  # deleted meanwhile: look again
+        raise ConflictError(f"{self.resource_type.name} is being created and deleted too often; retry")
+
+    async def _restore(
+        self,
+        org_id: str,
+        deleted: StoredResource,
+        fresh: StoredResource,
+        body: Any,
+        *,
+        actor: Actor | None,
+    ) -> StoredResource | None:
+        """Make the soft-deleted ``deleted`` live again with ``fresh``'s attributes (all of them: what
+        the POST's body gives, as a new resource; nothing of the deleted one's is kept but its ``id``
+        and ``meta.created``), at its next version; audited as a ``restore``. None when another
+        writer restored or purged it first. What a restore also writes (a group's members in the
+        body) is checked before anything is written (:meth:`_restored_members`)."""
+        repo = await self._repositories(org_id)
+        key = await self._hold(org_id, deleted.id)
+        try:
+            after = await self._restored_members(org_id, deleted.id, body)
+            restored = await repo.restore(deleted, fresh.resource, last_modified=self._clock())
+            if restored is None:
+                return None
+            members = None if after is None else await after()
+            if members is not None and (members.added or members.removed):
+                restored = await repo.bump(restored, last_modified=self._clock())
+            await self._record(
+                org_id,
+                actor,
+                "restore",
+                restored.id,
+                changed=created_paths(restored.resource, self.resource_type),
+                members=members,
+                version=restored.version,
+                when=restored.last_modified,
+            )
+            return restored
+        finally:
+            self._writers.leave(key)
+
+    async def _restored_members(self, org_id: str, resource_id: str, body: Any) -> AfterWrite | None:
+        """What a restore writes besides the resource (a group's members), checked; None for none."""
+        return None
 
     async def _new(self, body: Any) -> StoredResource:
         """A resource to create, validated, with its id and first version; not yet stored."""
@@ -481,6 +579,10 @@ class ResourceService:
     ) -> None:
         """DELETE (RFC 7644 §3.6); with If-Match, only the named version is deleted.
 
+        With the organization's ``delete = "soft"``, the resource is marked deleted instead of
+        removed: from then on no read, filter or membership sees it, and the purge removes it after
+        the retention (:meth:`purge_deleted`). Everything else is the same either way.
+
         Then every membership naming the resource goes too: a deleted user or group leaves every
         group, and a deleted group's members are released. The audit event is recorded in between,
         as soon as the resource is gone. The resources whose representations showed it (the groups
@@ -509,23 +611,39 @@ class ResourceService:
         """Delete the resource; the resources showing it, moved once (:meth:`_show`) after the
         If-Match check, so a refused DELETE moves nothing."""
         repo = await self._repositories(org_id)
+        soft = self._config(org_id).delete == "soft"
+
+        async def remove(version: int | None) -> bool:
+            if soft:
+                return await repo.soft_delete(resource_id, version, deleted_at=self._clock())
+            return await repo.delete(resource_id, version)
+
         key = await self._hold(org_id, resource_id)
         try:
             if if_match is None:
                 shown = await self._show(org_id, resource_id)
-                if not await repo.delete(resource_id):
+                if not await remove(None):
                     raise self._not_found(resource_id)
                 return shown
             current = await self._existing(repo, resource_id)
             if matches_if_match(if_match, current.version):
                 shown = await self._show(org_id, resource_id)
-                if await repo.delete(resource_id, current.version):
+                if await remove(current.version):
                     return shown
             raise PreconditionFailedError(
                 f"{self.resource_type.name} {resource_id} is not at the version named in If-Match"
             )
         finally:
             self._writers.leave(key)
+
+    async def purge_deleted(self, org_id: str, before: datetime, limit: int) -> int:
+        """Remove up to ``limit`` of the organization's resources soft-deleted before ``before``, and
+        any membership pair still naming them; how many. Not a SCIM write: nothing is audited (the
+        DELETE was)."""
+        purged = await (await self._repositories(org_id)).purge_deleted(before, limit)
+        if purged:
+            await (await self._memberships(org_id)).forget_all(purged)
+        return len(purged)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -594,12 +712,14 @@ class ResourceService:
         ``members``) by resource id, when the response will show them: a few lookups for the whole
         page, none when excluded. Each entry has ``value``, ``display`` (None when unknown) and ``type``.
 
-        ``created``: the resources were just created, so a user is in no group yet (its id is new) and
-        its groups are not looked up; a new group's members still are."""
+        ``created``: the resources were just created (a POST), so a user at its first version is in no
+        group yet (its id is new) and its groups are not looked up; a new group's members still are.
+        A POST that restored or adopted a user answers it at a later version: its groups are looked up.
+        """
         derived = self._derived
         if derived is None or not stored or not projection.wants("", derived):
             return {}
-        if created and derived is USER_GROUPS:
+        if created and derived is USER_GROUPS and all(s.version == 1 for s in stored):
             return {}
         memberships = await self._memberships(org_id)
         ids = [s.id for s in stored]
@@ -664,31 +784,35 @@ class ResourceService:
                         break
             return results
         repo = await self._repositories(org_id)
-        pending: list[StoredResource] = []
+        pending: list[tuple[Any, StoredResource]] = []
 
         async def flush() -> bool:
-            """Insert what is pending; False once ``max_errors`` is reached."""
+            """Insert what is pending; False once ``max_errors`` is reached. A clash is answered as a
+            POST's is (:meth:`_claim`: a restore, an adoption, or the 409)."""
             while pending:
-                inserted, clash = await repo.insert_many(pending)
-                for stored in pending[:inserted]:
+                inserted, clash = await repo.insert_many([stored for _, stored in pending])
+                for _, stored in pending[:inserted]:
                     await self._record_created(org_id, actor, stored)
                     results.append(stored)
                 if clash is None:
                     pending.clear()
                     break
+                body, fresh = pending[inserted]
                 del pending[: inserted + 1]
-                if failed(clash):
-                    pending.clear()
-                    return False
+                try:
+                    results.append(await self._claim(org_id, body, fresh, clash, actor=actor))
+                except ScimError as error:
+                    if failed(error):
+                        pending.clear()
+                        return False
             return True
 
         for body in bodies:
             try:
-                pending.append(await self._new(body))
+                pending.append((body, await self._new(body)))
             except ScimError as error:
                 if not await flush() or failed(error):
                     return results
                 continue
         await flush()
         return results
-

@@ -17,6 +17,10 @@ from scim_server.schema.attributes import Attribute, Returned
 from scim_server.schema.catalog import ResourceType
 from scim_server.schema.layout import ID_FIELD, SHADOW, scim_name, stored_name
 
+# The field that marks a soft-deleted document with the time of its deletion; absent (or null) on a
+# live one. The repository excludes marked documents from every query of live resources.
+DELETED = "_deleted"
+
 
 class StoredResource:
     """A resource as stored: its metadata, its stored document, and its canonical attributes.

@@ -34,6 +34,8 @@ from mongomock.filtering import filter_applies, resolve_sort_key
 from mongomock.helpers import hashdict
 from mongomock.store import CollectionStore, DatabaseStore, ServerStore
 
+from scim_server.storage.documents import DELETED
+
 logger = logging.getLogger("scim_server.storage")
 
 # The releases the subclasses below were written against: mongomock, whose private methods they
@@ -240,6 +242,17 @@ def _iter_documents(self: Collection, filter: Any) -> Iterator[dict[str, Any]]:
     if not filter:
         # Every document (a list, its count): mongomock's matcher accepts each one for an empty filter.
         return iter(list(self._store.documents))
+    if len(filter) == 1 and filter.get(DELETED, _MISSING) is None:
+        # Every live document (a list of live resources, its count: the repository's exclusion of
+        # soft-deleted ones, and nothing else). A deletion mark, a datetime, never equals null;
+        # anything else there is left to mongomock's matcher.
+        return iter(
+            [
+                d
+                for d in self._store.documents
+                if (mark := d.get(DELETED)) is None or (type(mark) is not datetime and _matches(filter, d))
+            ]
+        )
     key = filter.get("_id")
     if type(key) is str:
         try:

@@ -4,6 +4,12 @@ Each organization's resources live in their own collection (``org_<org>_users``)
 ever see one organization's documents: tenancy is a property of which collection a repository holds,
 not of a filter clause someone could forget. Indexes are ensured per collection on first use.
 
+**Soft delete.** A soft-deleted resource's document stays, marked with the time of its deletion
+(:data:`DELETED`), until it is purged. Every query a repository sends for live resources carries the
+condition that excludes it (:func:`_live`): one rule in one place, so no caller can forget it. Only
+:meth:`ResourceRepository.holder` (a POST restoring a resource by its name) and the purge read
+marked documents.
+
 Repositories take and give resources (:class:`~scim_server.storage.documents.StoredResource`): the
 documents, updates and projections that store and read them are built here and in
 ``storage/documents.py``, never by a service. (The renderer reads a stored document as it is, through
@@ -27,13 +33,19 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from scim_server.errors import UniquenessError
 from scim_server.schema.attributes import AttributeType, Returned, Uniqueness
-from scim_server.schema.catalog import USER_RESOURCE_TYPE, ResolvedAttribute, ResourceType
+from scim_server.schema.catalog import (
+    USER_RESOURCE_TYPE,
+    ResolvedAttribute,
+    ResourceType,
+)
 from scim_server.schema.declared import OrganizationResourceTypes
 from scim_server.schema.layout import SHADOW, query_path
 from scim_server.storage.client import REACHABILITY, translate
 from scim_server.storage.documents import (
+    DELETED,
     Assignment,
     StoredResource,
+    changed_keys,
     from_document,
     from_documents,
     response_projection,
@@ -60,6 +72,8 @@ USER_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     # meta.lastModified gt/ge/lt/le (delta sync), sortBy=meta.lastModified.
     "lastModified_id": ([("meta.lastModified", ASCENDING), ("_id", ASCENDING)], {}),
+    # The purge's soft-deleted documents (sparse: only they hold the mark, so it stays small).
+    "deleted": ([(DELETED, ASCENDING)], {"sparse": True}),
     # emails.value eq, emails[type eq "work" and value eq "..."] (both in one element: multikey).
     "emails_value_type": ([("emails._lc.value", ASCENDING), ("emails._lc.type", ASCENDING)], {}),
 }
@@ -68,6 +82,7 @@ GROUP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "externalId_id": ([("externalId", ASCENDING), ("_id", ASCENDING)], {}),
     "created": ([("meta.created", ASCENDING), ("_id", ASCENDING)], {}),
     "lastModified_id": ([("meta.lastModified", ASCENDING), ("_id", ASCENDING)], {}),
+    "deleted": ([(DELETED, ASCENDING)], {"sparse": True}),
 }
 # Pairs are found by group (members, deletes), by member (back-references) and by exact pair (_id).
 MEMBERSHIP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
@@ -75,6 +90,21 @@ MEMBERSHIP_INDEXES: dict[str, tuple[list[tuple[str, int]], dict[str, Any]]] = {
     "member": ([("m", ASCENDING), ("g", ASCENDING)], {}),
 }
 _UNIQUE_INDEXES = ("userName", "displayName")
+# The attribute that names a resource uniquely in its organization, by resource type: a POST naming a
+# soft-deleted resource's value restores it (docs/organizations.md). Both are caseExact=false, so
+# their unique index is on the lower-cased shadow.
+UNIQUE_NAME: Mapping[str, str] = {"User": "userName", "Group": "displayName"}
+
+
+def _live(query: Mapping[str, Any]) -> dict[str, Any]:
+    """``query`` restricted to live resources: the one place that excludes soft-deleted documents.
+
+    ``null`` equality matches a missing field, so documents written before soft delete existed are
+    live without a migration. Compiled filters never name an ``_`` field, so the key cannot clash.
+    """
+    return {**query, DELETED: None}
+
+
 _DUPLICATE_KEY = 11000
 # The indexes of an organization's declared extensions (:func:`declared_indexes`) are named with this
 # prefix: the ones no longer declared are dropped. MongoDB allows 64 indexes per collection; the
@@ -130,6 +160,10 @@ def declared_indexes(resource_type: ResourceType) -> IndexSpecs:
         )
         specs = dict(list(specs.items())[:MAX_DECLARED_INDEXES])
     return specs
+
+
+# ``org_<org>_users`` and ``org_<org>_groups`` (:func:`collection_name`).
+_RESOURCE_COLLECTION = re.compile(rf"org_({ORG_ID_PATTERN.pattern})_(?:users|groups)")
 
 
 def is_valid_org_id(org_id: str) -> bool:
@@ -256,7 +290,7 @@ class ResourceRepository:
         """
         projection = self._response_projection if response_only else None
         with driver_errors():
-            doc = await self._collection.find_one({"_id": resource_id}, projection)
+            doc = await self._collection.find_one(_live({"_id": resource_id}), projection)
         return None if doc is None else from_document(doc, self._resource_type, response_only=response_only)
 
     async def update(
@@ -291,7 +325,7 @@ class ResourceRepository:
             operation["$unset"] = dict.fromkeys(update.unset_fields, "")
         with driver_errors():
             result = await self._collection.update_one(
-                {"_id": current.id, "meta.version": current.version}, operation
+                _live({"_id": current.id, "meta.version": current.version}), operation
             )
         if not result.matched_count:
             return None
@@ -308,7 +342,7 @@ class ResourceRepository:
         whose values changed; ``None`` when nothing was written: no such resource, or it holds every
         value already."""
         assignment = Assignment(values, self._resource_type)
-        query = {"_id": resource_id, **assignment.condition}
+        query = _live({"_id": resource_id, **assignment.condition})
         update = {
             "$set": {**assignment.fields, "meta.lastModified": last_modified},
             "$inc": {"meta.version": 1},
@@ -334,7 +368,7 @@ class ResourceRepository:
         version = current.version + 1
         with driver_errors():
             result = await self._collection.update_one(
-                {"_id": current.id, "meta.version": current.version},
+                _live({"_id": current.id, "meta.version": current.version}),
                 {"$set": {"meta.version": version, "meta.lastModified": last_modified}},
             )
         if not result.matched_count:
@@ -351,12 +385,88 @@ class ResourceRepository:
         )
 
     async def delete(self, resource_id: str, expected_version: int | None = None) -> bool:
+        """Remove the live resource (at ``expected_version``, when given); whether it was there."""
+        with driver_errors():
+            result = await self._collection.delete_one(self._target(resource_id, expected_version))
+        return bool(result.deleted_count)
+
+    async def soft_delete(
+        self, resource_id: str, expected_version: int | None = None, *, deleted_at: datetime
+    ) -> bool:
+        """Mark the live resource (at ``expected_version``, when given) deleted at ``deleted_at``: from
+        then on no query of live resources finds it; whether it was there. Its document, version and
+        ``meta`` stay as they were, for a restore (:meth:`restore`) or the purge (:meth:`purge_deleted`).
+        """
+        with driver_errors():
+            result = await self._collection.update_one(
+                self._target(resource_id, expected_version), {"$set": {DELETED: deleted_at}}
+            )
+        return bool(result.matched_count)
+
+    @staticmethod
+    def _target(resource_id: str, expected_version: int | None) -> dict[str, Any]:
         query: dict[str, Any] = {"_id": resource_id}
         if expected_version is not None:
             query["meta.version"] = expected_version
+        return _live(query)
+
+    async def holder(self, resource: Mapping[str, Any]) -> tuple[StoredResource, bool] | None:
+        """The resource, live or soft-deleted, whose unique name (:data:`UNIQUE_NAME`) is the one
+        ``resource`` (canonical) carries, read whole, and whether it is soft-deleted; None when no
+        document holds it. The one read of live resources that also sees deleted ones: a POST that
+        clashes on the name restores or adopts what holds it. The unique index makes it one document.
+        """
+        name = UNIQUE_NAME[self._resource_type.name]
+        value = resource.get(name)
+        if type(value) is not str:
+            return None
         with driver_errors():
-            result = await self._collection.delete_one(query)
-        return bool(result.deleted_count)
+            doc = await self._collection.find_one({f"{SHADOW}.{name}": value.lower()})
+        if doc is None:
+            return None
+        return from_document(doc, self._resource_type), doc.get(DELETED) is not None
+
+    async def restore(
+        self, deleted: StoredResource, resource: dict[str, Any], *, last_modified: datetime
+    ) -> StoredResource | None:
+        """Make the soft-deleted ``deleted`` (read whole by :meth:`holder`) live again with the
+        attributes of ``resource`` (canonical, replacing all of its own), its ``id`` and
+        ``meta.created`` kept and its version moved on by one, in one write guarded by its version
+        and its mark; None when another writer restored or purged it first."""
+        if deleted.document is None or deleted.response_only:
+            raise ValueError("a restore needs the deleted resource as read whole from the store")
+        version = deleted.version + 1
+        update = update_document(
+            deleted.document,
+            resource,
+            changed_keys(deleted.resource, resource),
+            self._resource_type,
+            last_modified=last_modified,
+            version=version,
+        )
+        update.document.pop(DELETED, None)
+        unset = dict.fromkeys((*update.unset_fields, DELETED), "")
+        with driver_errors():
+            result = await self._collection.update_one(
+                {"_id": deleted.id, "meta.version": deleted.version, DELETED: {"$ne": None}},
+                {"$set": update.set_fields, "$unset": unset},
+            )
+        if not result.matched_count:
+            return None
+        return StoredResource(
+            deleted.id, resource, deleted.created, last_modified, version, document=update.document
+        )
+
+    async def purge_deleted(self, before: datetime, limit: int) -> list[str]:
+        """Remove up to ``limit`` resources soft-deleted before ``before``: the ids removed."""
+        condition = {DELETED: {"$lt": before}}
+        with driver_errors():
+            docs = await self._collection.find(condition, {"_id": 1}).limit(limit).to_list(length=limit)
+        ids = [doc["_id"] for doc in docs]
+        if ids:
+            with driver_errors():
+                await self._collection.delete_many({"_id": {"$in": ids}, **condition})
+        return ids
 
     async def find(
         self,
@@ -370,7 +480,7 @@ class ResourceRepository:
         projection = self._response_projection if response_only else None
         with driver_errors():
             docs = (
-                await self._collection.find(dict(query), projection)
+                await self._collection.find(_live(query), projection)
                 .sort(list(sort))
                 .skip(skip)
                 .limit(limit)
@@ -380,7 +490,7 @@ class ResourceRepository:
 
     async def count(self, query: Mapping[str, Any]) -> int:
         with driver_errors():
-            return int(await self._collection.count_documents(dict(query)))
+            return int(await self._collection.count_documents(_live(query)))
 
     async def insert_many(self, resources: Sequence[StoredResource]) -> tuple[int, UniquenessError | None]:
         """Insert new resources in order in one round trip, stopping at the first uniqueness clash.
@@ -418,7 +528,7 @@ async def _bump(collection: Any, ids: Sequence[str], last_modified: datetime) ->
     if ids:
         with driver_errors():
             await collection.update_many(
-                {"_id": _any_of(ids)},
+                _live({"_id": _any_of(ids)}),
                 {"$inc": {"meta.version": 1}, "$max": {"meta.lastModified": last_modified}},
             )
 
@@ -491,7 +601,9 @@ class MembershipRepository:
             if kinds is not None and kind not in kinds:
                 continue
             with driver_errors():
-                docs = await collection.find({"_id": _any_of(remaining)}, {display: 1}).to_list(length=None)
+                docs = await collection.find(_live({"_id": _any_of(remaining)}), {display: 1}).to_list(
+                    length=None
+                )
             for doc in docs:
                 found[doc["_id"]] = Member(doc["_id"], kind, doc.get(display))
             remaining = [i for i in remaining if i not in found]
@@ -631,6 +743,13 @@ class MembershipRepository:
         with driver_errors():
             await self._pairs.delete_many({"$or": [{"g": resource_id}, {"m": resource_id}]})
 
+    async def forget_all(self, resource_ids: Sequence[str]) -> None:
+        """:meth:`forget` for several resources (purged ones) in one write."""
+        if resource_ids:
+            ids = list(resource_ids)
+            with driver_errors():
+                await self._pairs.delete_many({"$or": [{"g": {"$in": ids}}, {"m": {"$in": ids}}]})
+
 
 class Store:
     """The per-organization repositories of one database, with indexes ensured on first use.
@@ -659,6 +778,12 @@ class Store:
     @property
     def db(self) -> Any:
         return self._db
+
+    async def organizations(self) -> list[str]:
+        """The organizations that have a users or groups collection in this database, sorted."""
+        with driver_errors():
+            names = await self._db.list_collection_names()
+        return sorted({match[1] for name in names if (match := _RESOURCE_COLLECTION.fullmatch(name))})
 
     async def users(self, org_id: str) -> ResourceRepository:
         resource_type = self._types.user(org_id)
@@ -747,6 +872,7 @@ class Store:
 
 
 __all__ = [
+    "DELETED",
     "MEMBER_DISPLAY",
     "Member",
     "MembershipRepository",

@@ -19,6 +19,7 @@ from mongomock.store import CollectionStore
 
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
+from scim_server.storage.documents import DELETED
 
 IDS = [f"id-{n:03d}" for n in range(50)]
 
@@ -39,6 +40,10 @@ def collection() -> Any:
     coll.insert_many(
         [{"_id": i, "n": n, "meta": {"version": n % 3 + 1}, "tags": ["a", "b"]} for n, i in enumerate(IDS)]
     )
+    # Deletion marks the storage never writes (it writes dates: the test after this table), which a
+    # query must still answer as mongomock does: null, a list holding null, other types.
+    for n, mark in enumerate([None, [None, 1], [1], "x", 7]):
+        coll.update_one({"_id": IDS[n * 5]}, {"$set": {DELETED: mark}})
     return coll
 
 
@@ -55,6 +60,10 @@ FILTERS: list[dict[str, Any]] = [
     {"_id": {"$gt": "id-045"}},
     {"n": 3},
     {},
+    # The repository's exclusion of soft-deleted documents, alone (a list) and with other conditions.
+    {DELETED: None},
+    {DELETED: None, "n": {"$lt": 12}},
+    {"_id": "id-005", DELETED: None},
 ]
 
 
@@ -66,6 +75,20 @@ def test_every_read_answers_as_the_scan_does(collection: Any, query: dict[str, A
     assert collection.count_documents(query) == len(scanned)
     first = collection.find_one(query)
     assert first == (dict(scanned[0]) if scanned else None)
+
+
+def test_the_live_documents_are_those_the_scan_finds_without_a_deletion_date() -> None:
+    coll = indexed("soft")
+    coll.insert_many([{"_id": i, "n": n} for n, i in enumerate(IDS)])
+    coll.update_many({"n": {"$lt": 10}}, {"$set": {DELETED: datetime(2026, 1, 2, tzinfo=UTC)}})
+    coll.update_one({"_id": "id-010"}, {"$set": {DELETED: None}})
+    live = {DELETED: None}
+
+    scanned = [d["_id"] for d in embedded._scan(coll, live)]
+    assert scanned == IDS[10:]
+    assert [d["_id"] for d in coll._iter_documents(live)] == scanned
+    assert [d["_id"] for d in coll.find(live)] == scanned
+    assert coll.count_documents(live) == 40
 
 
 @pytest.mark.parametrize("query", FILTERS[:7], ids=repr)

@@ -331,8 +331,85 @@ class RepositoryContract:
             "created",
             "lastModified_id",
             "emails_value_type",
+            "deleted",
         } <= set(info)
         assert not info["externalId_id"].get("unique", False)
+        assert info["deleted"]["key"] == [("_deleted", 1)]
+        assert info["deleted"]["sparse"] is True
+
+    async def test_a_soft_deleted_user_is_found_by_no_query_of_live_users(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(stored("u-1", {"userName": "alice", "title": "Boss"}))
+        await repo.insert(stored("u-2", {"userName": "bob"}, minute=1))
+        current = await repo.get("u-1")
+        assert current is not None
+
+        assert await repo.soft_delete("u-1", 2, deleted_at=when(5)) is False  # not at that version
+        assert await repo.soft_delete("u-1", 1, deleted_at=when(5)) is True
+
+        assert await repo.get("u-1") is None
+        assert [r.id for r in await repo.find({}, [("meta.created", 1)], 0, 10)] == ["u-2"]
+        assert await repo.find({"_lc.userName": "alice"}, [("_id", 1)], 0, 10) == []
+        assert await repo.count({}) == 1
+        assert await repo.update(current, {"userName": "alice"}, ["title"], last_modified=when(6)) is None
+        assert await repo.assign("u-1", {"title": "x"}, last_modified=when(6)) is None
+        assert await repo.delete("u-1") is False
+        assert await repo.soft_delete("u-1", deleted_at=when(6)) is False
+        with pytest.raises(UniquenessError):  # it keeps its name
+            await repo.insert(stored("u-3", {"userName": "ALICE"}))
+        raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
+        assert raw["_deleted"].replace(tzinfo=UTC) == when(5)
+        assert raw["title"] == "Boss"
+
+    async def test_a_restore_makes_the_holder_of_a_name_live_with_new_attributes(self, db: Any) -> None:
+        repo = await self.users(db)
+        await repo.insert(stored("u-1", {"userName": "alice", "title": "Boss"}))
+        await repo.insert(stored("u-2", {"userName": "bob"}))
+        await repo.soft_delete("u-1", deleted_at=when(5))
+
+        held = await repo.holder({"userName": "ALICE"})
+        assert held is not None
+        deleted, is_deleted = held
+        assert (deleted, is_deleted) == (stored("u-1", {"userName": "alice", "title": "Boss"}), True)
+        assert await repo.holder({"userName": "bob"}) == (stored("u-2", {"userName": "bob"}), False)
+        assert await repo.holder({"userName": "carol"}) is None
+
+        restored = await repo.restore(
+            deleted, {"userName": "ALICE", "displayName": "A"}, last_modified=when(9)
+        )
+
+        expected = StoredResource("u-1", {"userName": "ALICE", "displayName": "A"}, when(0), when(9), 2)
+        assert restored == expected
+        assert await repo.get("u-1") == expected
+        raw = await db[collection_name("acme", USER_RESOURCE_TYPE)].find_one({"_id": "u-1"})
+        assert "_deleted" not in raw and "title" not in raw
+        # Another writer's restore of the same deleted resource finds it live: nothing is written.
+        assert await repo.restore(deleted, {"userName": "x"}, last_modified=when(10)) is None
+        assert await repo.get("u-1") == expected
+
+    async def test_the_purge_removes_a_bounded_number_deleted_before_a_time(self, db: Any) -> None:
+        repo = await self.users(db)
+        for n in range(5):
+            await repo.insert(stored(f"u-{n}", {"userName": f"user{n}"}))
+        for n in range(4):
+            await repo.soft_delete(f"u-{n}", deleted_at=when(n))
+
+        first = await repo.purge_deleted(when(3), 2)
+        second = await repo.purge_deleted(when(3), 2)
+
+        assert sorted(first + second) == ["u-0", "u-1", "u-2"]
+        assert len(first) == 2
+        assert await repo.purge_deleted(when(3), 2) == []
+        collection = db[collection_name("acme", USER_RESOURCE_TYPE)]
+        assert sorted(d["_id"] for d in await collection.find({}).to_list(None)) == ["u-3", "u-4"]
+
+    async def test_the_store_lists_the_organizations_with_resources(self, db: Any) -> None:
+        store = Store(db)
+        await store.users("acme")
+        await store.groups("a_users")
+        await store.memberships("zeta")
+
+        assert await store.organizations() == ["a_users", "acme", "zeta"]
 
     async def test_a_second_store_on_the_same_database_ensures_indexes_again(self, db: Any) -> None:
         await Store(db).users("acme")
