@@ -9,7 +9,8 @@ Beyond the letter of the RFC it models the server's documented IdP leniencies (R
 compatibility"; ``tests/compiler/test_patch_idp.py``) that the generator can produce:
 
 * a filtered ``add``/``replace`` matching no element, whose filter is a conjunction of ``eq`` terms,
-  creates the element from those terms (Entra); a null sub-attribute value then changes nothing;
+  creates the element from those terms (Entra); with a null (or "") value it creates nothing, and the
+  RFC's noTarget stands;
 * setting ``primary`` true on an element (by a filtered path or by adding elements) sets it false on the
   other elements (RFC 7643 §2.4 allows one primary; Entra switches it this way);
 * ``add`` on a single-valued attribute that has a value replaces it (the RFC's own rule, §3.5.2.1);
@@ -250,8 +251,10 @@ def _apply_filtered(
             # SHALL indicate failure by returning HTTP status code 400 and a "scimType" error code of
             # "noTarget"."
             raise RefusalError("noTarget", "the filter matches no value and describes none")
-        if sub is not None and prune(value) is None:
-            return  # leniency: nothing to unassign in an element that does not exist
+        if prune(value) is None:
+            # The leniency creates an element to hold a value; null or "" holds none, so the RFC's
+            # noTarget stands (docs/design.md, "Filtered adds").
+            raise RefusalError("noTarget", "the filter matches no value, and null creates none")
         elements.append(seed)
         matched = [seed]
     for element in matched:

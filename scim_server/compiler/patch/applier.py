@@ -258,7 +258,10 @@ class _Applier:
             one = raw[0] if isinstance(raw, list) and len(raw) == 1 else raw
             cleared = _cleared(attribute, one)
             if values is None and not cleared:
-                # Unassigning the selected elements removes them.
+                # Unassigning the selected elements removes them; with none selected there is no
+                # target (only a value can create an element: the filtered-add leniency).
+                if not matches:
+                    raise NoTargetError(f"No value matches the filter of path '{target.text}'")
                 container[attribute.name] = [e for e in elements if not _contains(matches, e)]
                 return
             values = values or [{}]
@@ -270,7 +273,9 @@ class _Applier:
         else:
             value = coerce_value(target.resolved(), raw)
             if value is None and not matches:
-                return
+                # RFC 7644 §3.5.2.3: a filter that matches no record is noTarget. The leniency that
+                # creates the element from an eq filter needs a value to put in it; null or "" has none.
+                raise NoTargetError(f"No value matches the filter of path '{target.text}'")
             new = {sub.name: value}
             for element in matches:
                 _set_sub(element, sub, value)
