@@ -616,4 +616,3 @@ class ResourceService:
                 continue
         await flush()
         return results
-
