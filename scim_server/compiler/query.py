@@ -628,10 +628,13 @@ def _negated_condition(condition: Any) -> Any:
         return {"$ne": condition}
     if condition.keys() == {"$ne"}:
         return {"$eq": condition["$ne"]}
-    if condition.keys() in ({"$nin"}, {"$exists", "$nin"}) and condition.get("$exists", True) is True:
-        if None in condition["$nin"]:
-            # "$nin" with null already demands the field; "$in" with null accepts a missing one.
-            return {"$in": condition["$nin"]}
+    if (
+        condition.keys() in ({"$nin"}, {"$exists", "$nin"})
+        and condition.get("$exists", True) is True
+        and None in condition["$nin"]
+    ):
+        # "$nin" with null already demands the field; "$in" with null accepts a missing one.
+        return {"$in": condition["$nin"]}
     if condition.keys() == {"$in"} and None in condition["$in"]:
         return {"$nin": condition["$in"]}
     return {"$not": condition}

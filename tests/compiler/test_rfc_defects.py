@@ -325,8 +325,10 @@ def _operators_inside_elem_match(node: Any, inside: bool = False) -> set[str]:
         'emails[(type eq "a" or type eq "b") and (value co "x" or value co "y") and type ne "c"]',
         'addresses[not (not (type eq "work") or postalCode gt "1" and primary eq true)]',
         'emails.type ne "work" and not (emails[not (display sw "x")])',
-        'emails[((type eq "a" or type eq "b") and (value co "x" or value co "y")) and (display eq "d" or display eq "e")]',
-        'emails[type eq "a" and type eq "b" and type eq "c" and (value pr or display pr) and (value co "x" or type eq "d")]',
+        'emails[((type eq "a" or type eq "b") and (value co "x" or value co "y"))'
+        ' and (display eq "d" or display eq "e")]',
+        'emails[type eq "a" and type eq "b" and type eq "c" and (value pr or display pr)'
+        ' and (value co "x" or type eq "d")]',
     ],
 )
 def test_elem_match_holds_no_and_and_no_nor(text: str) -> None:
