@@ -32,7 +32,14 @@ Decisions beyond the RFC text:
   does not name, which only every membership could answer, so they are errors rather than guesses
   (``not (groups.value eq "<id>")`` finds the resources not related to the id).
 * On a multi-valued attribute every operator means "some value matches" (RFC 7644 §3.4.2.2): a
-  dotted path does that in Mongo for every operator but ``$ne``, which is compiled as ``$elemMatch``.
+  dotted path does that in Mongo for every operator but ``$ne``. The values of ``emails.type`` are
+  the assigned types (an element without one adds none), and with no value the attribute is null,
+  which is not the operand: ``ne`` is "some assigned value differs, or none is assigned"
+  (:func:`_multi_valued_ne`).
+* Brackets on a single-valued complex attribute (``name[...]``) apply to its value, which must be
+  there (RFC 7644 §3.4.2.2, Table 5). Inside ``$elemMatch`` the query stays flat for portability: no
+  ``$and``, and ``not`` pushed down to the fields (:func:`_element_conjunction`,
+  :func:`_element_negation`).
 * Value typing and comparison follow :mod:`scim_server.compiler.comparison`, the rule PATCH value
   filters use too. A conjunction is one query document when its keys differ (no ``$and``).
 """
