@@ -208,7 +208,7 @@ def _literal(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-FRAGMENTS = ("an", "AN", "b", "@example", ".COM", "a*", "(y)", "é", "É", " ", "-1", "x")
+FRAGMENTS = ("an", "AN", "b", "@example", ".COM", "a*", "(y)", "é", "É", " ", "-1", "x", "")
 ALL_OPS = [op.value for op in CompareOp] + ["pr"]
 
 
@@ -355,7 +355,8 @@ _OPS_BY_KIND = {
     "dateTime": ("eq", "ne", "gt", "ge", "lt", "le", "pr"),
     "resourceType": ("eq", "ne", "pr"),
     "schema": ("eq", "ne", "co", "sw", "ew", "pr"),
-    "id": ("eq", "ne"),
+    # ne on membership is refused (REFUSED_SHAPES): drawn now and then, eq mostly.
+    "id": ("eq", "eq", "eq", "ne"),
     "refused": ALL_OPS,
 }
 
