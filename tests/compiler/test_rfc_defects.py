@@ -16,6 +16,7 @@ from scim_server.schema.catalog import ENTERPRISE_USER_SCHEMA_ID as ENT
 from scim_server.schema.catalog import USER_RESOURCE_TYPE as USERS
 from scim_server.storage.client import embedded_client
 from scim_server.storage.documents import to_document
+from tests.reference.evaluator import matches
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -316,32 +317,39 @@ def _operators_inside_elem_match(node: Any, inside: bool = False) -> set[str]:
     return found
 
 
+_FLAT = {"$or", "$ne", "$eq", "$in", "$nin", "$not", "$regex", "$gt", "$exists"}
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("text", "linked_by_nor"),
     [
-        'emails[value sw "a" and value ew "z"]',
-        'emails[not (type eq "work" and value co "x")]',
-        'emails[not (type eq "a" or type eq "b") and not (value pr)]',
-        'emails[(type eq "a" or type eq "b") and (value co "x" or value co "y") and type ne "c"]',
-        'addresses[not (not (type eq "work") or postalCode gt "1" and primary eq true)]',
-        'emails.type ne "work" and not (emails[not (display sw "x")])',
-        'emails[((type eq "a" or type eq "b") and (value co "x" or value co "y"))'
-        ' and (display eq "d" or display eq "e")]',
-        'emails[type eq "a" and type eq "b" and type eq "c" and (value pr or display pr)'
-        ' and (value co "x" or type eq "d")]',
+        ('emails[value sw "b" and value ew "example"]', False),
+        ('emails[not (type eq "work" and value co "b@")]', False),
+        ('emails[not (type eq "work" or type eq "home") and value co "@"]', False),
+        ('emails[not (not (type eq "work") or value gt "m" and type pr)]', False),
+        ('emails.type ne "work" and not (emails[not (display sw "x")])', False),
+        # A second conjunct on a key while $or holds a disjunction: the $nor-of-$nor link.
+        (
+            'emails[(type eq "work" or type eq "home") and (value co "b" or value co "m") and type ne "x"]',
+            True,
+        ),
+        (
+            'emails[((type eq "work" or type eq "home") and (value co "b" or value co "w"))'
+            ' and (value ew ".example" or value ew ".com")]',
+            True,
+        ),
+        (
+            'emails[type eq "work" and type ne "home" and type pr and (value pr or display pr)'
+            ' and (value co "m" or type eq "x")]',
+            True,
+        ),
     ],
 )
-def test_elem_match_holds_no_and_and_no_nor(text: str) -> None:
-    assert _operators_inside_elem_match(query(text)) <= {
-        "$nor",
-        "$or",
-        "$ne",
-        "$eq",
-        "$in",
-        "$nin",
-        "$not",
-        "$regex",
-        "$gt",
-        "$elemMatch",
-        "$exists",
-    }
+async def test_elem_match_holds_no_and_and_nor_only_as_a_link(
+    users: Any, text: str, linked_by_nor: bool
+) -> None:
+    assert _operators_inside_elem_match(query(text)) <= _FLAT | ({"$nor"} if linked_by_nor else set())
+    # The flat forms mean what the filter means: the store finds what the reference evaluator accepts.
+    ast = parse_filter(text, schema_uris=USERS.schema_uris)
+    expected = {rid for rid, r in RESOURCES.items() if matches(r, ast, USERS)}
+    assert expected and await found(users, text) == expected
