@@ -76,8 +76,8 @@ REFUSED_SHAPES = {
     "does not name, as ne does (not (groups.value eq ...) outside the brackets is answered)",
     "membership-sub-attribute": "groups.display/type/$ref (members likewise): rendered from the "
     "related resource, not stored with the membership, so no query on the pairs can compare them",
-    "meta-rendered": "meta.location or meta.version compared (they are rendered, not stored); "
-    "meta.resourceType with another operator than eq/ne/pr or a non-string operand",
+    "meta-rendered": "meta.location or meta.version compared with a value (they are rendered, not "
+    "stored in that form)",
     "schemas-ordering": "schemas with gt/ge/lt/le or a non-string operand",
 }
 
@@ -147,9 +147,8 @@ def refused_shape(node: Filter, rt: ResourceType, parent: Attribute | None = Non
         if sub.name in ("location", "version"):
             return "meta-rendered" if value is not None else None
         if sub.name == "resourceType" and value is not None:
-            if op not in (CompareOp.EQ, CompareOp.NE) or not isinstance(value, str):
-                return "meta-rendered"
-            return None
+            # A caseExact string, constant per collection: every string operator is answered.
+            return None if isinstance(value, str) else "operand-type"
     if op is None:
         return None
     if value is None:
@@ -353,7 +352,7 @@ _OPS_BY_KIND = {
     "binary": ("eq", "ne", "co", "sw", "ew", "pr"),
     "boolean": ("eq", "ne", "pr"),
     "dateTime": ("eq", "ne", "gt", "ge", "lt", "le", "pr"),
-    "resourceType": ("eq", "ne", "pr"),
+    "resourceType": _STRING_OPS,
     "schema": ("eq", "ne", "co", "sw", "ew", "pr"),
     # ne on membership is refused (REFUSED_SHAPES): drawn now and then, eq mostly.
     "id": ("eq", "eq", "eq", "ne"),
