@@ -407,9 +407,16 @@ class _Compiler:
             raise InvalidFilterError(f'Operator "{op}" cannot be used with "{node.path}".')
         if not isinstance(value, str):
             raise InvalidFilterError(f'Attribute "{node.path}" must be compared with a URN string.')
-        if op is _NE:
-            return _negate(self._compare_schemas(Compare(node.path, _EQ, value)))
         wanted = value.lower()
+        if op is _NE:
+            # Some URN of the resource differs (RFC 7644 §3.4.2.2, any value of a multi-valued
+            # attribute): the core URN, always there, unless it is the operand; then an extension's.
+            if wanted != self.resource_type.schema.id.lower():
+                return match_all()
+            present = [_extension_present(ext) for ext in self.resource_type.extensions]
+            if not present:
+                return match_none()
+            return present[0] if len(present) == 1 else {"$or": present}
 
         def hit(uri: str) -> bool:
             low = uri.lower()

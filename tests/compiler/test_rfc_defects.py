@@ -103,6 +103,9 @@ def test_ne_on_a_multi_valued_attribute_compiles_to_some_value_differing_or_none
         ('emails.value ew "@home.example"', {"both"}),
         ('emails[not (type eq "work" or value co "u@")]', {"both", "mixed"}),
         ('emails[value sw "m" and value ew "example.com"]', {"mixed"}),
+        # schemas is multi-valued too: every resource has the core URN, which is not the extension's.
+        (f'schemas ne "{ENT}"', set(RESOURCES)),
+        ('schemas ne "urn:ietf:params:scim:schemas:core:2.0:User"', {"work"}),
         # A top-level not stays the complement of the inner filter.
         ('not (emails.type eq "work")', {"untyped", "none"}),
         ('not (emails.type ne "work")', {"work", "mixed"}),
