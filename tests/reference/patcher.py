@@ -144,8 +144,9 @@ def _sub(attribute: Attribute, name: str) -> Attribute:
 
 
 def _typed(attribute: Attribute, value: Any) -> Any:
-    """The value as the attribute's type holds it; the Entra strings for booleans."""
-    if attribute.type is AttributeType.BOOLEAN and isinstance(value, str):
+    """The value as the attribute's type holds it; the Entra strings for booleans. "" stays "": it is
+    unassigned (like null) for every type, not the boolean false."""
+    if attribute.type is AttributeType.BOOLEAN and isinstance(value, str) and value != "":
         return value.lower() == "true"
     if attribute.is_complex and isinstance(value, dict):
         return {_sub(attribute, k).name: _typed(_sub(attribute, k), v) for k, v in value.items()}
@@ -242,6 +243,12 @@ def _apply_filtered(
         else:
             for element in matched:
                 element.pop(sub.name, None)
+        return
+    if sub is None and _empty(value):
+        # Unassigning the selected values removes them (RFC 7643 §2.5, as §3.5.2.3 replaces them).
+        if not matched:
+            raise RefusalError("noTarget", "the filter matches no value, and null creates none")
+        holder[attribute.name] = [e for e in elements if not any(e is m for m in matched)]
         return
     if not matched:
         seed = _eq_seed(path.filter, attribute)

@@ -90,6 +90,11 @@ def _element(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def _nulls(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    """An element value whose every sub-attribute is null or "": it unassigns, and holds nothing."""
+    return st.fixed_dictionaries({_SUBS[kind][-1]: st.sampled_from((None, ""))})
+
+
 _SUBS = {
     "emails": ("value", "type", "primary", "display"),
     "phoneNumbers": ("value", "type"),
@@ -100,7 +105,7 @@ _SUBS = {
 
 def _sub_value(draw: st.DrawFn, sub: str) -> Any:
     if sub == "primary":
-        return draw(st.sampled_from((True, False, "True", None)))
+        return draw(st.sampled_from((True, False, "True", None, "")))
     if sub == "value":
         return draw(st.one_of(st.builds(lambda w: f"{w}@example.com", words), st.none()))
     if sub == "type":
@@ -158,7 +163,9 @@ def operation(draw: st.DrawFn) -> dict[str, Any]:
         )
         return _with_value(draw, op, _recase_path(draw, path), value if value else draw(maybe_words))
     if form == "boolean":
-        return _with_value(draw, op, "active", draw(st.sampled_from((True, False, "True", "false", None))))
+        return _with_value(
+            draw, op, "active", draw(st.sampled_from((True, False, "True", "false", None, "")))
+        )
     if form == "name":
         value = draw(
             st.fixed_dictionaries(
@@ -178,7 +185,7 @@ def operation(draw: st.DrawFn) -> dict[str, Any]:
         if form == "filtered-sub":
             sub = draw(st.sampled_from(_SUBS[kind]))
             return _with_value(draw, op, f"{path}.{sub}", _sub_value(draw, sub))
-        element = draw(_element(kind))
+        element = draw(st.one_of(_element(kind), _element(kind), _element(kind), st.none(), _nulls(kind)))
         return _with_value(draw, op, path, element)
     if form == "extension":
         attr = draw(st.sampled_from(("department", "employeeNumber", "costCenter", "manager")))
