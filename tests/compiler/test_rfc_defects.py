@@ -284,6 +284,7 @@ async def test_brackets_on_a_single_complex_attribute_skip_resources_without_it(
         {"op": "Replace", "path": 'emails[type eq "home"].display', "value": ""},
         {"op": "add", "path": 'emails[display co "zz"].value', "value": None},
         {"op": "replace", "path": 'emails[type eq "home"]', "value": None},
+        {"op": "add", "path": 'emails[type eq "home"]', "value": {"display": None, "value": ""}},
     ],
 )
 def test_null_through_a_filter_that_matches_nothing_is_no_target(operation: dict[str, Any]) -> None:
