@@ -248,7 +248,11 @@ def _operand(draw: st.DrawFn, kind: str, vocabulary: Vocabulary) -> Any:
     if kind == "resourceType":
         return draw(st.sampled_from(("User", "user", "Group", "USER", "Us")))
     if kind == "schema":
-        return draw(st.sampled_from((ENT, "urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params")))
+        return draw(
+            st.sampled_from(
+                (ENT, "urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params", ENT.upper(), ":USER")
+            )
+        )
     if kind == "email":
         return draw(st.sampled_from(tuple(f"{w}@{d}" for w in WORDS[:4] for d in DOMAINS) + FRAGMENTS))
     return draw(st.sampled_from(WORDS + FRAGMENTS))
