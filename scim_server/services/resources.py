@@ -616,3 +616,4 @@ class ResourceService:
                 continue
         await flush()
         return results
+
