@@ -32,7 +32,14 @@ Decisions beyond the RFC text:
   does not name, which only every membership could answer, so they are errors rather than guesses
   (``not (groups.value eq "<id>")`` finds the resources not related to the id).
 * On a multi-valued attribute every operator means "some value matches" (RFC 7644 §3.4.2.2): a
-  dotted path does that in Mongo for every operator but ``$ne``, which is compiled as ``$elemMatch``.
+  dotted path does that in Mongo for every operator but ``$ne``. The values of ``emails.type`` are
+  the assigned types (an element without one adds none), and with no value the attribute is null,
+  which is not the operand: ``ne`` is "some assigned value differs, or none is assigned"
+  (:func:`_multi_valued_ne`).
+* Brackets on a single-valued complex attribute (``name[...]``) apply to its value, which must be
+  there (RFC 7644 §3.4.2.2, Table 5). Inside ``$elemMatch`` the query stays flat for portability: no
+  ``$and``, and ``not`` pushed down to the fields (:func:`_element_conjunction`,
+  :func:`_element_negation`).
 * Value typing and comparison follow :mod:`scim_server.compiler.comparison`, the rule PATCH value
   filters use too. A conjunction is one query document when its keys differ (no ``$and``).
 """
@@ -225,12 +232,14 @@ class _Compiler:
         if isinstance(node, Present):
             return self._present(node.path, element_of)
         if isinstance(node, And):
-            return _conjunction([self.compile(t, element_of) for t in node.terms])
+            terms = [self.compile(t, element_of) for t in node.terms]
+            return _conjunction(terms) if element_of is None else _element_conjunction(terms)
         if isinstance(node, Or):
             terms = [self.compile(t, element_of) for t in node.terms]
             return terms[0] if len(terms) == 1 else {"$or": terms}
         if isinstance(node, Not):
-            return {"$nor": [self.compile(node.term, element_of)]}
+            term = self.compile(node.term, element_of)
+            return {"$nor": [term]} if element_of is None else _element_negation(term)
         return self._value_path(node, element_of)
 
     # -- attribute resolution -------------------------------------------------------------------
@@ -314,7 +323,8 @@ class _Compiler:
         path, op, value = node.path, node.op, node.value
         if value is None:
             if op is _EQ:
-                return _negate(self._present(path, element_of))
+                present = self._present(path, element_of)
+                return _negate(present) if element_of is None else _element_negation(present)
             if op is _NE:
                 return self._present(path, element_of)
             raise InvalidFilterError(f'Operator "{op}" cannot compare "{path}" with null; use eq, ne or pr.')
@@ -397,9 +407,16 @@ class _Compiler:
             raise InvalidFilterError(f'Operator "{op}" cannot be used with "{node.path}".')
         if not isinstance(value, str):
             raise InvalidFilterError(f'Attribute "{node.path}" must be compared with a URN string.')
-        if op is _NE:
-            return _negate(self._compare_schemas(Compare(node.path, _EQ, value)))
         wanted = value.lower()
+        if op is _NE:
+            # Some URN of the resource differs (RFC 7644 §3.4.2.2, any value of a multi-valued
+            # attribute): the core URN, always there, unless it is the operand; then an extension's.
+            if wanted != self.resource_type.schema.id.lower():
+                return match_all()
+            present = [_extension_present(ext) for ext in self.resource_type.extensions]
+            if not present:
+                return match_none()
+            return present[0] if len(present) == 1 else {"$or": present}
 
         def hit(uri: str) -> bool:
             low = uri.lower()
@@ -441,8 +458,15 @@ class _Compiler:
             return self._derived_value_path(node, leaf)
         if attribute.multi_valued:
             return {leaf.value_path(): {"$elemMatch": self.compile(node.filter, path)}}
-        # A single complex value: its sub-attributes are plain dotted paths.
-        return self.compile(_qualify(node.filter, path), None)
+        # A single complex value: its sub-attributes are plain dotted paths, and the value must be
+        # there, since the bracketed filter applies to a value of the attribute (RFC 7644 §3.4.2.2,
+        # Table 5): name[givenName ne "x"] does not match a user without a name.
+        # meta is rendered for every resource.
+        inner = self.compile(_qualify(node.filter, path), None)
+        if attribute is META or inner == match_none():
+            return inner
+        present = self._present(path, None)
+        return present if inner == match_all() else _conjunction([present, inner])
 
     def _derived_value_path(self, node: ValuePath, leaf: _Leaf) -> Query:
         """``groups[...]``/``members[...]``: the filter applies to one related id (RFC 7644 §3.4.2.2,
@@ -525,22 +549,109 @@ def _needs_any_element(leaf: _Leaf, op: CompareOp) -> bool:
 
 def _comparison(leaf: _Leaf, op: CompareOp, typed: Any) -> Query:
     """The query of ``leaf op typed`` (the value typed by :func:`typed_operand`)."""
-    condition = _OPERATORS[op](typed)
     if _needs_any_element(leaf, op):
-        return _any_element(leaf.resolved, condition)
-    return {leaf.query_path(): condition}
+        return _multi_valued_ne(leaf.resolved, typed)
+    return {leaf.query_path(): _OPERATORS[op](typed)}
 
 
-def _any_element(resolved: ResolvedAttribute, condition: Any) -> Query:
-    """``condition`` on some value of a multi-valued attribute (RFC 7644 §3.4.2.2: "the filter
-    matches if any of the values of the specified attribute match").
+def _multi_valued_ne(resolved: ResolvedAttribute, typed: Any) -> Query:
+    """``attr ne v`` on a multi-valued attribute (or a sub-attribute of one): some assigned value is
+    not ``v``, or there is no assigned value at all.
 
-    Needed for ``ne``: on an array, a dotted path with ``$ne`` means that no element equals.
+    RFC 7644 §3.4.2.2: "the filter matches if any of the values of the specified attribute match".
+    The values of ``emails.type`` are the assigned ``type`` of the elements: an element without one
+    adds no value (as for ``pr`` and ``eq null``). With no value the attribute is unassigned, null
+    in RFC 7643 §2.5, and null is not ``v`` (as for a single-valued attribute). On an array, Mongo's
+    dotted ``$ne`` would mean "no element equals", hence ``$elemMatch``.
     """
     whole = ResolvedAttribute(resolved.extension, resolved.attribute)
+    assigned = [None, ""]
     if resolved.sub_attribute is None:
-        return {query_path(whole): {"$elemMatch": condition}}
-    return {field_path(whole): {"$elemMatch": {element_query_path(resolved.sub_attribute): condition}}}
+        some_other: Query = {query_path(whole): {"$elemMatch": {"$nin": [*assigned, typed]}}}
+        some_value: Query = {query_path(whole): {"$elemMatch": {"$nin": assigned}}}
+    else:
+        name = element_query_path(resolved.sub_attribute)
+        some_other = {field_path(whole): {"$elemMatch": {name: {"$nin": [*assigned, typed]}}}}
+        some_value = {field_path(whole): {"$elemMatch": {resolved.sub_attribute.name: {"$nin": assigned}}}}
+    return {"$or": [some_other, {"$nor": [some_value]}]}
+
+
+def _element_conjunction(terms: list[Query]) -> Query:
+    """``and`` inside ``$elemMatch``, flat: one document holding the terms whose keys are distinct;
+    when two share a key, the others are linked in below, as the single branch of an ``$or`` (or, when
+    ``$or`` is taken by a disjunction, as ``$nor: [{$nor: [...]}]``); both forms are their conjunction
+    too. So no ``$and`` appears inside ``$elemMatch``, which some MongoDB-compatible engines refuse."""
+    flat = [part for term in terms for part in _conjuncts(term)]
+    merged: Query = {}
+    rest: list[Query] = []
+    for term in flat:
+        if rest or not merged.keys().isdisjoint(term):
+            rest.append(term)
+        else:
+            merged.update(term)
+    if rest:
+        linked = _element_conjunction(rest)
+        if "$or" not in merged:
+            merged["$or"] = [linked]
+        else:
+            merged["$nor"] = [{"$nor": [linked]}]
+    return merged
+
+
+def _conjuncts(query: Query) -> list[Query]:
+    """A query as a list of documents whose conjunction it is, links of :func:`_element_conjunction`
+    undone (a one-branch ``$or``, a ``$nor`` of one ``$nor`` of one document)."""
+    own = dict(query)
+    parts: list[Query] = []
+    branches = own.get("$or")
+    if isinstance(branches, list) and len(branches) == 1:
+        parts += _conjuncts(own.pop("$or")[0])
+    negated = own.get("$nor")
+    if (
+        isinstance(negated, list)
+        and len(negated) == 1
+        and negated[0].keys() == {"$nor"}
+        and len(negated[0]["$nor"]) == 1
+    ):
+        parts += _conjuncts(own.pop("$nor")[0]["$nor"][0])
+    return [own, *parts] if own else parts
+
+
+def _element_negation(query: Query) -> Query:
+    """``not`` inside ``$elemMatch``, without ``$nor``: the negation pushed down to each field.
+
+    A query document is the conjunction of its keys, so its negation is the disjunction of theirs
+    (De Morgan). A field condition is negated with ``$ne``, ``$in``/``$nin`` or ``$not``, each of which
+    (like ``$nor``) also holds for an element lacking the field, the unassigned value of RFC 7643 §2.5.
+    """
+    negated: list[Query] = []
+    for key, condition in query.items():
+        if key == "$or":
+            negated.append(_element_conjunction([_element_negation(term) for term in condition]))
+        elif key == "$nor":
+            branches = list(condition)
+            negated.append(branches[0] if len(branches) == 1 else {"$or": branches})
+        else:
+            negated.append({key: _negated_condition(condition)})
+    return negated[0] if len(negated) == 1 else {"$or": negated}
+
+
+def _negated_condition(condition: Any) -> Any:
+    """The condition a field satisfies exactly when it does not satisfy ``condition``."""
+    if not isinstance(condition, dict):
+        return {"$ne": condition}
+    if condition.keys() == {"$ne"}:
+        return {"$eq": condition["$ne"]}
+    if (
+        condition.keys() in ({"$nin"}, {"$exists", "$nin"})
+        and condition.get("$exists", True) is True
+        and None in condition["$nin"]
+    ):
+        # "$nin" with null already demands the field; "$in" with null accepts a missing one.
+        return {"$in": condition["$nin"]}
+    if condition.keys() == {"$in"} and None in condition["$in"]:
+        return {"$nin": condition["$in"]}
+    return {"$not": condition}
 
 
 def _qualify(node: Filter, parent: AttrPath) -> Filter:

@@ -875,9 +875,9 @@ def test_filtered_add_with_null_removes_the_matching_elements() -> None:
         **bjensen(),
         "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
     }
-    assert (
-        patch(bjensen(), {"op": "add", "path": 'emails[type eq "other"].value', "value": None}) == bjensen()
-    )
+    # Nothing matches and null creates nothing: RFC 7644 §3.5.2.3's noTarget (test_rfc_defects.py).
+    with pytest.raises(NoTargetError):
+        patch(bjensen(), {"op": "add", "path": 'emails[type eq "other"].value', "value": None})
 
 
 # --- copy on write -------------------------------------------------------------------------------

@@ -233,7 +233,9 @@ async def test_booleans(users: Any, filter_text: str, expected: set[str]) -> Non
         (f"{ENT}:employeeNumber pr", {"u1", "u2"}),
         ("schemas pr", ALL_IDS),
         ('schemas eq "urn:ietf:params:scim:schemas:core:2.0:User"', ALL_IDS),
-        (f'schemas ne "{ENT}"', {"u3", "u4", "u5"}),
+        (f'schemas ne "{ENT}"', ALL_IDS),
+        ('schemas ne "urn:ietf:params:scim:schemas:core:2.0:User"', {"u1", "u2"}),
+        (f'not (schemas eq "{ENT}")', {"u3", "u4", "u5"}),
         ('schemas eq "urn:example:other"', set()),
     ],
 )

@@ -38,8 +38,11 @@ class UnevaluableError(Exception):
     attribute without ``value`` compared as a whole, a value of the wrong type)."""
 
 
-# "schemas" is not in any schema's attribute list (RFC 7643 §3); it is a multi-valued string of URIs.
-_SCHEMAS = Attribute(name="schemas", type=AttributeType.STRING, multi_valued=True, case_exact=True)
+# "schemas" is not in any schema's attribute list (RFC 7643 §3); it is a multi-valued string of URIs,
+# with no caseExact given. Compared without regard to case, as schema URNs are everywhere else in a
+# filter (RFC 7644 §3.10 names attributes by URN; §3.4.2.2 makes attribute names case-insensitive);
+# the server documents the same choice (docs/design.md, "Filters").
+_SCHEMAS = Attribute(name="schemas", type=AttributeType.STRING, multi_valued=True, case_exact=False)
 
 
 def matches(resource: Mapping[str, Any], filter_ast: Filter, resource_type: ResourceType) -> bool:

@@ -9,7 +9,8 @@ Beyond the letter of the RFC it models the server's documented IdP leniencies (R
 compatibility"; ``tests/compiler/test_patch_idp.py``) that the generator can produce:
 
 * a filtered ``add``/``replace`` matching no element, whose filter is a conjunction of ``eq`` terms,
-  creates the element from those terms (Entra); a null sub-attribute value then changes nothing;
+  creates the element from those terms (Entra); with a null (or "") value it creates nothing, and the
+  RFC's noTarget stands;
 * setting ``primary`` true on an element (by a filtered path or by adding elements) sets it false on the
   other elements (RFC 7643 §2.4 allows one primary; Entra switches it this way);
 * ``add`` on a single-valued attribute that has a value replaces it (the RFC's own rule, §3.5.2.1);
@@ -143,8 +144,9 @@ def _sub(attribute: Attribute, name: str) -> Attribute:
 
 
 def _typed(attribute: Attribute, value: Any) -> Any:
-    """The value as the attribute's type holds it; the Entra strings for booleans."""
-    if attribute.type is AttributeType.BOOLEAN and isinstance(value, str):
+    """The value as the attribute's type holds it; the Entra strings for booleans. "" stays "": it is
+    unassigned (like null) for every type, not the boolean false."""
+    if attribute.type is AttributeType.BOOLEAN and isinstance(value, str) and value != "":
         return value.lower() == "true"
     if attribute.is_complex and isinstance(value, dict):
         return {_sub(attribute, k).name: _typed(_sub(attribute, k), v) for k, v in value.items()}
@@ -242,6 +244,12 @@ def _apply_filtered(
             for element in matched:
                 element.pop(sub.name, None)
         return
+    if sub is None and _empty(value):
+        # Unassigning the selected values removes them (RFC 7643 §2.5, as §3.5.2.3 replaces them).
+        if not matched:
+            raise RefusalError("noTarget", "the filter matches no value, and null creates none")
+        holder[attribute.name] = [e for e in elements if not any(e is m for m in matched)]
+        return
     if not matched:
         seed = _eq_seed(path.filter, attribute)
         if seed is None:
@@ -250,8 +258,10 @@ def _apply_filtered(
             # SHALL indicate failure by returning HTTP status code 400 and a "scimType" error code of
             # "noTarget"."
             raise RefusalError("noTarget", "the filter matches no value and describes none")
-        if sub is not None and prune(value) is None:
-            return  # leniency: nothing to unassign in an element that does not exist
+        if prune(value) is None:
+            # The leniency creates an element to hold a value; null or "" holds none, so the RFC's
+            # noTarget stands (docs/design.md, "Filtered adds").
+            raise RefusalError("noTarget", "the filter matches no value, and null creates none")
         elements.append(seed)
         matched = [seed]
     for element in matched:

@@ -59,6 +59,10 @@ USERS: dict[str, dict[str, Any]] = {
         ("emails.type eq null", ["nothing", "name-and-manager"]),
         ("name pr", ["name-and-manager"]),
         ('name[givenName ne "x"]', ["name-and-manager"]),
+        # Defect 6: brackets on a single-valued complex attribute need its value.
+        ('name[not (givenName eq "x")]', ["name-and-manager"]),
+        ("manager[displayName eq null]", ["name-and-manager"]),
+        ('emails[type ne "work"]', ["work-and-home", "work-only"]),
         ('name.givenName ne "x"', list(USERS)),
         # Extension paths, URN-qualified or not, and the manager compared through its value.
         (f'{ENT}:manager eq "M1"', ["name-and-manager"]),
@@ -118,5 +122,17 @@ def test_the_patch_reference_refuses_an_unmatched_filter_it_cannot_create() -> N
     with pytest.raises(RefusalError) as info:
         apply_operations(
             BASE, [{"op": "replace", "path": 'emails[type ne "x"].value', "value": "v"}], USER_RESOURCE_TYPE
+        )
+    assert info.value.scim_type == "noTarget"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_the_patch_reference_creates_nothing_for_null_through_an_unmatched_filter(value: Any) -> None:
+    """Defect 7: the filtered-add leniency creates an element to hold a value; null or "" is none."""
+    with pytest.raises(RefusalError) as info:
+        apply_operations(
+            BASE,
+            [{"op": "replace", "path": 'emails[type eq "work"].display', "value": value}],
+            USER_RESOURCE_TYPE,
         )
     assert info.value.scim_type == "noTarget"

@@ -253,29 +253,34 @@ class _Applier:
         container = self._container(target.extension, target.attr)
         elements = _elements(container, attribute)
         matches = [e for e in elements if isinstance(e, dict) and target.predicate(e)]
+        new: dict[str, Any]
         if sub is None:
             values = coerce_value(target.resolved(), raw)
             one = raw[0] if isinstance(raw, list) and len(raw) == 1 else raw
             cleared = _cleared(attribute, one)
             if values is None and not cleared:
                 # Unassigning the selected elements removes them.
-                container[attribute.name] = [e for e in elements if not _contains(matches, e)]
-                return
-            values = values or [{}]
-            if len(values) != 1:
-                raise InvalidValueError(f"The value for '{target.text}' must be a single object")
-            new: dict[str, Any] = values[0]
-            for element in matches:
-                _merge(element, new, cleared)
+                if matches:
+                    container[attribute.name] = [e for e in elements if not _contains(matches, e)]
+                    return
+                new = {}
+            else:
+                values = values or [{}]
+                if len(values) != 1:
+                    raise InvalidValueError(f"The value for '{target.text}' must be a single object")
+                new = values[0]
+                for element in matches:
+                    _merge(element, new, cleared)
         else:
             value = coerce_value(target.resolved(), raw)
-            if value is None and not matches:
-                return
-            new = {sub.name: value}
+            new = {} if value is None else {sub.name: value}
             for element in matches:
                 _set_sub(element, sub, value)
         if not matches:
-            seed = eq_seed(target.filter, attribute, target.text)
+            # RFC 7644 §3.5.2.3: a filter that matches no record is noTarget. The leniency creates
+            # the element an eq filter describes, to hold the value sent: null, "" or an object of
+            # nulls holds none, so nothing is created and noTarget stands.
+            seed = eq_seed(target.filter, attribute, target.text) if new else None
             if seed is None:
                 raise NoTargetError(f"No value matches the filter of path '{target.text}'")
             created = {**seed, **new}
