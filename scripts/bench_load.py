@@ -22,7 +22,7 @@ With ``--mongodb-uri`` the server stores into a fresh database on that server in
 runs ``serve --workers K``, all workers on core 0; RSS is then the sum over the processes).
 
 All traffic goes to 127.0.0.1; every loop is bounded by the phase's deadline; both server processes
-are killed at the end, also on errors and Ctrl-C.
+are killed at the end, also on errors, Ctrl-C and SIGTERM.
 """
 
 from __future__ import annotations
@@ -513,6 +513,10 @@ async def bulk_phase(
 
 async def bench(args: argparse.Namespace) -> None:
     pin(0, CLIENT_CORE)
+    # SIGTERM (a timeout's, a CI runner's) ends the run as Ctrl-C does, through the cleanup below.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_")}
     # No rate limit: the bench measures throughput. A setting the server does not know is ignored.
     env.update(
@@ -633,6 +637,8 @@ def main() -> int:
         asyncio.run(bench(args))
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:  # SIGTERM
+        return 128 + signal.SIGTERM
     return 0
 
 

@@ -221,8 +221,3 @@ class DeliveryStateStore:
         with driver_errors():
             result = await self._collection.update_one({"_id": key, "owner": owner}, {"$set": dict(fields)})
         return bool(result.matched_count)
-
-    async def get(self, key: str) -> dict[str, Any] | None:
-        with driver_errors():
-            doc = await self._collection.find_one({"_id": key})
-        return None if doc is None else dict(doc)

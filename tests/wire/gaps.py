@@ -22,9 +22,14 @@ NESTING = (
     "mongoeco refuses a query nested a few dozen operators deep ('parser stack overflow'); MongoDB accepts "
     "a query tree up to 100 levels deep, beyond the server's default max_filter_depth of 32"
 )
-AND_IN_ELEM_MATCH = (
-    "mongoeco refuses $and inside $elemMatch ('Unsupported query operator: $and'); MongoDB accepts any "
-    "query operator there (the server sends a flat $elemMatch of distinct keys, which both accept)"
+LOGICAL_IN_ELEM_MATCH = (
+    "mongoeco refuses $and, $or and $nor inside $elemMatch ('Unsupported query operator') and a logical "
+    "operator beside a field condition there ('$elemMatch cannot mix operator and field conditions'); "
+    "MongoDB accepts any query operator inside $elemMatch but $where and $text "
+    "(https://www.mongodb.com/docs/manual/reference/operator/query/elemMatch/). The server sends a flat "
+    "$elemMatch for a conjunction of distinct sub-attributes (Entra's emails[type eq ...].value eq ...), "
+    "which both accept, and a logical operator inside it only for a value filter with or, not, or a "
+    "sub-attribute named twice; on mongoeco such a filter answers 500"
 )
 
 # Test node id (a whole test, or one of its parameters) -> the difference it meets.
@@ -38,6 +43,9 @@ GAPS: dict[str, str] = {
     "[1000000000000000000000000000000-1000000000000000000000000000000-1000000000000000000000000000000-0]": (
         SKIP_LIMIT
     ),
+    # The generated filters include value filters with or and not (photos[not (value sw "x")]).
+    "tests/reference/test_filter_reference.py::"
+    "test_filters_return_exactly_what_the_reference_evaluator_accepts": LOGICAL_IN_ELEM_MATCH,
 }
 
 

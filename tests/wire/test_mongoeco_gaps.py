@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import MONGODB_URI, wire_database
-from tests.wire.gaps import AND_IN_ELEM_MATCH, NESTING, SKIP_LIMIT
+from tests.wire.gaps import LOGICAL_IN_ELEM_MATCH, NESTING, SKIP_LIMIT
 
 pytestmark = [
     pytest.mark.mongodb,
@@ -43,9 +43,28 @@ async def test_a_query_forty_levels_deep_is_accepted(users: Any) -> None:
     assert [d["_id"] for d in await users.find(query).to_list(None)] == ["a"]
 
 
-@pytest.mark.mongoeco_gap(reason=AND_IN_ELEM_MATCH)
+@pytest.mark.mongoeco_gap(reason=LOGICAL_IN_ELEM_MATCH)
 async def test_and_inside_elem_match_is_accepted(users: Any) -> None:
     query = {"emails": {"$elemMatch": {"$and": [{"type": "work"}, {"value": "a@example.com"}]}}}
+    assert [d["_id"] for d in await users.find(query).to_list(None)] == ["a"]
+
+
+@pytest.mark.mongoeco_gap(reason=LOGICAL_IN_ELEM_MATCH)
+async def test_or_inside_elem_match_is_accepted(users: Any) -> None:
+    query = {"emails": {"$elemMatch": {"$or": [{"type": "work"}, {"value": "nobody@example.com"}]}}}
+    assert [d["_id"] for d in await users.find(query).to_list(None)] == ["a"]
+
+
+@pytest.mark.mongoeco_gap(reason=LOGICAL_IN_ELEM_MATCH)
+async def test_nor_inside_elem_match_is_accepted(users: Any) -> None:
+    query = {"emails": {"$elemMatch": {"$nor": [{"type": "home"}]}}}
+    assert [d["_id"] for d in await users.find(query).to_list(None)] == ["a"]
+
+
+@pytest.mark.mongoeco_gap(reason=LOGICAL_IN_ELEM_MATCH)
+async def test_a_logical_operator_beside_a_field_inside_elem_match_is_accepted(users: Any) -> None:
+    either = {"$or": [{"type": "work"}, {"type": "other"}]}
+    query = {"emails": {"$elemMatch": {**either, "value": "a@example.com"}}}
     assert [d["_id"] for d in await users.find(query).to_list(None)] == ["a"]
 
 
