@@ -488,8 +488,6 @@ def document(name: str, handler: Handler) -> Handler:
     return documented
 
 
-
-
 def _use_scim_media_types(spec: dict[str, Any]) -> None:
     """Describe bodies as ``application/scim+json``, which the server sends and prefers (RFC 7644 §3.1).
 
