@@ -17,6 +17,7 @@ of mongomock is changed), and only on the mongomock release they were written ag
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import logging
@@ -33,6 +34,8 @@ from mongomock.database import Database
 from mongomock.filtering import filter_applies, resolve_sort_key
 from mongomock.helpers import hashdict
 from mongomock.store import CollectionStore, DatabaseStore, ServerStore
+
+from scim_server.storage.keyset import keyset_range
 
 logger = logging.getLogger("scim_server.storage")
 
@@ -172,22 +175,130 @@ class _PathIndex:
         return found
 
 
-class _Indexes:
-    """A collection store's path indexes, valid for one documents dict (``drop`` replaces it)."""
+def _kind(value: Any) -> int | None:
+    """The rank of a sort-key value that a sorted index orders as mongomock does, with Python's own
+    ``<`` (strings, numbers, naive dates, aware dates: each a kind of its own, so values of two kinds
+    are never compared); None for any other value (missing, null, bool, NaN, arrays, documents)."""
+    kind = type(value)
+    if kind is str:
+        return 1
+    if kind is int or (kind is float and value == value):
+        return 2
+    if kind is datetime:
+        return 3 if value.tzinfo is None else 4
+    return None
 
-    __slots__ = ("documents", "paths")
+
+class _SortedIndex:
+    """For the keys of one declared index of one collection, ``(f1, ..., fk, _id)`` all ascending:
+    every document's position ``(kind(v1), v1, ..., kind(vk), vk, _id)``, kept in order, so that a
+    sorted page is a slice and a keyset range a bisection (``storage/keyset.py``).
+
+    Documents whose values it cannot order as mongomock does (:func:`_kind`; an ``_id`` that is not a
+    string) are only counted in ``odd``; while any is, or while one key holds values of two kinds,
+    the index answers nothing (:meth:`usable`) and mongomock sorts, as it would without it."""
+
+    __slots__ = ("entries", "fields", "held", "kinds", "odd")
+
+    def __init__(self, fields: tuple[tuple[str, ...], ...], documents: Mapping[Any, Any]) -> None:
+        self.fields = fields
+        self.held: dict[Any, tuple[Any, ...]] = {}
+        self.odd: set[Any] = set()
+        self.kinds: list[dict[int, int]] = [{} for _ in fields]
+        entries = []
+        for key, document in documents.items():
+            entry = self._entry(key, document)
+            if entry is None:
+                self.odd.add(key)
+            else:
+                self._hold(key, entry)
+                entries.append(entry)
+        entries.sort()
+        self.entries: list[tuple[Any, ...]] = entries
+
+    def _entry(self, key: Any, document: Any) -> tuple[Any, ...] | None:
+        if type(key) is not str:
+            return None
+        parts: list[Any] = []
+        for path in self.fields:
+            value = document
+            for part in path:
+                value = value.get(part, _MISSING) if value.__class__ is dict else _MISSING
+            kind = _kind(value)
+            if kind is None:
+                return None
+            parts += (kind, value)
+        parts.append(key)
+        return tuple(parts)
+
+    def _hold(self, key: Any, entry: tuple[Any, ...]) -> None:
+        self.held[key] = entry
+        for kinds, kind in zip(self.kinds, entry[0:-1:2], strict=True):
+            kinds[kind] = kinds.get(kind, 0) + 1
+
+    def put(self, key: Any, document: Any) -> None:
+        self.drop(key)
+        entry = self._entry(key, document)
+        if entry is None:
+            self.odd.add(key)
+            return
+        self._hold(key, entry)
+        bisect.insort(self.entries, entry)
+
+    def drop(self, key: Any) -> None:
+        if key in self.odd:
+            self.odd.discard(key)
+            return
+        entry = self.held.pop(key, None)
+        if entry is None:
+            return
+        del self.entries[bisect.bisect_left(self.entries, entry)]
+        for kinds, kind in zip(self.kinds, entry[0:-1:2], strict=True):
+            kinds[kind] -= 1
+            if not kinds[kind]:
+                del kinds[kind]
+
+    def usable(self) -> bool:
+        return not self.odd and all(len(kinds) <= 1 for kinds in self.kinds)
+
+    def probe(self, values: Any) -> tuple[Any, ...] | None:
+        """A keyset position (the key values, then an id) as an entry, or None when a value is not
+        of the kind its key holds (mongomock's range operators would then compare across types)."""
+        *keys, identifier = values
+        if type(identifier) is not str or len(keys) != len(self.fields):
+            return None
+        parts: list[Any] = []
+        for kinds, value in zip(self.kinds, keys, strict=True):
+            kind = _kind(value)
+            if kind is None or (kinds and kind not in kinds):
+                return None
+            parts += (kind, value)
+        parts.append(identifier)
+        return tuple(parts)
+
+
+class _Indexes:
+    """A collection store's path and sorted indexes, valid for one documents dict (``drop``
+    replaces it)."""
+
+    __slots__ = ("documents", "paths", "sorted")
 
     def __init__(self, documents: Any) -> None:
         self.documents = documents
         self.paths: dict[tuple[str, ...], _PathIndex] = {}
+        self.sorted: dict[tuple[tuple[str, ...], ...], _SortedIndex] = {}
 
     def put(self, key: Any, document: Any) -> None:
         for index in self.paths.values():
             index.put(key, document)
+        for ordered in self.sorted.values():
+            ordered.put(key, document)
 
     def drop(self, key: Any) -> None:
         for index in self.paths.values():
             index.drop(key)
+        for ordered in self.sorted.values():
+            ordered.drop(key)
 
 
 def _indexes_of(store: _CollectionStore, *, create: bool) -> _Indexes | None:
@@ -350,6 +461,94 @@ def _plain_values(key: str, documents: list[Any]) -> list[Any] | None:
     return values
 
 
+def _sorted_index(self: Collection, sort: Any) -> tuple[_SortedIndex, int] | None:
+    """The sorted index serving ``sort`` and its direction: a sort ``(f1, ..., fk, _id)`` in one
+    direction whose fields are those of an index the collection declares (``_id`` alone: the
+    primary key), on a store without TTL indexes (whose expiries pass no write hook)."""
+    if not sort or isinstance(sort, dict) or sort[-1][0] != "_id":
+        return None
+    directions = {direction for _, direction in sort}
+    if len(directions) != 1 or not directions <= {1, -1}:
+        return None
+    store = self._store
+    if store._ttl_indexes:
+        return None
+    fields = tuple(field for field, _ in sort[:-1])
+    if fields and not any(
+        [tuple(key) for key in index.get("key", ())] == [*((f, 1) for f in fields), ("_id", 1)]
+        for index in store.indexes.values()
+    ):
+        return None
+    indexes = _indexes_of(store, create=True)
+    assert indexes is not None
+    paths = tuple(tuple(field.split(".")) for field in fields)
+    index = indexes.sorted.get(paths)
+    if index is None:
+        with store._rwlock.reader():
+            index = indexes.sorted[paths] = _SortedIndex(paths, store._documents)
+    return index, directions.pop()
+
+
+def _keyset_position(spec: Any, sort: Any) -> tuple[Any, ...] | None:
+    """The position ``spec`` ranges after, when it is exactly :func:`keyset_range` of ``sort`` at
+    some position (with values other than None); else None."""
+    found: dict[str, Any] = {}
+
+    def collect(condition: Any) -> None:
+        if not isinstance(condition, Mapping):
+            return
+        for field, test in condition.items():
+            if field == "$or" and isinstance(test, list):
+                for branch in test:
+                    collect(branch)
+            elif isinstance(test, Mapping):
+                for operator in ("$gt", "$lt", "$eq"):
+                    if test.get(operator) is not None and field not in found:
+                        found[field] = test[operator]
+
+    collect(spec)
+    try:
+        position = tuple(found[field] for field, _ in sort)
+        return position if keyset_range(sort, position) == spec else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _indexed_page(self: Collection, spec: Any, sort: Any, skip: int, limit: int) -> list[Any] | None:
+    """The stored documents (uncopied) of the page ``skip``/``limit`` of a find whose sort a sorted
+    index serves (:func:`_sorted_index`) and whose filter is empty or a keyset range of that sort:
+    a bisection and a slice, whatever the collection's size. None for any other find, and while
+    the index cannot order every document (:meth:`_SortedIndex.usable`)."""
+    if not isinstance(spec, Mapping) or limit <= 0:
+        return None
+    served = _sorted_index(self, sort)
+    if served is None:
+        return None
+    index, direction = served
+    if not index.usable():
+        return None
+    entries = index.entries
+    if not spec:
+        start, end = 0, len(entries)
+    else:
+        position = _keyset_position(spec, sort)
+        probe = None if position is None else index.probe(position)
+        if probe is None:
+            return None
+        if direction > 0:
+            start, end = bisect.bisect_right(entries, probe), len(entries)
+        else:
+            start, end = 0, bisect.bisect_left(entries, probe)
+    if direction > 0:
+        chosen = entries[start + skip : start + skip + limit]
+    else:
+        stop = max(start, end - skip)
+        chosen = entries[max(start, stop - limit) : stop][::-1]
+    documents = self._store._documents
+    with self._store._rwlock.reader():
+        return [documents[entry[-1]] for entry in chosen]
+
+
 def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
     """The documents a limited cursor returns, copied alone (mongomock copies, and makes time-zone
     aware, every document the query matches before it skips and limits). The matching documents are
@@ -371,7 +570,11 @@ def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
         if getattr(method, "__func__", None) is _get_sorted_dataset and not factory.keywords:
             collection = method.__self__
             spec, sort, fields, as_class = factory.args
-            ordered = _ordered(collection, spec, sort)
+            ordered = _indexed_page(collection, spec, sort, skip, stop - skip)
+            if ordered is not None:
+                skip, stop = 0, len(ordered)
+            else:
+                ordered = _ordered(collection, spec, sort)
         documents: Iterator[Any]
         if ordered is None:
             documents = itertools.islice(factory(), skip, stop)
@@ -429,6 +632,14 @@ class _Collection(Collection):
     _iter_documents = _iter_documents
     _get_dataset = _get_sorted_dataset
     _ensure_uniques = _reindexed_ensure_uniques
+
+    def count_documents(self, filter: Any, **kwargs: Any) -> int:
+        """The count of an empty filter (a list's ``totalResults``) without a walk over the
+        documents: every document matches it, as mongomock's own count finds."""
+        store = self._store
+        if isinstance(filter, Mapping) and not filter and not kwargs and not store._ttl_indexes:
+            return len(store._documents)
+        return super().count_documents(filter, **kwargs)  # type: ignore[no-any-return]
 
     def find(self, *args: Any, **kwargs: Any) -> _Cursor:
         return _adopt(super().find(*args, **kwargs), _Cursor)

@@ -19,6 +19,7 @@ from mongomock.store import CollectionStore
 
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
+from scim_server.storage.keyset import keyset_range
 
 IDS = [f"id-{n:03d}" for n in range(50)]
 
@@ -635,3 +636,127 @@ async def test_plain_mongomock_gives_the_servers_client_the_same_answers(
     assert "duplicate key" in with_lookups["duplicate"].lower()
     assert with_lookups["after"] == ["u03", "u04"]
     assert with_lookups["first"]["_id"] == "u35"
+
+
+# Sorted indexes: a sort by a declared index's keys and _id, with an empty filter or a keyset range
+# (storage/keyset.py), is a slice of an ordered list kept through every write; every page, before and
+# after writes, is what mongomock's own sort and matcher give.
+_KEYSET_SORTS = st.sampled_from(
+    [
+        [("s", 1), ("_id", 1)],
+        [("s", -1), ("_id", -1)],
+        [("m.c", 1), ("_id", 1)],
+        [("m.c", -1), ("_id", -1)],
+        [("t", 1), ("_id", 1)],  # no index declares t: mongomock sorts
+        [("_id", 1)],
+        [("_id", -1)],
+    ]
+)
+_SCALARS = _SORT_VALUES.filter(lambda v: not isinstance(v, list | dict))
+_CHANGES = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.integers(0, 13), _SCALARS),
+        st.tuples(st.just("unset"), st.integers(0, 13)),
+        st.tuples(st.just("delete"), st.integers(0, 13)),
+        st.tuples(st.just("insert"), st.integers(14, 20), _SCALARS),
+        st.tuples(st.just("replace"), st.integers(0, 13), _SCALARS),
+    ),
+    max_size=6,
+)
+
+
+def _keyset_pages(
+    coll: Any,
+    documents: list[dict[str, Any]],
+    changes: list[tuple[Any, ...]],
+    sort: list[tuple[str, int]],
+    position: tuple[Any, str] | None,
+    skip: int,
+    limit: int,
+) -> list[Any]:
+    coll.create_index([("s", 1), ("_id", 1)])
+    coll.create_index([("m.c", 1), ("_id", 1)])
+    if documents:
+        coll.insert_many([{"_id": f"d{n:02d}", **d} for n, d in enumerate(documents)])
+    seen: list[Any] = [list(coll.find({}).sort(sort).limit(3))]  # builds the sorted index first
+    for change in changes:
+        kind, n, *value = change
+        key = f"d{n:02d}"
+        if kind == "set":
+            coll.update_one({"_id": key}, {"$set": {"s": value[0], "m.c": value[0]}})
+        elif kind == "unset":
+            coll.update_one({"_id": key}, {"$unset": {"s": ""}})
+        elif kind == "delete":
+            coll.delete_one({"_id": key})
+        elif kind == "insert":
+            try:
+                coll.insert_one({"_id": key, "s": value[0], "m": {"c": value[0]}})
+            except mongomock.DuplicateKeyError:
+                seen.append("duplicate")
+        else:
+            coll.replace_one({"_id": key}, {"s": value[0], "t": 1})
+    query: dict[str, Any] = {}
+    if position is not None:
+        value, identifier = position
+        query = keyset_range(sort, (*([value] * (len(sort) - 1)), identifier))
+    cursor = coll.find(query, {"t": 0}).sort(sort).skip(skip).limit(limit)
+    seen += [list(cursor), coll.count_documents({}), coll.count_documents(query)]
+    cursor.rewind()
+    seen.append(list(cursor))
+    return seen
+
+
+@settings(max_examples=settings.default.max_examples * 3)
+@given(
+    documents=st.one_of(_PLAIN_DOCUMENTS, _SORT_DOCUMENTS),
+    changes=_CHANGES,
+    sort=_KEYSET_SORTS,
+    position=st.one_of(st.none(), st.tuples(_SCALARS, st.sampled_from(["d00", "d03", "d07", "d99", ""]))),
+    skip=st.integers(0, 4),
+    limit=st.integers(1, 6),
+)
+def test_sorted_index_pages_and_keyset_ranges_are_what_mongomock_gives(
+    documents: list[dict[str, Any]],
+    changes: list[tuple[Any, ...]],
+    sort: list[tuple[str, int]],
+    position: tuple[Any, str] | None,
+    skip: int,
+    limit: int,
+) -> None:
+    args = (documents, changes, sort, position, skip, limit)
+    assert _keyset_pages(indexed("keyset"), *args) == _keyset_pages(plain("keyset"), *args)
+
+
+def test_a_deep_page_and_a_keyset_page_are_read_from_the_sorted_index_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coll = indexed("many")
+    coll.create_index([("meta.created", 1), ("_id", 1)])
+    created = {f"u{n:05d}": datetime(2026, 1, 1 + n % 28, tzinfo=UTC) for n in range(3000)}
+    coll.insert_many([{"_id": i, "meta": {"created": c}} for i, c in created.items()])
+    sort = [("meta.created", 1), ("_id", 1)]
+    assert len(list(coll.find({}).sort(sort).limit(1))) == 1  # builds the sorted index
+    # Writes after it was built keep it in order.
+    created["late"] = datetime(2026, 1, 3, tzinfo=UTC)
+    coll.insert_one({"_id": "late", "meta": {"created": created["late"]}})
+    coll.delete_one({"_id": "u00002"})
+    del created["u00002"]
+    coll.update_one({"_id": "u00005"}, {"$set": {"meta.created": datetime(2027, 1, 1)}})
+    created["u00005"] = datetime(2027, 1, 1, tzinfo=UTC)
+    expected = sorted(created, key=lambda i: (created[i], i))
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("scanned or sorted the collection")
+
+    monkeypatch.setattr(embedded, "_ordered", refuse)
+    monkeypatch.setattr(embedded, "_scan", refuse)
+    monkeypatch.setattr(embedded, "_matches", refuse)
+    assert [d["_id"] for d in coll.find({}).sort(sort).skip(2000).limit(3)] == expected[2000:2003]
+    descending = [("meta.created", -1), ("_id", -1)]
+    assert [d["_id"] for d in coll.find({}).sort(descending).skip(10).limit(2)] == expected[::-1][10:12]
+    last = expected[2002]
+    after = keyset_range(sort, (created[last], last))
+    assert [d["_id"] for d in coll.find(after).sort(sort).limit(2)] == expected[2003:2005]
+    before = keyset_range(descending, (created[last], last))
+    assert [d["_id"] for d in coll.find(before).sort(descending).limit(2)] == expected[2001:1999:-1]
+    assert coll.count_documents({}) == 3000
