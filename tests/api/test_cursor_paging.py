@@ -174,3 +174,45 @@ async def test_service_provider_config_advertises_both_paging_methods(client: Te
         "maxPageSize": 1000,
         "cursorTimeout": 3600,
     }
+
+
+async def walk_root(client: TestClient[Any, Any], params: str, count: int) -> list[str]:
+    listed: list[str] = []
+    cursor = ""
+    for _ in range(50):
+        body = await get(client, f"/scim/v2/?{params}&count={count}&cursor={cursor}")
+        assert "startIndex" not in body
+        listed += [r["id"] for r in body["Resources"]]
+        if "nextCursor" not in body:
+            return listed
+        cursor = body["nextCursor"]
+    raise AssertionError("the walk did not end")
+
+
+async def test_the_server_root_pages_users_and_groups_together_by_cursor(
+    client: TestClient[Any, Any],
+) -> None:
+    await create_users(client, ["u1", "u2", "u3", "u4"])
+    for name in ("g1", "u2x", "g3"):
+        response = await client.post("/scim/v2/Groups", json={"displayName": name}, headers=auth())
+        assert response.status == 201
+    await create_users(client, ["u5"])
+    for params in (
+        "filter=" + quote("meta.resourceType pr"),
+        "sortBy=displayName",
+        "sortBy=userName&sortOrder=descending",
+        "filter=" + quote('userName sw "u" or displayName sw "g"') + "&sortBy=id",
+    ):
+        everything = await get(client, f"/scim/v2/?{params}&count=100")
+        expected = [r["id"] for r in everything["Resources"]]
+        for count in (1, 2, 3, 100):
+            assert await walk_root(client, params, count) == expected, (params, count)
+    body = await client.post(
+        "/scim/v2/.search",
+        json={"schemas": [SEARCH], "cursor": "", "count": 3, "sortBy": "meta.created"},
+        headers=auth(),
+    )
+    first = await body.json()
+    assert first["totalResults"] == 8 and first["itemsPerPage"] == 3 and "nextCursor" in first
+    other = await get(client, f"/scim/v2/Users?cursor={first['nextCursor']}", status=400)
+    assert other["scimType"] == "invalidCursor"
