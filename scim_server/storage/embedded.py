@@ -3,12 +3,16 @@
 """The embedded store: mongomock, answering the server's queries without scanning a whole collection.
 
 :func:`mongo_client` makes a mongomock client whose collections look a query naming one string
-``_id`` up by key; answer a query requiring a string equality (also ``$in`` of strings, and inside a
-top-level ``$and``) from per-path equality indexes that every write keeps up to date; copy only the
-page a limited cursor returns; and sort keys of one plain type with Python's ``<``. What a lookup
-finds is still checked by mongomock's own matcher, so every answer, order and error is the one plain
-mongomock gives. Why: mongomock scans every document for every query (its indexes only enforce
-uniqueness), so a request's cost would grow with the organization's size.
+``_id`` up by key; answer a query requiring a string or integer equality (also ``$in`` of them, and
+inside a top-level ``$and``) from per-path equality indexes that every write keeps up to date; answer
+a sorted page whose sort is a declared index's keys and ``_id``, and whose filter is empty or a keyset
+range (``storage/keyset.py``), from a sorted index of positions that every write keeps in order;
+count an empty filter by the store's length; copy only the page a limited cursor returns; and sort
+keys of one plain type with Python's ``<``. What an equality lookup finds is still checked by
+mongomock's own matcher, and a sorted index answers only while it orders every document as mongomock
+would, so every answer, order and error is the one plain mongomock gives. Why: mongomock scans every
+document for every query (its indexes only enforce uniqueness), so a request's cost would grow with
+the organization's size.
 
 The lookups are subclasses overriding private mongomock methods, used by this client only (no class
 of mongomock is changed), and only on the mongomock release they were written against
@@ -82,15 +86,25 @@ _sort_key: Any = resolve_sort_key
 _project: Any = Collection._copy_only_fields
 
 
-# A path and the strings the value there must be one of.
-_Wanted = tuple[tuple[str, ...], frozenset[str]]
-# Leaf types that never equal a string and have nothing to walk into.
-_NEVER_A_STRING = (bytes, int, float, datetime, type(None))
+# A path and the values (strings, integers) the value there must be one of.
+_Wanted = tuple[tuple[str, ...], frozenset[Any]]
+# Leaf types with nothing to walk into.
+_LEAVES = (bytes, int, float, datetime, type(None))
+# Leaf types that never equal a string or an integer.
+_NEVER_A_KEY = (bytes, datetime, type(None))
+# The types of the values an equality may be looked up by: strings, and integers (an audit record's
+# sequence number, whose uniqueness is checked on every insert). Not bool, a BSON type of its own.
+_KEY_TYPES = (str, int)
 _MISSING = object()
 
 
+def _is_key(value: Any) -> bool:
+    return type(value) in _KEY_TYPES
+
+
 def _wanted(filter: Mapping[str, Any], into: list[_Wanted]) -> None:
-    """The string equalities ``filter`` requires (a necessary condition, never a sufficient one)."""
+    """The string and integer equalities ``filter`` requires (a necessary condition, never a
+    sufficient one)."""
     for key, value in filter.items():
         if type(key) is not str:
             continue
@@ -100,38 +114,39 @@ def _wanted(filter: Mapping[str, Any], into: list[_Wanted]) -> None:
                     if isinstance(member, Mapping):
                         _wanted(member, into)
             continue
-        strings: frozenset[str] | None = None
-        if type(value) is str:
-            strings = frozenset((value,))
+        wanted: frozenset[Any] | None = None
+        if _is_key(value):
+            wanted = frozenset((value,))
         elif isinstance(value, Mapping):
-            if type(value.get("$eq")) is str:
-                strings = frozenset((value["$eq"],))
-            elif isinstance(listed := value.get("$in"), list) and all(type(v) is str for v in listed):
-                strings = frozenset(listed)
-        if strings is not None:
-            into.append((tuple(key.split(".")), strings))
+            if _is_key(value.get("$eq")):
+                wanted = frozenset((value["$eq"],))
+            elif isinstance(listed := value.get("$in"), list) and all(_is_key(v) for v in listed):
+                wanted = frozenset(listed)
+        if wanted is not None:
+            into.append((tuple(key.split(".")), wanted))
 
 
 # The walk cannot tell: an array on the path (matched element by element), or a type it does not know.
 _UNSURE = object()
-_NO_STRING = object()  # certainly equal to no string: nothing there, or a value of another type
+_NO_STRING = object()  # certainly equal to no string or integer: nothing there, or another type
 
 
 def _string_at(document: Any, path: tuple[str, ...]) -> Any:
-    """The string a document holds at ``path`` (through plain dicts), else :data:`_NO_STRING` or
-    :data:`_UNSURE`. A document can only match an equality with a string ``s`` at ``path`` if this is
-    ``s`` or :data:`_UNSURE`."""
+    """The string or number a document holds at ``path`` (through plain dicts), else
+    :data:`_NO_STRING` or :data:`_UNSURE`. A document can only match an equality with a string or
+    integer ``s`` at ``path`` if this is ``s`` (a number equal to it: ``1.0`` for ``1``, and
+    ``True`` too, which the matcher then refuses) or :data:`_UNSURE`."""
     value = document
     for part in path:
         if isinstance(value, dict):
             value = value.get(part, _MISSING)
-        elif value is _MISSING or isinstance(value, _NEVER_A_STRING):
+        elif value is _MISSING or isinstance(value, _LEAVES):
             return _NO_STRING  # nothing to walk into
         else:
             return _UNSURE
-    if isinstance(value, str):
+    if isinstance(value, str | int | float):
         return value
-    if value is _MISSING or isinstance(value, (*_NEVER_A_STRING, dict)):
+    if value is _MISSING or isinstance(value, (*_NEVER_A_KEY, dict)):
         return _NO_STRING
     return _UNSURE
 
@@ -144,7 +159,7 @@ class _PathIndex:
 
     def __init__(self, path: tuple[str, ...], documents: Mapping[Any, Any]) -> None:
         self.path = path
-        self.by_string: dict[str, set[Any]] = {}
+        self.by_string: dict[Any, set[Any]] = {}
         self.unsure: set[Any] = set()
         self.held: dict[Any, Any] = {}
         for key, document in documents.items():
@@ -168,7 +183,7 @@ class _PathIndex:
             if not keys:
                 del self.by_string[held]
 
-    def candidates(self, strings: frozenset[str]) -> set[Any]:
+    def candidates(self, strings: frozenset[Any]) -> set[Any]:
         found = set(self.unsure)
         for string in strings:
             found.update(self.by_string.get(string, ()))

@@ -101,7 +101,7 @@ def test_a_lookup_by_id_matches_one_document_and_never_scans(
     # Each call looked at its own document only, out of 50.
     assert matched == ["id-033", "id-033", "id-034"]
     with pytest.raises(AssertionError, match="scanned"):
-        collection.find_one({"n": 5})
+        collection.find_one({"n": {"$gte": 5}})
 
 
 # The equality lookup: documents whose value at a path is anything mongomock may meet there.
@@ -133,6 +133,9 @@ _CONDITIONS = st.one_of(
     st.builds(lambda p, s: {p: {"$in": [*s, None]}}, _PATHS, st.lists(_STRINGS, max_size=2)),
     st.builds(lambda p, s: {p: {"$ne": s}}, _PATHS, _STRINGS),
     st.builds(lambda p: {p: None}, _PATHS),
+    st.builds(lambda p, n: {p: n}, _PATHS, st.integers(-1, 1)),
+    st.builds(lambda p, n: {p: {"$eq": n}}, _PATHS, st.integers(-1, 1)),
+    st.builds(lambda p, n, s: {p: {"$in": [n, s]}}, _PATHS, st.integers(-1, 1), _STRINGS),
     st.builds(lambda p: {p: {"$exists": False}}, _PATHS),
 )
 _QUERIES = st.one_of(
