@@ -23,7 +23,10 @@ def _beyond(field: str, direction: int, value: Any) -> list[dict[str, Any]]:
 
     MongoDB orders a missing field and null alike, before every other value: ascending, everything
     with a value lies beyond null; descending, null lies beyond every value and nothing beyond it.
+    ``_id`` is never missing.
     """
+    if field == "_id":
+        return [{field: {"$gt" if direction > 0 else "$lt": value}}]
     if direction > 0:
         return [{field: {"$ne": None}}] if value is None else [{field: {"$gt": value}}]
     if value is None:

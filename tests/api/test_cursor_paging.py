@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from scim_server.api.keys import USERS
-from tests.helpers import TOKEN_B, auth
+from scim_server.storage.secrets import SECRETS_COLLECTION
+from tests.helpers import TOKEN_B, ClientFactory, auth
 
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -216,3 +219,30 @@ async def test_the_server_root_pages_users_and_groups_together_by_cursor(
     assert first["totalResults"] == 8 and first["itemsPerPage"] == 3 and "nextCursor" in first
     other = await get(client, f"/scim/v2/Users?cursor={first['nextCursor']}", status=400)
     assert other["scimType"] == "invalidCursor"
+
+
+async def test_a_cursor_issued_by_one_worker_is_read_by_another_through_the_stored_secret(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application], db: Any
+) -> None:
+    # Two applications on one database: two worker processes, or one before and after a restart.
+    first = await aiohttp_client(app_factory())
+    second = await aiohttp_client(app_factory())
+    await create_users(first, ["a", "b", "c"])
+    page = await get(first, "/scim/v2/Users?cursor&count=2")
+    assert names(await get(second, f"/scim/v2/Users?cursor={page['nextCursor']}&count=2")) == ["c"]
+    stored = await db[SECRETS_COLLECTION].find({}).to_list(None)
+    assert [(s["_id"], len(s["value"])) for s in stored] == [("cursor", 64)]
+
+
+async def test_the_cursor_secret_setting_signs_cursors_and_changing_it_invalidates_them(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application], db: Any
+) -> None:
+    first = await aiohttp_client(app_factory(cursor_secret="one secret for every worker"))
+    same = await aiohttp_client(app_factory(cursor_secret="one secret for every worker"))
+    other = await aiohttp_client(app_factory(cursor_secret="another secret"))
+    await create_users(first, ["a", "b"])
+    cursor = (await get(first, "/scim/v2/Users?cursor&count=1"))["nextCursor"]
+    assert names(await get(same, f"/scim/v2/Users?cursor={cursor}&count=1")) == ["b"]
+    body = await get(other, f"/scim/v2/Users?cursor={cursor}&count=1", status=400)
+    assert body["scimType"] == "invalidCursor"
+    assert await db[SECRETS_COLLECTION].count_documents({}) == 0  # the setting needs no stored secret
