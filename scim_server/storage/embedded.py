@@ -25,6 +25,7 @@ import bisect
 import functools
 import itertools
 import logging
+import operator
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -476,11 +477,23 @@ def _plain_values(key: str, documents: list[Any]) -> list[Any] | None:
     return values
 
 
-def _sorted_index(self: Collection, sort: Any) -> tuple[_SortedIndex, int] | None:
-    """The sorted index serving ``sort`` and its direction: a sort ``(f1, ..., fk, _id)`` in one
-    direction whose fields are those of an index the collection declares (``_id`` alone: the
-    primary key), on a store without TTL indexes (whose expiries pass no write hook)."""
-    if not sort or isinstance(sort, dict) or sort[-1][0] != "_id":
+def _unique(index: Mapping[str, Any], field: str) -> bool:
+    """Whether ``index`` makes ``field`` unique in every document (not sparse, not partial)."""
+    return (
+        [tuple(key) for key in index.get("key", ())] == [(field, 1)]
+        and bool(index.get("unique"))
+        and not index.get("sparse")
+        and index.get("partialFilterExpression") is None
+    )
+
+
+def _sorted_index(self: Collection, sort: Any) -> tuple[_SortedIndex, int, bool] | None:
+    """The sorted index serving ``sort``, its direction, and whether the sort is by one unique field:
+    a sort ``(f1, ..., fk, _id)`` in one direction whose fields are those of an index the collection
+    declares (``_id`` alone: the primary key), or a sort by one field a unique index holds (no two
+    documents share a value there, so ``_id`` never breaks a tie), on a store without TTL indexes
+    (whose expiries pass no write hook)."""
+    if not sort or isinstance(sort, dict):
         return None
     directions = {direction for _, direction in sort}
     if len(directions) != 1 or not directions <= {1, -1}:
@@ -488,12 +501,20 @@ def _sorted_index(self: Collection, sort: Any) -> tuple[_SortedIndex, int] | Non
     store = self._store
     if store._ttl_indexes:
         return None
-    fields = tuple(field for field, _ in sort[:-1])
-    if fields and not any(
-        [tuple(key) for key in index.get("key", ())] == [*((f, 1) for f in fields), ("_id", 1)]
-        for index in store.indexes.values()
-    ):
+    unique = len(sort) == 1 and sort[0][0] != "_id"
+    if unique:
+        if not any(_unique(index, sort[0][0]) for index in store.indexes.values()):
+            return None
+        fields: tuple[str, ...] = (sort[0][0],)
+    elif sort[-1][0] != "_id":
         return None
+    else:
+        fields = tuple(field for field, _ in sort[:-1])
+        if fields and not any(
+            [tuple(key) for key in index.get("key", ())] == [*((f, 1) for f in fields), ("_id", 1)]
+            for index in store.indexes.values()
+        ):
+            return None
     indexes = _indexes_of(store, create=True)
     assert indexes is not None
     paths = tuple(tuple(field.split(".")) for field in fields)
@@ -501,7 +522,11 @@ def _sorted_index(self: Collection, sort: Any) -> tuple[_SortedIndex, int] | Non
     if index is None:
         with store._rwlock.reader():
             index = indexes.sorted[paths] = _SortedIndex(paths, store._documents)
-    return index, directions.pop()
+    return index, directions.pop(), unique
+
+
+# A sorted index entry's value, without its id (a sort by one unique field).
+_VALUE = operator.itemgetter(0, 1)
 
 
 def _keyset_position(spec: Any, sort: Any) -> tuple[Any, ...] | None:
@@ -539,7 +564,7 @@ def _indexed_page(self: Collection, spec: Any, sort: Any, skip: int, limit: int)
     served = _sorted_index(self, sort)
     if served is None:
         return None
-    index, direction = served
+    index, direction, unique = served
     if not index.usable():
         return None
     entries = index.entries
@@ -547,13 +572,18 @@ def _indexed_page(self: Collection, spec: Any, sort: Any, skip: int, limit: int)
         start, end = 0, len(entries)
     else:
         position = _keyset_position(spec, sort)
-        probe = None if position is None else index.probe(position)
+        # By a unique field the position has no id: the value alone, compared without the id.
+        probe = None if position is None else index.probe((*position, "") if unique else position)
         if probe is None:
             return None
+        value = _VALUE if unique else None
         if direction > 0:
-            start, end = bisect.bisect_right(entries, probe), len(entries)
+            start, end = (
+                bisect.bisect_right(entries, probe[:-1] if unique else probe, key=value),
+                len(entries),
+            )
         else:
-            start, end = 0, bisect.bisect_left(entries, probe)
+            start, end = 0, bisect.bisect_left(entries, probe[:-1] if unique else probe, key=value)
     if direction > 0:
         chosen = entries[start + skip : start + skip + limit]
     else:

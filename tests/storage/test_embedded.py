@@ -653,6 +653,9 @@ _KEYSET_SORTS = st.sampled_from(
         [("t", 1), ("_id", 1)],  # no index declares t: mongomock sorts
         [("_id", 1)],
         [("_id", -1)],
+        [("q", 1)],  # a unique index holds q
+        [("q", -1)],
+        [("s", 1)],  # not unique: mongomock sorts
     ]
 )
 _SCALARS = _SORT_VALUES.filter(lambda v: not isinstance(v, list | dict))
@@ -663,6 +666,7 @@ _CHANGES = st.lists(
         st.tuples(st.just("delete"), st.integers(0, 13)),
         st.tuples(st.just("insert"), st.integers(14, 20), _SCALARS),
         st.tuples(st.just("replace"), st.integers(0, 13), _SCALARS),
+        st.tuples(st.just("set_q"), st.integers(0, 13), st.sampled_from(["a5", "k1", "zz", 7])),
     ),
     max_size=6,
 )
@@ -679,8 +683,11 @@ def _keyset_pages(
 ) -> list[Any]:
     coll.create_index([("s", 1), ("_id", 1)])
     coll.create_index([("m.c", 1), ("_id", 1)])
+    coll.create_index("q", unique=True)
     if documents:
-        coll.insert_many([{"_id": f"d{n:02d}", **d} for n, d in enumerate(documents)])
+        coll.insert_many(
+            [{"_id": f"d{n:02d}", "q": f"{'zkaqe'[n % 5]}{n}", **d} for n, d in enumerate(documents)]
+        )
     seen: list[Any] = [list(coll.find({}).sort(sort).limit(3))]  # builds the sorted index first
     for change in changes:
         kind, n, *value = change
@@ -693,15 +700,23 @@ def _keyset_pages(
             coll.delete_one({"_id": key})
         elif kind == "insert":
             try:
-                coll.insert_one({"_id": key, "s": value[0], "m": {"c": value[0]}})
+                coll.insert_one({"_id": key, "s": value[0], "m": {"c": value[0]}, "q": f"i{n}"})
+            except mongomock.DuplicateKeyError:
+                seen.append("duplicate")
+        elif kind == "set_q":
+            try:
+                coll.update_one({"_id": key}, {"$set": {"q": value[0]}})
             except mongomock.DuplicateKeyError:
                 seen.append("duplicate")
         else:
-            coll.replace_one({"_id": key}, {"s": value[0], "t": 1})
+            coll.replace_one({"_id": key}, {"s": value[0], "t": 1, "q": f"r{n}"})
     query: dict[str, Any] = {}
     if position is not None:
         value, identifier = position
-        query = keyset_range(sort, (*([value] * (len(sort) - 1)), identifier))
+        if sort[-1][0] == "_id":
+            query = keyset_range(sort, (*([value] * (len(sort) - 1)), identifier))
+        else:
+            query = keyset_range(sort, (value,))
     cursor = coll.find(query, {"t": 0}).sort(sort).skip(skip).limit(limit)
     seen += [list(cursor), coll.count_documents({}), coll.count_documents(query)]
     cursor.rewind()
@@ -714,7 +729,13 @@ def _keyset_pages(
     documents=st.one_of(_PLAIN_DOCUMENTS, _SORT_DOCUMENTS),
     changes=_CHANGES,
     sort=_KEYSET_SORTS,
-    position=st.one_of(st.none(), st.tuples(_SCALARS, st.sampled_from(["d00", "d03", "d07", "d99", ""]))),
+    position=st.one_of(
+        st.none(),
+        st.tuples(
+            st.one_of(_SCALARS, st.sampled_from(["k1", "q3", "z10", "a2"])),
+            st.sampled_from(["d00", "d03", "d07", "d99", ""]),
+        ),
+    ),
     skip=st.integers(0, 4),
     limit=st.integers(1, 6),
 )
@@ -763,3 +784,24 @@ def test_a_deep_page_and_a_keyset_page_are_read_from_the_sorted_index_alone(
     before = keyset_range(descending, (created[last], last))
     assert [d["_id"] for d in coll.find(before).sort(descending).limit(2)] == expected[2001:1999:-1]
     assert coll.count_documents({}) == 3000
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_a_sort_by_a_unique_field_pages_from_the_sorted_index_as_mongomock_does(direction: int) -> None:
+    def build(coll: Any) -> Any:
+        coll.create_index("_lc.userName", unique=True)
+        names = [f"{'mbxa'[n % 4]}{n * 7 % 23}" for n in range(23)]
+        coll.insert_many([{"_id": f"u{n:02d}", "_lc": {"userName": name}} for n, name in enumerate(names)])
+        return coll
+
+    fast, slow = build(indexed("unique")), build(plain("unique"))
+    sort = [("_lc.userName", direction)]
+    values = [d["_lc"]["userName"] for d in slow.find({}).sort(sort)]
+    for value in [*values, "", "m", "zz"]:
+        query = keyset_range(sort, (value,))
+        for skip in (0, 2):
+            assert list(fast.find(query).sort(sort).skip(skip).limit(4)) == list(
+                slow.find(query).sort(sort).skip(skip).limit(4)
+            )
+    served = embedded._sorted_index(fast, sort)
+    assert served is not None and served[0].usable() and served[2]
