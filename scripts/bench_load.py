@@ -533,9 +533,9 @@ async def seed_by_bulk(session: aiohttp.ClientSession, base: str, users: int) ->
 async def paging_run(
     session: aiohttp.ClientSession, base: str, users: int, seconds: float, pid: int
 ) -> list[Result]:
-    """Pages of 100 in the default order, one request at a time for ``seconds`` each: the first page,
+    """Pages of 100, one request at a time for ``seconds`` each: in the default order the first page,
     a page by startIndex in the last half of the list, and pages by cursor (a walk by nextCursor from
-    the first page, starting over at the end)."""
+    the first page, starting over at the end); and a cursor walk sorted by userName."""
     deep_from = max(1, users // 2)
 
     async def first_page(s: aiohttp.ClientSession, r: random.Random) -> Sample:
@@ -552,11 +552,20 @@ async def paging_run(
         cursor[0] = "" if data is None else data.get("nextCursor", "")
         return sample
 
+    by_name = [""]
+
+    async def cursor_by_name(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        url = f"{base}/Users?count=100&sortBy=userName&cursor={by_name[0]}"
+        sample, data = await call(s, "GET", url, 200)
+        by_name[0] = "" if data is None else data.get("nextCursor", "")
+        return sample
+
     results = []
     for name, send in (
         ("first page", first_page),
         (f"startIndex > {deep_from}", deep_index),
         ("cursor walk", cursor_page),
+        ("cursor walk by userName", cursor_by_name),
     ):
         results.append(await run_phase(session, name, send, seconds, 1, pid))
     return results
