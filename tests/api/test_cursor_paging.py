@@ -250,3 +250,18 @@ async def test_the_cursor_secret_setting_signs_cursors_and_changing_it_invalidat
     body = await get(other, f"/scim/v2/Users?cursor={cursor}&count=1", status=400)
     assert body["scimType"] == "invalidCursor"
     assert await db[SECRETS_COLLECTION].count_documents({}) == 0  # the setting needs no stored secret
+
+
+async def test_a_page_sorted_by_a_shadowed_attribute_shows_what_a_list_shows(
+    client: TestClient[Any, Any],
+) -> None:
+    # The positions of a case-insensitive sort are read off the lower-cased shadow, so the page is
+    # read whole: it must still render exactly as index paging renders it, password left out.
+    for name in ("Bea", "al"):
+        body = {"userName": name, "password": "Secret-123", "title": name.upper()}
+        assert (await client.post("/scim/v2/Users", json=body, headers=auth())).status == 201
+    by_cursor = await get(client, "/scim/v2/Users?cursor&sortBy=userName")
+    by_index = await get(client, "/scim/v2/Users?sortBy=userName")
+    assert by_cursor["Resources"] == by_index["Resources"]
+    assert names(by_cursor) == ["al", "Bea"]
+    assert all("password" not in r and "_lc" not in r for r in by_cursor["Resources"])
