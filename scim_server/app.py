@@ -6,6 +6,7 @@ The wiring here is framework-free: :func:`open_components` opens the store and b
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Any
 from scim_server.api.application import Application, build_application
 from scim_server.schema.catalog import GROUP_RESOURCE_TYPE, USER_RESOURCE_TYPE
 from scim_server.services.audit import AuditTrail
+from scim_server.services.cursors import Cursors, cursor_secret
 from scim_server.services.events import EventFeed
 from scim_server.services.groups import GroupService
 from scim_server.services.organizations import OrganizationsRegistry
@@ -30,6 +32,7 @@ from scim_server.settings import Settings
 from scim_server.storage.audit import AuditStore, DeliveryStateStore
 from scim_server.storage.client import close, connect, ping
 from scim_server.storage.repository import Store
+from scim_server.storage.secrets import shared_secret
 from scim_server.storage.tokens import TokenRepository
 
 logger = logging.getLogger("scim_server")
@@ -143,6 +146,8 @@ async def open_components(
                 observe=observe,
             )
 
+        # One secret for every worker's cursors: the setting's, or one stored once in the database.
+        cursors = Cursors(cursor_secret(settings, functools.partial(shared_secret, database, "cursor")))
         # The services read each organization's configuration per request, so a reload applies.
         types = organizations.resource_types
         users = ResourceService(
@@ -153,6 +158,7 @@ async def open_components(
             audit=audit,
             organizations=organizations,
             resource_types=types.user,
+            cursors=cursors,
         )
         groups = GroupService(
             GROUP_RESOURCE_TYPE,
@@ -162,6 +168,7 @@ async def open_components(
             audit=audit,
             organizations=organizations,
             resource_types=types.group,
+            cursors=cursors,
         )
         deleted = DeletedPurge((users, groups), store.organizations, organizations)
         if settings.embedded and db is None:

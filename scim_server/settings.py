@@ -61,6 +61,10 @@ class Settings:
     # Public base URL used in meta.location and $ref (e.g. "https://scim.example.com"); empty means
     # derive it from the request's Host header and scheme.
     base_url: str = ""
+    # The secret cursors of cursor paging (RFC 9865) are signed with, shared by every worker process
+    # (any string; long and random). Empty: a secret made once and stored in the database
+    # (server_secrets), which every worker reads. Changing it invalidates the cursors issued before.
+    cursor_secret: str = field(default="", repr=False)
     default_page_size: int = 100
     max_page_size: int = 1000
     max_body_bytes: int = 1_048_576

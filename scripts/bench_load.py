@@ -511,6 +511,99 @@ async def bulk_phase(
     return single, bulk
 
 
+# The paging run's target (issue 18): a page of 100 in the default order, by startIndex deep in the list
+# and by cursor, in at most this much server time (own plus storage), at the median.
+PAGING_TARGET_MS = 20.0
+
+
+async def seed_by_bulk(session: aiohttp.ClientSession, base: str, users: int) -> None:
+    """``users`` users created by Bulk requests of 1,000 POSTs each (batched writes in the store)."""
+    for start_at in range(0, users, BULK_OPERATIONS):
+        operations = [
+            {"method": "POST", "path": "/Users", "bulkId": f"u{n}", "data": user_body(n)}
+            for n in range(start_at, min(users, start_at + BULK_OPERATIONS))
+        ]
+        body = {"schemas": [BULK_REQUEST_SCHEMA], "Operations": operations}
+        _, data = await call(session, "POST", f"{base}/Bulk", 200, body)
+        results = [] if data is None else data["Operations"]
+        if len(results) != len(operations) or any(r["status"] != "201" for r in results):
+            raise SystemExit("bench: seeding users by Bulk failed")
+
+
+async def paging_run(
+    session: aiohttp.ClientSession, base: str, users: int, seconds: float, pid: int
+) -> list[Result]:
+    """Pages of 100, one request at a time for ``seconds`` each: in the default order the first page,
+    a page by startIndex in the last half of the list, and pages by cursor (a walk by nextCursor from
+    the first page, starting over at the end); and a cursor walk sorted by userName."""
+    deep_from = max(1, users // 2)
+
+    async def first_page(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        return (await call(s, "GET", f"{base}/Users?count=100", 200))[0]
+
+    async def deep_index(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        start = r.randrange(deep_from, max(deep_from + 1, users - 99))
+        return (await call(s, "GET", f"{base}/Users?startIndex={start}&count=100", 200))[0]
+
+    cursor = [""]
+
+    async def cursor_page(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        sample, data = await call(s, "GET", f"{base}/Users?count=100&cursor={cursor[0]}", 200)
+        cursor[0] = "" if data is None else data.get("nextCursor", "")
+        return sample
+
+    by_name = [""]
+
+    async def cursor_by_name(s: aiohttp.ClientSession, r: random.Random) -> Sample:
+        url = f"{base}/Users?count=100&sortBy=userName&cursor={by_name[0]}"
+        sample, data = await call(s, "GET", url, 200)
+        by_name[0] = "" if data is None else data.get("nextCursor", "")
+        return sample
+
+    results = []
+    for name, send in (
+        ("first page", first_page),
+        (f"startIndex > {deep_from}", deep_index),
+        ("cursor walk", cursor_page),
+        ("cursor walk by userName", cursor_by_name),
+    ):
+        results.append(await run_phase(session, name, send, seconds, 1, pid))
+    return results
+
+
+def print_paging(results: list[Result], users: int, seeded_seconds: float) -> None:
+    print(f"paging at {users} users (seeded by Bulk in {seeded_seconds:.1f} s), pages of 100, one at a time:")
+    print(f"  {'request':<24}{'pages':>7}{'own ms':>9}{'db ms':>9}{'server ms':>11}  target")
+    for r in results:
+        own = statistics.median(r.app_ms) if r.app_ms else float("nan")
+        db = statistics.median(r.db_ms) if r.db_ms else float("nan")
+        server = statistics.median(a + d for a, d in zip(r.app_ms, r.db_ms, strict=False)) if r.db_ms else own
+        verdict = "met" if server <= PAGING_TARGET_MS else "NOT met"
+        print(
+            f"  {r.name:<24}{r.requests:>7}{own:9.2f}{db:9.2f}{server:11.2f}  "
+            f"{PAGING_TARGET_MS:g} ms {verdict}" + (f" ({r.errors} errors)" if r.errors else "")
+        )
+
+
+async def bench_paging(args: argparse.Namespace, env: dict[str, str], headers: dict[str, str]) -> None:
+    """``--paging N``: only the paging run, at N users seeded by Bulk."""
+    timeout = aiohttp.ClientTimeout(total=600)
+    with processes() as started:
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            port = free_port()
+            command = [sys.executable, "-m", "scim_server", "serve", "--port", str(port)]
+            server = start([*command, "--workers", str(args.workers)], env)
+            started.append(server)
+            base = f"http://127.0.0.1:{port}"
+            await wait_listening(session, f"{base}/healthz", server)
+            began = time.perf_counter()
+            await seed_by_bulk(session, f"{base}/scim/v2", args.paging)
+            seeded = time.perf_counter() - began
+            results = await paging_run(session, f"{base}/scim/v2", args.paging, args.seconds, server.pid)
+            stop(server)
+    print_paging(results, args.paging, seeded)
+
+
 async def bench(args: argparse.Namespace) -> None:
     pin(0, CLIENT_CORE)
     # SIGTERM (a timeout's, a CI runner's) ends the run as Ctrl-C does, through the cleanup below.
@@ -531,6 +624,9 @@ async def bench(args: argparse.Namespace) -> None:
             SCIM_MONGODB_URI=args.mongodb_uri, SCIM_DATABASE=f"scim_bench_{os.getpid()}_{time.time_ns()}"
         )
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": SCIM, "Accept": SCIM}
+    if args.paging:
+        await bench_paging(args, env, headers)
+        return
     timeout = aiohttp.ClientTimeout(total=60)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     with processes() as started:
@@ -627,6 +723,14 @@ def main() -> int:
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes, with --mongodb-uri (default 1)"
+    )
+    parser.add_argument(
+        "--paging",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only the paging run: N users seeded by Bulk, then pages of 100 in the default order "
+        "(the first, by startIndex deep in the list, by cursor) with their server time",
     )
     args = parser.parse_args()
     if args.workers > 1 and not args.mongodb_uri:

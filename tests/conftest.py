@@ -61,7 +61,6 @@ async def db() -> AsyncIterator[Any]:
         yield database
 
 
-
 @pytest.fixture
 def aiohttp_client(db: Any, aiohttp_client: ClientFactory) -> ClientFactory:
     """pytest-aiohttp's, set up after (so closed before) the database: an application's last

@@ -177,6 +177,7 @@ def condition_holds(condition: Mapping[str, Any], document: Mapping[str, Any]) -
     terms = condition.get("$or", [condition])
     return any(document.get(key) != test["$ne"] for term in terms for key, test in term.items())
 
+
 @asynccontextmanager
 async def wire_database() -> AsyncIterator[Any]:
     """A fresh database on the server ``SCIM_TEST_MONGODB_URI`` names, dropped at the end."""
@@ -187,6 +188,7 @@ async def wire_database() -> AsyncIterator[Any]:
         await client.drop_database(name)
     finally:
         await close(client)
+
 
 async def run(*args: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(

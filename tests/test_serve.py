@@ -99,7 +99,7 @@ async def test_the_server_says_where_it_listens_once_it_accepts_connections() ->
 
 async def test_port_0_listens_on_a_free_port_and_says_which() -> None:
     async with running_server(clean_environment(), port=0) as server:
-        address = (await server.read_until(re.compile(r"listening on (http://127\.0\.0\.1:(\d+))$")))
+        address = await server.read_until(re.compile(r"listening on (http://127\.0\.0\.1:(\d+))$"))
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             health = await get_json(session, f"{address.group(1)}/healthz")
 

@@ -32,6 +32,7 @@ async def test_an_empty_file_and_environment_give_the_defaults(tmp_path: Path) -
         "bootstrap_tokens": "",
         "demo_token_file": "",
         "base_url": "",
+        "cursor_secret": "",
         "default_page_size": 100,
         "max_page_size": 1000,
         "max_body_bytes": 1_048_576,
@@ -282,12 +283,16 @@ def test_the_package_version_is_the_installed_distributions() -> None:
 
 async def test_secrets_are_left_out_of_the_settings_repr() -> None:
     settings = Settings(
-        mongodb_uri="mongodb://admin:pw-123@db", bootstrap_tokens="acme:boot-secret", metrics_token="m-secret"
+        mongodb_uri="mongodb://admin:pw-123@db",
+        bootstrap_tokens="acme:boot-secret",
+        metrics_token="m-secret",
+        cursor_secret="c-secret",
     )
 
     text = repr(settings)
 
     assert "pw-123" not in text and "boot-secret" not in text and "m-secret" not in text
+    assert "c-secret" not in text
     assert "log_format='json'" in text
 
 

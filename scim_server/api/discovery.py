@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scim_server.api.keys import ORGANIZATIONS, PRINCIPAL, SETTINGS
+from scim_server.api.keys import ORGANIZATIONS, PRINCIPAL, SETTINGS, USERS
 from scim_server.api.resources import base_url
 from scim_server.api.responses import scim_response
 from scim_server.errors import InvalidValueError, NotFoundError
@@ -59,6 +59,8 @@ async def get_service_provider_config(request: web.Request) -> web.StreamRespons
         settings.bulk_max_payload_bytes,
         documentation,
         max_operations=settings.bulk_max_operations,
+        default_page_size=settings.default_page_size,
+        cursor_timeout=request.app[USERS].cursors.timeout_seconds,
     )
     return scim_response(render_service_provider_config(capabilities, base_url(request)))
 

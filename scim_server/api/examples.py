@@ -148,6 +148,8 @@ LIST_EXAMPLES: dict[str, tuple[str, str]] = {
     "Root": (f'userName eq "{USER_NAME}" or displayName eq "{GROUP_NAME}"', "meta.created"),
 }
 COUNT_EXAMPLE = 10
+# The first page by cursor (RFC 9865): later cursors come from a response's nextCursor.
+CURSOR_EXAMPLE = ""
 # A base64 value (RFC 7643 §2.3.6), the start of a DER certificate: schema-level, for the models view.
 CERTIFICATE_EXAMPLE = "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAw"
 

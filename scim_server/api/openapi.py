@@ -103,13 +103,26 @@ def _list_parameters(resource: str) -> tuple[Parameter, ...]:
         ),
         _query(
             "startIndex",
-            "The 1-based index of the first result (RFC 7644 §3.4.2.4); values below 1 mean 1.",
-            {"type": "integer", "minimum": 1, "default": 1},
+            "Index paging, the default: the 1-based index of the first result (RFC 7644 §3.4.2.4); "
+            "1 when absent, and values below 1 mean 1. Not together with cursor.",
+            {"type": "integer", "minimum": 1},
+        ),
+        _query(
+            "cursor",
+            "Cursor paging (RFC 9865): empty for the first page, then the nextCursor (or "
+            "previousCursor) of the previous response, with the same filter and sort. Cursors are "
+            "opaque, bound to the organization, endpoint, filter and sort, and valid for "
+            "pagination.cursorTimeout seconds (ServiceProviderConfig); a walk by nextCursor lists "
+            "every resource that exists throughout it exactly once. Errors: 400 invalidCursor, "
+            "expiredCursor, invalidCount (count below 1). Not together with startIndex.",
+            {"type": "string"},
+            example=examples.CURSOR_EXAMPLE,
         ),
         _query(
             "count",
             "The maximum number of results on the page (RFC 7644 §3.4.2.4), capped at the server's "
-            "maximum (ServiceProviderConfig filter.maxResults); 0 returns only totalResults.",
+            "maximum (ServiceProviderConfig filter.maxResults and pagination.maxPageSize); 0 returns "
+            "only totalResults (index paging only).",
             {"type": "integer", "minimum": 0},
             example=examples.COUNT_EXAMPLE,
         ),
@@ -140,7 +153,7 @@ LOCATION_HEADER = {"Location": {"description": "The new resource's URI.", "schem
 
 _ERRORS: dict[int, str] = {
     400: "Invalid request: scimType says why (invalidFilter, invalidSyntax, invalidValue, invalidPath, "
-    "mutability, noTarget, tooMany, ...).",
+    "mutability, noTarget, tooMany, invalidCursor, expiredCursor, invalidCount, ...).",
     401: "Missing or invalid bearer token.",
     403: "The token is read-only.",
     404: "No such resource in the token's organization.",
@@ -486,8 +499,6 @@ def document(name: str, handler: Handler) -> Handler:
     if operation.body is not None:
         documented = request_schema(operation.body, required=True)(documented)
     return documented
-
-
 
 
 def _use_scim_media_types(spec: dict[str, Any]) -> None:

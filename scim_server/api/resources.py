@@ -55,6 +55,29 @@ def _query_param(request: web.Request, name: str) -> str | None:
     return None
 
 
+def list_envelope(
+    total: int,
+    items: int,
+    *,
+    start_index: int | None,
+    next_cursor: str | None = None,
+    previous_cursor: str | None = None,
+) -> dict[str, Any]:
+    """A ListResponse without its resources (RFC 7644 §3.4.2), ending in ``Resources``: ``startIndex``
+    for a page by index, ``nextCursor``/``previousCursor`` for a page by cursor (RFC 9865 §2), each
+    left out when there is no such page."""
+    envelope: dict[str, Any] = {"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": total}
+    if start_index is not None:
+        envelope["startIndex"] = start_index
+    envelope["itemsPerPage"] = items
+    if next_cursor is not None:
+        envelope["nextCursor"] = next_cursor
+    if previous_cursor is not None:
+        envelope["previousCursor"] = previous_cursor
+    envelope["Resources"] = []
+    return envelope
+
+
 class _Call:
     """What a handler needs of its request's application, looked up once per request: aiohttp
     reaches the application through the match info on every ``request.app``."""
@@ -177,13 +200,13 @@ class ResourceEndpoints:
             call, result.resources, projection, base=base_url(request, call.settings), cacheable=True
         )
         envelope = dumps(
-            {
-                "schemas": [LIST_RESPONSE_SCHEMA],
-                "totalResults": result.total,
-                "startIndex": result.start_index,
-                "itemsPerPage": len(bodies),
-                "Resources": [],
-            }
+            list_envelope(
+                result.total,
+                len(bodies),
+                start_index=result.start_index,
+                next_cursor=result.next_cursor,
+                previous_cursor=result.previous_cursor,
+            )
         )
         # The envelope ends in "[]}": the serialized resources go between the brackets.
         return scim_json_response(b"%s%s]}" % (envelope[:-2], b",".join(bodies)))

@@ -235,6 +235,19 @@ class ListResponseSchema(Schema):
     items_per_page = fields.Integer(
         data_key="itemsPerPage", metadata={"description": "The number of resources on this page."}
     )
+    next_cursor = fields.String(
+        data_key="nextCursor",
+        metadata={
+            "description": "Cursor paging (RFC 9865): the cursor of the next page; absent on the last page."
+        },
+    )
+    previous_cursor = fields.String(
+        data_key="previousCursor",
+        metadata={
+            "description": "Cursor paging (RFC 9865): the cursor of the previous page; absent on the first "
+            "page (and at the server root, which pages forward only)."
+        },
+    )
     resources = fields.List(
         fields.Dict(), data_key="Resources", metadata={"description": "The resources on this page."}
     )
@@ -320,6 +333,12 @@ class SearchRequestSchema(Schema):
     start_index = fields.Integer(
         data_key="startIndex",
         metadata={"description": "The 1-based index of the first result.", "example": 1},
+    )
+    cursor = fields.String(
+        metadata={
+            "description": "Cursor paging (RFC 9865): empty for the first page, then a response's "
+            "nextCursor or previousCursor. Not together with startIndex."
+        }
     )
     count = fields.Integer(
         metadata={"description": "The maximum number of results per page.", "example": 100}

@@ -17,10 +17,9 @@ from aiohttp import web
 
 from scim_server.api.body import read_json
 from scim_server.api.keys import GROUPS, SETTINGS, USERS
-from scim_server.api.resources import ResourceEndpoints, _Call, base_url
+from scim_server.api.resources import ResourceEndpoints, _Call, base_url, list_envelope
 from scim_server.api.responses import dumps, scim_json_response
 from scim_server.errors import NotFoundError, NotImplementedScimError
-from scim_server.schema.catalog import LIST_RESPONSE_SCHEMA
 from scim_server.services.listing import SearchRequest, search_from_body, search_from_query
 from scim_server.services.render import parse_projection
 from scim_server.services.resources import StoredResource
@@ -66,13 +65,9 @@ async def _answer(request: web.Request, search: SearchRequest) -> web.Response:
         for position, body in zip(positions[service], rendered, strict=True):
             bodies[position] = body
     envelope = dumps(
-        {
-            "schemas": [LIST_RESPONSE_SCHEMA],
-            "totalResults": result.total,
-            "startIndex": result.start_index,
-            "itemsPerPage": len(bodies),
-            "Resources": [],
-        }
+        list_envelope(
+            result.total, len(bodies), start_index=result.start_index, next_cursor=result.next_cursor
+        )
     )
     return scim_json_response(b"%s%s]}" % (envelope[:-2], b",".join(bodies)))
 

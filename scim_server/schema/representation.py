@@ -29,6 +29,10 @@ class Capabilities:
     documentation_uri: str
     # Operations a Bulk request may hold (RFC 7644 §3.7); 0 when Bulk is not offered.
     max_operations: int = 0
+    # Paging (RFC 9865 §4): the page size without ``count`` and the seconds a cursor stays valid;
+    # 0 when cursor paging is not offered.
+    default_page_size: int = 0
+    cursor_timeout: int = 0
 
 
 def render_attribute(attribute: Attribute) -> dict[str, Any]:
@@ -98,6 +102,15 @@ def render_service_provider_config(capabilities: Capabilities, base_url: str) ->
             "maxPayloadSize": capabilities.max_payload_size,
         },
         "filter": {"supported": True, "maxResults": capabilities.max_results},
+        # RFC 9865 §4: both paging methods; by index unless a request sends a cursor.
+        "pagination": {
+            "cursor": capabilities.cursor_timeout > 0,
+            "index": True,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": capabilities.default_page_size or capabilities.max_results,
+            "maxPageSize": capabilities.max_results,
+            **({"cursorTimeout": capabilities.cursor_timeout} if capabilities.cursor_timeout else {}),
+        },
         "changePassword": {"supported": True},
         "sort": {"supported": True},
         "etag": {"supported": True},

@@ -2,6 +2,10 @@
 
 Parameter names are matched case-insensitively (Entra sends ``startindex``). ``startIndex`` below 1
 means 1; a negative ``count`` means 0 (§3.4.2.4); ``count`` is capped at the configured maximum.
+
+``cursor`` (RFC 9865 §2, also in a SearchRequest body, §3) asks for cursor paging: empty for the first
+page, then a ``nextCursor`` or ``previousCursor`` of a response. Without it, paging is by index, the
+default. A request naming both ``startIndex`` and ``cursor`` asks for two methods at once: 400.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ class SearchRequest:
     count: int | None = None
     attributes: str | Sequence[str] | None = None
     excluded_attributes: str | Sequence[str] | None = None
+    # None: index paging; "" or a cursor: cursor paging (RFC 9865).
+    cursor: str | None = None
 
 
 _NAMES = {
@@ -33,6 +39,7 @@ _NAMES = {
     "count": "count",
     "attributes": "attributes",
     "excludedattributes": "excluded_attributes",
+    "cursor": "cursor",
 }
 
 
@@ -61,7 +68,7 @@ def _build(values: Mapping[str, Any], *, from_body: bool) -> SearchRequest:
         name = _NAMES.get(key.lower())
         if name is None or value is None:
             continue
-        if name in ("filter", "sort_by") and not isinstance(value, str):
+        if name in ("filter", "sort_by", "cursor") and not isinstance(value, str):
             raise InvalidValueError(f"{key} must be a string")
         if (
             name in ("attributes", "excluded_attributes")
@@ -80,6 +87,10 @@ def _build(values: Mapping[str, Any], *, from_body: bool) -> SearchRequest:
             fields["filter"] = value if value.strip() else None
         else:
             fields[name] = value
+    if "cursor" in fields and "start_index" in fields:
+        raise InvalidValueError(
+            "startIndex and cursor ask for two paging methods at once: send one of them (RFC 9865)"
+        )
     return SearchRequest(**fields)
 
 

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 from scim_server.compiler.patch import apply_patch, parse_patch_request, simple_assignments
 from scim_server.compiler.query import compile_filter, membership_references, string_comparison
-from scim_server.compiler.sort import compile_sort
+from scim_server.compiler.sort import SortSpec, compile_sort
 from scim_server.errors import (
     ConflictError,
     InvalidPathError,
@@ -54,6 +54,15 @@ from scim_server.services.audit import (
     created_paths,
 )
 from scim_server.services.clock import Clock, utc_now
+from scim_server.services.cursors import (
+    Cursors,
+    CursorScope,
+    InvalidCountError,
+    Position,
+    cursor_secret,
+    neighbour_cursors,
+    sort_identity,
+)
 from scim_server.services.ids import new_resource_id
 from scim_server.services.listing import SearchRequest
 from scim_server.services.organizations import (
@@ -148,8 +157,20 @@ def _string_comparison(
 @dataclass(frozen=True, slots=True)
 class SearchResult:
     total: int
-    start_index: int
+    # None for a page read by cursor (RFC 9865), which has no index.
+    start_index: int | None
     resources: list[StoredResource]
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedPage:
+    """A page read by key: the resources with their positions (sort key values), in order, and
+    whether more lie beyond the page in the direction it was read."""
+
+    rows: list[tuple[StoredResource, tuple[Any, ...]]]
+    more: bool
 
 
 def matches_if_match(header: str | None, version: int) -> bool:
@@ -187,12 +208,15 @@ class ResourceService:
         audit: AuditTrail | None = None,
         resource_types: Callable[[str], ResourceType] | None = None,
         organizations: OrganizationsRegistry | None = None,
+        cursors: Cursors | None = None,
     ) -> None:
         self.resource_type = resource_type
         self._resource_types = resource_types
         # Per organization with a resource type of its own: this service bound to it.
         self._bound: dict[str, ResourceService] = {}
         self._organizations = organizations
+        # Paging cursors (RFC 9865); the application passes ones keyed by a secret every worker shares.
+        self.cursors = cursors or Cursors(cursor_secret(settings))
         self._repositories = repositories
         self._memberships = memberships
         self._settings = settings
@@ -648,18 +672,14 @@ class ResourceService:
     # -- search --------------------------------------------------------------------------------
 
     async def search(self, org_id: str, request: SearchRequest) -> SearchResult:
-        """List/query (RFC 7644 §3.4.2): filter, sort, 1-based paging with a stable order."""
+        """List/query (RFC 7644 §3.4.2): filter, sort, 1-based paging with a stable order; or, with a
+        ``cursor``, cursor paging (RFC 9865, :meth:`_search_by_cursor`)."""
         query = await self.compile_query(org_id, request.filter)
-        sort_path = None
-        if request.sort_by:
-            try:
-                sort_path = parse_attr_path(request.sort_by, schema_uris=self.resource_type.schema_uris)
-            except InvalidPathError as error:
-                # A bad sortBy is a bad parameter value, like an unknown one (compiler/sort.py).
-                raise InvalidValueError(f"invalid sortBy: {error.detail}") from None
-        sort = compile_sort(sort_path, request.descending, self.resource_type)
+        sort = self.compile_sort(request.sort_by, request.descending, by_key=request.cursor is not None)
         count = self._settings.default_page_size if request.count is None else request.count
         count = min(count, self._settings.max_page_size)
+        if request.cursor is not None:
+            return await self._search_by_cursor(org_id, request, query, sort, count)
         repo = await self._repositories(org_id)
         # Nothing lies beyond BSON's largest skip, and the driver cannot send a larger one.
         skip = min(request.start_index - 1, LARGEST_SKIP)
@@ -672,6 +692,83 @@ class ResourceService:
             del resources[count:]
             return SearchResult(await repo.count(query), request.start_index, resources)
         return SearchResult(await repo.count(query), request.start_index, [])
+
+    def compile_sort(self, sort_by: str | None, descending: bool, *, by_key: bool = False) -> SortSpec:
+        """``sortBy``/``sortOrder`` compiled (``compiler/sort.py``). ``by_key``: for a page read by key
+        (cursor paging), where a multi-valued attribute cannot order: its resources hold several
+        values each, so no single position says where a page ends (400 ``invalidValue``)."""
+        sort_path = None
+        if sort_by:
+            try:
+                sort_path = parse_attr_path(sort_by, schema_uris=self.resource_type.schema_uris)
+            except InvalidPathError as error:
+                # A bad sortBy is a bad parameter value, like an unknown one (compiler/sort.py).
+                raise InvalidValueError(f"invalid sortBy: {error.detail}") from None
+        sort = compile_sort(sort_path, descending, self.resource_type)
+        if by_key and sort_path is not None:
+            resolved = self.resource_type.resolve(sort_path.uri, sort_path.attr, sort_path.sub_attr)
+            if resolved is not None and resolved.attribute.multi_valued:
+                raise InvalidValueError(
+                    f'Cursor paging cannot sort by the multi-valued attribute "{sort_path}": page by '
+                    "index (startIndex) for that order, or sort by a single-valued attribute."
+                )
+        return sort
+
+    async def page_by_key(
+        self,
+        org_id: str,
+        query: Mapping[str, Any],
+        sort: SortSpec,
+        position: Position,
+        count: int,
+    ) -> KeyedPage:
+        """Up to ``count`` resources matching ``query`` after (``backwards``: before) ``position`` in
+        the order ``sort``: one range read of ``count + 1``, the extra one telling whether more lie
+        beyond (``storage/keyset.py``)."""
+        repo = await self._repositories(org_id)
+        try:
+            rows = await repo.find_after(query, sort, position.key, count + 1, backwards=position.backwards)
+        except ValueError:
+            raise InvalidValueError("a resource holds several values for the sort attribute") from None
+        more = len(rows) > count
+        if more:
+            rows = rows[1:] if position.backwards else rows[:count]
+        return KeyedPage(rows, more)
+
+    async def _search_by_cursor(
+        self, org_id: str, request: SearchRequest, query: dict[str, Any], sort: SortSpec, count: int
+    ) -> SearchResult:
+        """Cursor paging (RFC 9865): the page after (or, for a ``previousCursor``, before) the
+        cursor's position, with ``nextCursor`` unless it is the last page and ``previousCursor``
+        unless it is the first. The cursor is bound to the organization, the endpoint, the filter
+        and the sort (``services/cursors.py``). A walk by ``nextCursor`` neither skips nor repeats a
+        resource that exists for the whole walk, whatever else is created or deleted meanwhile."""
+        if request.count is not None and request.count < 1:
+            raise InvalidCountError("count must be a positive integer with cursor paging (RFC 9865)")
+        assert request.cursor is not None
+        scope = CursorScope(org_id, self.resource_type.endpoint, request.filter or "", sort_identity(sort))
+        position = await self.cursors.read(scope, request.cursor)
+        page = await self.page_by_key(org_id, query, sort, position, count)
+        resources = [stored for stored, _ in page.rows]
+        if position.key is None and not position.backwards and not page.more:
+            total = len(resources)  # the whole result: no count needed
+        else:
+            total = await (await self._repositories(org_id)).count(query)
+        next_cursor, previous_cursor = await self._neighbours(scope, position, page)
+        return SearchResult(total, None, resources, next_cursor, previous_cursor)
+
+    async def _neighbours(
+        self, scope: CursorScope, position: Position, page: KeyedPage
+    ) -> tuple[str | None, str | None]:
+        """The ``nextCursor`` and ``previousCursor`` of a page read from ``position``."""
+        return await neighbour_cursors(
+            self.cursors,
+            scope,
+            position,
+            first=page.rows[0][1] if page.rows else None,
+            last=page.rows[-1][1] if page.rows else None,
+            more=page.more,
+        )
 
     async def compile_query(self, org_id: str, text: str | None) -> dict[str, Any]:
         """Parse and compile a filter. Parsing is cached by text; so is compiling, unless the filter

@@ -47,6 +47,13 @@ from scim_server.filters import (
 from scim_server.filters.render import render_filter
 from scim_server.schema.catalog import ResourceType
 from scim_server.schema.layout import SHADOW
+from scim_server.services.cursors import (
+    INVALID_CURSOR_DETAIL,
+    CursorScope,
+    InvalidCountError,
+    InvalidCursorError,
+    Position,
+)
 from scim_server.services.listing import SearchRequest
 from scim_server.services.resources import ResourceService, StoredResource
 from scim_server.settings import Settings
@@ -63,8 +70,10 @@ class Found:
 @dataclass(frozen=True, slots=True)
 class RootResult:
     total: int
-    start_index: int
+    # None for a page by cursor (RFC 9865), which has no index.
+    start_index: int | None
     resources: list[Found]
+    next_cursor: str | None = None
 
 
 def _defines(resource_type: ResourceType, path: AttrPath) -> bool:
@@ -184,6 +193,8 @@ class RootSearch:
         settings = self._settings
         count = settings.default_page_size if request.count is None else request.count
         count = min(count, settings.max_page_size)
+        if request.cursor is not None:
+            return await self._search_by_cursor(org_id, request, filters, sort_paths, count)
         wanted = request.start_index - 1 + count
         total = 0
         keyed: list[tuple[Any, Found]] = []
@@ -209,6 +220,61 @@ class RootSearch:
         keyed.sort(key=lambda pair: pair[0], reverse=descending)
         page = [found for _, found in keyed[request.start_index - 1 : wanted]]
         return RootResult(total, request.start_index, page)
+
+    async def _search_by_cursor(
+        self,
+        org_id: str,
+        request: SearchRequest,
+        filters: list[str | bool | None],
+        sort_paths: list[AttrPath | None],
+        count: int,
+    ) -> RootResult:
+        """Cursor paging (RFC 9865) over the combined order: the cursor holds, per resource type,
+        the position of the last resource of that type listed so far (none yet: None). A page reads
+        the next ``count + 1`` of each type after its position, by key (``ResourceService.page_by_key``),
+        and keeps the first ``count`` in the combined order: each type's order is the combined order
+        restricted to that type, so the walk lists every resource that exists throughout it once.
+        Only ``nextCursor`` is given here (``previousCursor`` is optional in RFC 9865 §2)."""
+        if request.count is not None and request.count < 1:
+            raise InvalidCountError("count must be a positive integer with cursor paging (RFC 9865)")
+        assert request.cursor is not None
+        sorted_by = request.sort_by is not None
+        descending = request.descending and sorted_by
+        order = f"{(request.sort_by or '').lower()}:{'descending' if descending else 'ascending'}"
+        scope = CursorScope(org_id, "/", request.filter or "", order)
+        cursors = self._services[0].cursors
+        position = await cursors.read(scope, request.cursor)
+        anchors: list[Any] = [None] * len(self._services)
+        if position.key is not None:
+            if position.backwards or len(position.key) != len(self._services):
+                raise InvalidCursorError(INVALID_CURSOR_DETAIL)
+            anchors = list(position.key)
+        total = 0
+        keyed: list[tuple[Any, int, tuple[Any, ...], Found]] = []
+        beyond = False
+        for number, (service, text, path) in enumerate(zip(self._services, filters, sort_paths, strict=True)):
+            if text is False:
+                continue
+            assert not isinstance(text, bool)
+            anchor = anchors[number]
+            if anchor is not None and not isinstance(anchor, tuple):
+                raise InvalidCursorError(INVALID_CURSOR_DETAIL)
+            query = await service.compile_query(org_id, text)
+            sort_by = (str(path) if path is not None else "id") if sorted_by else None
+            sort = service.compile_sort(sort_by, descending, by_key=True)
+            page = await service.page_by_key(org_id, query, sort, Position(anchor), count)
+            beyond = beyond or page.more
+            total += (await service.search(org_id, SearchRequest(filter=text, count=0))).total
+            key = self._key(service.resource_type, path, sorted_by=sorted_by, descending=descending)
+            keyed.extend((key(stored), number, place, Found(service, stored)) for stored, place in page.rows)
+        keyed.sort(key=lambda entry: entry[0], reverse=descending)
+        taken, rest = keyed[:count], keyed[count:]
+        for _, number, place, _ in taken:
+            anchors[number] = place  # in each type's order, so its last one listed is the last set
+        next_cursor = None
+        if rest or beyond:
+            next_cursor = await cursors.issue(scope, Position(tuple(anchors)))
+        return RootResult(total, None, [found for *_, found in taken], next_cursor)
 
     @staticmethod
     def _key(

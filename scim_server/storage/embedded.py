@@ -3,12 +3,16 @@
 """The embedded store: mongomock, answering the server's queries without scanning a whole collection.
 
 :func:`mongo_client` makes a mongomock client whose collections look a query naming one string
-``_id`` up by key; answer a query requiring a string equality (also ``$in`` of strings, and inside a
-top-level ``$and``) from per-path equality indexes that every write keeps up to date; copy only the
-page a limited cursor returns; and sort keys of one plain type with Python's ``<``. What a lookup
-finds is still checked by mongomock's own matcher, so every answer, order and error is the one plain
-mongomock gives. Why: mongomock scans every document for every query (its indexes only enforce
-uniqueness), so a request's cost would grow with the organization's size.
+``_id`` up by key; answer a query requiring a string or integer equality (also ``$in`` of them, and
+inside a top-level ``$and``) from per-path equality indexes that every write keeps up to date; answer
+a sorted page whose sort is a declared index's keys and ``_id``, and whose filter is empty or a keyset
+range (``storage/keyset.py``), from a sorted index of positions that every write keeps in order;
+count an empty filter by the store's length; copy only the page a limited cursor returns; and sort
+keys of one plain type with Python's ``<``. What an equality lookup finds is still checked by
+mongomock's own matcher, and a sorted index answers only while it orders every document as mongomock
+would, so every answer, order and error is the one plain mongomock gives. Why: mongomock scans every
+document for every query (its indexes only enforce uniqueness), so a request's cost would grow with
+the organization's size.
 
 The lookups are subclasses overriding private mongomock methods, used by this client only (no class
 of mongomock is changed), and only on the mongomock release they were written against
@@ -17,9 +21,11 @@ of mongomock is changed), and only on the mongomock release they were written ag
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import logging
+import operator
 import sys
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -35,6 +41,7 @@ from mongomock.helpers import hashdict
 from mongomock.store import CollectionStore, DatabaseStore, ServerStore
 
 from scim_server.storage.documents import DELETED
+from scim_server.storage.keyset import keyset_range
 
 logger = logging.getLogger("scim_server.storage")
 
@@ -81,15 +88,25 @@ _sort_key: Any = resolve_sort_key
 _project: Any = Collection._copy_only_fields
 
 
-# A path and the strings the value there must be one of.
-_Wanted = tuple[tuple[str, ...], frozenset[str]]
-# Leaf types that never equal a string and have nothing to walk into.
-_NEVER_A_STRING = (bytes, int, float, datetime, type(None))
+# A path and the values (strings, integers) the value there must be one of.
+_Wanted = tuple[tuple[str, ...], frozenset[Any]]
+# Leaf types with nothing to walk into.
+_LEAVES = (bytes, int, float, datetime, type(None))
+# Leaf types that never equal a string or an integer.
+_NEVER_A_KEY = (bytes, datetime, type(None))
+# The types of the values an equality may be looked up by: strings, and integers (an audit record's
+# sequence number, whose uniqueness is checked on every insert). Not bool, a BSON type of its own.
+_KEY_TYPES = (str, int)
 _MISSING = object()
 
 
+def _is_key(value: Any) -> bool:
+    return type(value) in _KEY_TYPES
+
+
 def _wanted(filter: Mapping[str, Any], into: list[_Wanted]) -> None:
-    """The string equalities ``filter`` requires (a necessary condition, never a sufficient one)."""
+    """The string and integer equalities ``filter`` requires (a necessary condition, never a
+    sufficient one)."""
     for key, value in filter.items():
         if type(key) is not str:
             continue
@@ -99,38 +116,39 @@ def _wanted(filter: Mapping[str, Any], into: list[_Wanted]) -> None:
                     if isinstance(member, Mapping):
                         _wanted(member, into)
             continue
-        strings: frozenset[str] | None = None
-        if type(value) is str:
-            strings = frozenset((value,))
+        wanted: frozenset[Any] | None = None
+        if _is_key(value):
+            wanted = frozenset((value,))
         elif isinstance(value, Mapping):
-            if type(value.get("$eq")) is str:
-                strings = frozenset((value["$eq"],))
-            elif isinstance(listed := value.get("$in"), list) and all(type(v) is str for v in listed):
-                strings = frozenset(listed)
-        if strings is not None:
-            into.append((tuple(key.split(".")), strings))
+            if _is_key(value.get("$eq")):
+                wanted = frozenset((value["$eq"],))
+            elif isinstance(listed := value.get("$in"), list) and all(_is_key(v) for v in listed):
+                wanted = frozenset(listed)
+        if wanted is not None:
+            into.append((tuple(key.split(".")), wanted))
 
 
 # The walk cannot tell: an array on the path (matched element by element), or a type it does not know.
 _UNSURE = object()
-_NO_STRING = object()  # certainly equal to no string: nothing there, or a value of another type
+_NO_STRING = object()  # certainly equal to no string or integer: nothing there, or another type
 
 
 def _string_at(document: Any, path: tuple[str, ...]) -> Any:
-    """The string a document holds at ``path`` (through plain dicts), else :data:`_NO_STRING` or
-    :data:`_UNSURE`. A document can only match an equality with a string ``s`` at ``path`` if this is
-    ``s`` or :data:`_UNSURE`."""
+    """The string or number a document holds at ``path`` (through plain dicts), else
+    :data:`_NO_STRING` or :data:`_UNSURE`. A document can only match an equality with a string or
+    integer ``s`` at ``path`` if this is ``s`` (a number equal to it: ``1.0`` for ``1``, and
+    ``True`` too, which the matcher then refuses) or :data:`_UNSURE`."""
     value = document
     for part in path:
         if isinstance(value, dict):
             value = value.get(part, _MISSING)
-        elif value is _MISSING or isinstance(value, _NEVER_A_STRING):
+        elif value is _MISSING or isinstance(value, _LEAVES):
             return _NO_STRING  # nothing to walk into
         else:
             return _UNSURE
-    if isinstance(value, str):
+    if isinstance(value, str | int | float):
         return value
-    if value is _MISSING or isinstance(value, (*_NEVER_A_STRING, dict)):
+    if value is _MISSING or isinstance(value, (*_NEVER_A_KEY, dict)):
         return _NO_STRING
     return _UNSURE
 
@@ -143,7 +161,7 @@ class _PathIndex:
 
     def __init__(self, path: tuple[str, ...], documents: Mapping[Any, Any]) -> None:
         self.path = path
-        self.by_string: dict[str, set[Any]] = {}
+        self.by_string: dict[Any, set[Any]] = {}
         self.unsure: set[Any] = set()
         self.held: dict[Any, Any] = {}
         for key, document in documents.items():
@@ -167,29 +185,137 @@ class _PathIndex:
             if not keys:
                 del self.by_string[held]
 
-    def candidates(self, strings: frozenset[str]) -> set[Any]:
+    def candidates(self, strings: frozenset[Any]) -> set[Any]:
         found = set(self.unsure)
         for string in strings:
             found.update(self.by_string.get(string, ()))
         return found
 
 
-class _Indexes:
-    """A collection store's path indexes, valid for one documents dict (``drop`` replaces it)."""
+def _kind(value: Any) -> int | None:
+    """The rank of a sort-key value that a sorted index orders as mongomock does, with Python's own
+    ``<`` (strings, numbers, naive dates, aware dates: each a kind of its own, so values of two kinds
+    are never compared); None for any other value (missing, null, bool, NaN, arrays, documents)."""
+    kind = type(value)
+    if kind is str:
+        return 1
+    if kind is int or (kind is float and value == value):
+        return 2
+    if kind is datetime:
+        return 3 if value.tzinfo is None else 4
+    return None
 
-    __slots__ = ("documents", "paths")
+
+class _SortedIndex:
+    """For the keys of one declared index of one collection, ``(f1, ..., fk, _id)`` all ascending:
+    every document's position ``(kind(v1), v1, ..., kind(vk), vk, _id)``, kept in order, so that a
+    sorted page is a slice and a keyset range a bisection (``storage/keyset.py``).
+
+    Documents whose values it cannot order as mongomock does (:func:`_kind`; an ``_id`` that is not a
+    string) are only counted in ``odd``; while any is, or while one key holds values of two kinds,
+    the index answers nothing (:meth:`usable`) and mongomock sorts, as it would without it."""
+
+    __slots__ = ("entries", "fields", "held", "kinds", "odd")
+
+    def __init__(self, fields: tuple[tuple[str, ...], ...], documents: Mapping[Any, Any]) -> None:
+        self.fields = fields
+        self.held: dict[Any, tuple[Any, ...]] = {}
+        self.odd: set[Any] = set()
+        self.kinds: list[dict[int, int]] = [{} for _ in fields]
+        entries = []
+        for key, document in documents.items():
+            entry = self._entry(key, document)
+            if entry is None:
+                self.odd.add(key)
+            else:
+                self._hold(key, entry)
+                entries.append(entry)
+        entries.sort()
+        self.entries: list[tuple[Any, ...]] = entries
+
+    def _entry(self, key: Any, document: Any) -> tuple[Any, ...] | None:
+        if type(key) is not str:
+            return None
+        parts: list[Any] = []
+        for path in self.fields:
+            value = document
+            for part in path:
+                value = value.get(part, _MISSING) if value.__class__ is dict else _MISSING
+            kind = _kind(value)
+            if kind is None:
+                return None
+            parts += (kind, value)
+        parts.append(key)
+        return tuple(parts)
+
+    def _hold(self, key: Any, entry: tuple[Any, ...]) -> None:
+        self.held[key] = entry
+        for kinds, kind in zip(self.kinds, entry[0:-1:2], strict=True):
+            kinds[kind] = kinds.get(kind, 0) + 1
+
+    def put(self, key: Any, document: Any) -> None:
+        self.drop(key)
+        entry = self._entry(key, document)
+        if entry is None:
+            self.odd.add(key)
+            return
+        self._hold(key, entry)
+        bisect.insort(self.entries, entry)
+
+    def drop(self, key: Any) -> None:
+        if key in self.odd:
+            self.odd.discard(key)
+            return
+        entry = self.held.pop(key, None)
+        if entry is None:
+            return
+        del self.entries[bisect.bisect_left(self.entries, entry)]
+        for kinds, kind in zip(self.kinds, entry[0:-1:2], strict=True):
+            kinds[kind] -= 1
+            if not kinds[kind]:
+                del kinds[kind]
+
+    def usable(self) -> bool:
+        return not self.odd and all(len(kinds) <= 1 for kinds in self.kinds)
+
+    def probe(self, values: Any) -> tuple[Any, ...] | None:
+        """A keyset position (the key values, then an id) as an entry, or None when a value is not
+        of the kind its key holds (mongomock's range operators would then compare across types)."""
+        *keys, identifier = values
+        if type(identifier) is not str or len(keys) != len(self.fields):
+            return None
+        parts: list[Any] = []
+        for kinds, value in zip(self.kinds, keys, strict=True):
+            kind = _kind(value)
+            if kind is None or (kinds and kind not in kinds):
+                return None
+            parts += (kind, value)
+        parts.append(identifier)
+        return tuple(parts)
+
+
+class _Indexes:
+    """A collection store's path and sorted indexes, valid for one documents dict (``drop``
+    replaces it)."""
+
+    __slots__ = ("documents", "paths", "sorted")
 
     def __init__(self, documents: Any) -> None:
         self.documents = documents
         self.paths: dict[tuple[str, ...], _PathIndex] = {}
+        self.sorted: dict[tuple[tuple[str, ...], ...], _SortedIndex] = {}
 
     def put(self, key: Any, document: Any) -> None:
         for index in self.paths.values():
             index.put(key, document)
+        for ordered in self.sorted.values():
+            ordered.put(key, document)
 
     def drop(self, key: Any) -> None:
         for index in self.paths.values():
             index.drop(key)
+        for ordered in self.sorted.values():
+            ordered.drop(key)
 
 
 def _indexes_of(store: _CollectionStore, *, create: bool) -> _Indexes | None:
@@ -363,6 +489,123 @@ def _plain_values(key: str, documents: list[Any]) -> list[Any] | None:
     return values
 
 
+def _unique(index: Mapping[str, Any], field: str) -> bool:
+    """Whether ``index`` makes ``field`` unique in every document (not sparse, not partial)."""
+    return (
+        [tuple(key) for key in index.get("key", ())] == [(field, 1)]
+        and bool(index.get("unique"))
+        and not index.get("sparse")
+        and index.get("partialFilterExpression") is None
+    )
+
+
+def _sorted_index(self: Collection, sort: Any) -> tuple[_SortedIndex, int, bool] | None:
+    """The sorted index serving ``sort``, its direction, and whether the sort is by one unique field:
+    a sort ``(f1, ..., fk, _id)`` in one direction whose fields are those of an index the collection
+    declares (``_id`` alone: the primary key), or a sort by one field a unique index holds (no two
+    documents share a value there, so ``_id`` never breaks a tie), on a store without TTL indexes
+    (whose expiries pass no write hook)."""
+    if not sort or isinstance(sort, dict):
+        return None
+    directions = {direction for _, direction in sort}
+    if len(directions) != 1 or not directions <= {1, -1}:
+        return None
+    store = self._store
+    if store._ttl_indexes:
+        return None
+    unique = len(sort) == 1 and sort[0][0] != "_id"
+    if unique:
+        if not any(_unique(index, sort[0][0]) for index in store.indexes.values()):
+            return None
+        fields: tuple[str, ...] = (sort[0][0],)
+    elif sort[-1][0] != "_id":
+        return None
+    else:
+        fields = tuple(field for field, _ in sort[:-1])
+        if fields and not any(
+            [tuple(key) for key in index.get("key", ())] == [*((f, 1) for f in fields), ("_id", 1)]
+            for index in store.indexes.values()
+        ):
+            return None
+    indexes = _indexes_of(store, create=True)
+    assert indexes is not None
+    paths = tuple(tuple(field.split(".")) for field in fields)
+    index = indexes.sorted.get(paths)
+    if index is None:
+        with store._rwlock.reader():
+            index = indexes.sorted[paths] = _SortedIndex(paths, store._documents)
+    return index, directions.pop(), unique
+
+
+# A sorted index entry's value, without its id (a sort by one unique field).
+_VALUE = operator.itemgetter(0, 1)
+
+
+def _keyset_position(spec: Any, sort: Any) -> tuple[Any, ...] | None:
+    """The position ``spec`` ranges after, when it is exactly :func:`keyset_range` of ``sort`` at
+    some position (with values other than None); else None."""
+    found: dict[str, Any] = {}
+
+    def collect(condition: Any) -> None:
+        if not isinstance(condition, Mapping):
+            return
+        for field, test in condition.items():
+            if field == "$or" and isinstance(test, list):
+                for branch in test:
+                    collect(branch)
+            elif isinstance(test, Mapping):
+                for operator in ("$gt", "$lt", "$eq"):
+                    if test.get(operator) is not None and field not in found:
+                        found[field] = test[operator]
+
+    collect(spec)
+    try:
+        position = tuple(found[field] for field, _ in sort)
+        return position if keyset_range(sort, position) == spec else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _indexed_page(self: Collection, spec: Any, sort: Any, skip: int, limit: int) -> list[Any] | None:
+    """The stored documents (uncopied) of the page ``skip``/``limit`` of a find whose sort a sorted
+    index serves (:func:`_sorted_index`) and whose filter is empty or a keyset range of that sort:
+    a bisection and a slice, whatever the collection's size. None for any other find, and while
+    the index cannot order every document (:meth:`_SortedIndex.usable`)."""
+    if not isinstance(spec, Mapping) or limit <= 0:
+        return None
+    served = _sorted_index(self, sort)
+    if served is None:
+        return None
+    index, direction, unique = served
+    if not index.usable():
+        return None
+    entries = index.entries
+    if not spec:
+        start, end = 0, len(entries)
+    else:
+        position = _keyset_position(spec, sort)
+        # By a unique field the position has no id: the value alone, compared without the id.
+        probe = None if position is None else index.probe((*position, "") if unique else position)
+        if probe is None:
+            return None
+        value = _VALUE if unique else None
+        if direction > 0:
+            start, end = (
+                bisect.bisect_right(entries, probe[:-1] if unique else probe, key=value),
+                len(entries),
+            )
+        else:
+            start, end = 0, bisect.bisect_left(entries, probe[:-1] if unique else probe, key=value)
+    if direction > 0:
+        chosen = entries[start + skip : start + skip + limit]
+    else:
+        stop = max(start, end - skip)
+        chosen = entries[max(start, stop - limit) : stop][::-1]
+    documents = self._store._documents
+    with self._store._rwlock.reader():
+        return [documents[entry[-1]] for entry in chosen]
+
+
 def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
     """The documents a limited cursor returns, copied alone (mongomock copies, and makes time-zone
     aware, every document the query matches before it skips and limits). The matching documents are
@@ -384,7 +627,11 @@ def _compute_page(self: Cursor, with_limit_and_skip: bool = False) -> list[Any]:
         if getattr(method, "__func__", None) is _get_sorted_dataset and not factory.keywords:
             collection = method.__self__
             spec, sort, fields, as_class = factory.args
-            ordered = _ordered(collection, spec, sort)
+            ordered = _indexed_page(collection, spec, sort, skip, stop - skip)
+            if ordered is not None:
+                skip, stop = 0, len(ordered)
+            else:
+                ordered = _ordered(collection, spec, sort)
         documents: Iterator[Any]
         if ordered is None:
             documents = itertools.islice(factory(), skip, stop)
@@ -442,6 +689,14 @@ class _Collection(Collection):
     _iter_documents = _iter_documents
     _get_dataset = _get_sorted_dataset
     _ensure_uniques = _reindexed_ensure_uniques
+
+    def count_documents(self, filter: Any, **kwargs: Any) -> int:
+        """The count of an empty filter (a list's ``totalResults``) without a walk over the
+        documents: every document matches it, as mongomock's own count finds."""
+        store = self._store
+        if isinstance(filter, Mapping) and not filter and not kwargs and not store._ttl_indexes:
+            return len(store._documents)
+        return super().count_documents(filter, **kwargs)  # type: ignore[no-any-return]
 
     def find(self, *args: Any, **kwargs: Any) -> _Cursor:
         return _adopt(super().find(*args, **kwargs), _Cursor)

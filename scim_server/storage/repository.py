@@ -52,6 +52,7 @@ from scim_server.storage.documents import (
     to_document,
     update_document,
 )
+from scim_server.storage.keyset import keyset_range, reversed_sort, sort_key
 from scim_server.timing import record
 
 logger = logging.getLogger("scim_server.storage")
@@ -487,6 +488,54 @@ class ResourceRepository:
                 .to_list(length=limit)
             )
         return from_documents(docs, self._resource_type, response_only=response_only)
+
+    async def find_after(
+        self,
+        query: Mapping[str, Any],
+        sort: Sequence[tuple[str, int]],
+        after: Sequence[Any] | None,
+        limit: int,
+        *,
+        backwards: bool = False,
+    ) -> list[tuple[StoredResource, tuple[Any, ...]]]:
+        """A page read by key (RFC 9865 cursor paging): up to ``limit`` resources matching ``query``
+        that lie strictly after the position ``after`` (one value per sort field; None: from the
+        start) in the order ``sort``, each with its position, in that order. ``backwards``: those
+        strictly before it instead, still in the order ``sort`` (the range and the sort reversed,
+        then the page turned round). One range read (``storage/keyset.py``), whatever the depth.
+
+        Raises ValueError when a resource holds an array at a sort field: no position orders it.
+        """
+        order = reversed_sort(sort) if backwards else list(sort)
+        conditions = [dict(query)] if query else []
+        if after is not None:
+            conditions.append(keyset_range(order, after))
+        selector = conditions[0] if len(conditions) == 1 else {"$and": conditions} if conditions else {}
+        # The positions are read off the documents: a sort field inside the response projection's
+        # exclusions (a lower-cased shadow) needs the whole document.
+        excluded = self._response_projection
+        hidden = any(
+            ".".join(parts[: n + 1]) in excluded
+            for parts in (field.split(".") for field, _ in sort)
+            for n in range(len(parts))
+        )
+        projection = None if hidden else self._response_projection
+        with driver_errors():
+            docs = (
+                await self._collection.find(selector, projection)
+                .sort(order)
+                .limit(limit)
+                .to_list(length=limit)
+            )
+        if backwards:
+            docs.reverse()
+        page: list[tuple[StoredResource, tuple[Any, ...]]] = []
+        for doc in docs:
+            position = sort_key(doc, sort)
+            if position is None:
+                raise ValueError("a sort field holds an array: no position orders the resource")
+            page.append((from_document(doc, self._resource_type, response_only=not hidden), position))
+        return page
 
     async def count(self, query: Mapping[str, Any]) -> int:
         with driver_errors():

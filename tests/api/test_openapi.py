@@ -106,6 +106,7 @@ async def test_list_parameters_are_documented(client: TestClient[Any, Any]) -> N
     assert query == [
         "filter",
         "startIndex",
+        "cursor",
         "count",
         "sortBy",
         "sortOrder",
@@ -265,6 +266,8 @@ async def test_wire_schemas_are_components(client: TestClient[Any, Any]) -> None
         "totalResults",
         "startIndex",
         "itemsPerPage",
+        "nextCursor",
+        "previousCursor",
         "Resources",
     }
     assert components["UserListResponse"]["properties"]["Resources"]["items"] == {
@@ -278,6 +281,7 @@ async def test_wire_schemas_are_components(client: TestClient[Any, Any]) -> None
         "sortBy",
         "sortOrder",
         "startIndex",
+        "cursor",
         "count",
     }
 

@@ -278,6 +278,4 @@ async def test_an_unreachable_receiver_neither_fails_nor_slows_scim_writes(
         await asyncio.sleep(0.01)
     assert state["after"] == 0  # the first event is being retried
     lines = (await (await client.get("/metrics")).text()).splitlines()
-    assert any(
-        line.startswith('scim_webhook_deliveries_total{outcome="failed"}') for line in lines
-    )
+    assert any(line.startswith('scim_webhook_deliveries_total{outcome="failed"}') for line in lines)

@@ -20,6 +20,7 @@ from mongomock.store import CollectionStore
 from scim_server.storage import embedded
 from scim_server.storage.client import embedded_client
 from scim_server.storage.documents import DELETED
+from scim_server.storage.keyset import keyset_range
 
 IDS = [f"id-{n:03d}" for n in range(50)]
 
@@ -123,7 +124,7 @@ def test_a_lookup_by_id_matches_one_document_and_never_scans(
     # Each call looked at its own document only, out of 50.
     assert matched == ["id-033", "id-033", "id-034"]
     with pytest.raises(AssertionError, match="scanned"):
-        collection.find_one({"n": 5})
+        collection.find_one({"n": {"$gte": 5}})
 
 
 # The equality lookup: documents whose value at a path is anything mongomock may meet there.
@@ -155,6 +156,9 @@ _CONDITIONS = st.one_of(
     st.builds(lambda p, s: {p: {"$in": [*s, None]}}, _PATHS, st.lists(_STRINGS, max_size=2)),
     st.builds(lambda p, s: {p: {"$ne": s}}, _PATHS, _STRINGS),
     st.builds(lambda p: {p: None}, _PATHS),
+    st.builds(lambda p, n: {p: n}, _PATHS, st.integers(-1, 1)),
+    st.builds(lambda p, n: {p: {"$eq": n}}, _PATHS, st.integers(-1, 1)),
+    st.builds(lambda p, n, s: {p: {"$in": [n, s]}}, _PATHS, st.integers(-1, 1), _STRINGS),
     st.builds(lambda p: {p: {"$exists": False}}, _PATHS),
 )
 _QUERIES = st.one_of(
@@ -658,3 +662,169 @@ async def test_plain_mongomock_gives_the_servers_client_the_same_answers(
     assert "duplicate key" in with_lookups["duplicate"].lower()
     assert with_lookups["after"] == ["u03", "u04"]
     assert with_lookups["first"]["_id"] == "u35"
+
+
+# Sorted indexes: a sort by a declared index's keys and _id, with an empty filter or a keyset range
+# (storage/keyset.py), is a slice of an ordered list kept through every write; every page, before and
+# after writes, is what mongomock's own sort and matcher give.
+_KEYSET_SORTS = st.sampled_from(
+    [
+        [("s", 1), ("_id", 1)],
+        [("s", -1), ("_id", -1)],
+        [("m.c", 1), ("_id", 1)],
+        [("m.c", -1), ("_id", -1)],
+        [("t", 1), ("_id", 1)],  # no index declares t: mongomock sorts
+        [("_id", 1)],
+        [("_id", -1)],
+        [("q", 1)],  # a unique index holds q
+        [("q", -1)],
+        [("s", 1)],  # not unique: mongomock sorts
+    ]
+)
+_SCALARS = _SORT_VALUES.filter(lambda v: not isinstance(v, list | dict))
+_CHANGES = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.integers(0, 13), _SCALARS),
+        st.tuples(st.just("unset"), st.integers(0, 13)),
+        st.tuples(st.just("delete"), st.integers(0, 13)),
+        st.tuples(st.just("insert"), st.integers(14, 20), _SCALARS),
+        st.tuples(st.just("replace"), st.integers(0, 13), _SCALARS),
+        st.tuples(st.just("set_q"), st.integers(0, 13), st.sampled_from(["a5", "k1", "zz", 7])),
+    ),
+    max_size=6,
+)
+
+
+def _keyset_pages(
+    coll: Any,
+    documents: list[dict[str, Any]],
+    changes: list[tuple[Any, ...]],
+    sort: list[tuple[str, int]],
+    position: tuple[Any, str] | None,
+    skip: int,
+    limit: int,
+) -> list[Any]:
+    coll.create_index([("s", 1), ("_id", 1)])
+    coll.create_index([("m.c", 1), ("_id", 1)])
+    coll.create_index("q", unique=True)
+    if documents:
+        coll.insert_many(
+            [{"_id": f"d{n:02d}", "q": f"{'zkaqe'[n % 5]}{n}", **d} for n, d in enumerate(documents)]
+        )
+    seen: list[Any] = [list(coll.find({}).sort(sort).limit(3))]  # builds the sorted index first
+    for change in changes:
+        kind, n, *value = change
+        key = f"d{n:02d}"
+        if kind == "set":
+            coll.update_one({"_id": key}, {"$set": {"s": value[0], "m.c": value[0]}})
+        elif kind == "unset":
+            coll.update_one({"_id": key}, {"$unset": {"s": ""}})
+        elif kind == "delete":
+            coll.delete_one({"_id": key})
+        elif kind == "insert":
+            try:
+                coll.insert_one({"_id": key, "s": value[0], "m": {"c": value[0]}, "q": f"i{n}"})
+            except mongomock.DuplicateKeyError:
+                seen.append("duplicate")
+        elif kind == "set_q":
+            try:
+                coll.update_one({"_id": key}, {"$set": {"q": value[0]}})
+            except mongomock.DuplicateKeyError:
+                seen.append("duplicate")
+        else:
+            coll.replace_one({"_id": key}, {"s": value[0], "t": 1, "q": f"r{n}"})
+    query: dict[str, Any] = {}
+    if position is not None:
+        value, identifier = position
+        if sort[-1][0] == "_id":
+            query = keyset_range(sort, (*([value] * (len(sort) - 1)), identifier))
+        else:
+            query = keyset_range(sort, (value,))
+    cursor = coll.find(query, {"t": 0}).sort(sort).skip(skip).limit(limit)
+    seen += [list(cursor), coll.count_documents({}), coll.count_documents(query)]
+    cursor.rewind()
+    seen.append(list(cursor))
+    return seen
+
+
+@settings(max_examples=settings.default.max_examples * 3)
+@given(
+    documents=st.one_of(_PLAIN_DOCUMENTS, _SORT_DOCUMENTS),
+    changes=_CHANGES,
+    sort=_KEYSET_SORTS,
+    position=st.one_of(
+        st.none(),
+        st.tuples(
+            st.one_of(_SCALARS, st.sampled_from(["k1", "q3", "z10", "a2"])),
+            st.sampled_from(["d00", "d03", "d07", "d99", ""]),
+        ),
+    ),
+    skip=st.integers(0, 4),
+    limit=st.integers(1, 6),
+)
+def test_sorted_index_pages_and_keyset_ranges_are_what_mongomock_gives(
+    documents: list[dict[str, Any]],
+    changes: list[tuple[Any, ...]],
+    sort: list[tuple[str, int]],
+    position: tuple[Any, str] | None,
+    skip: int,
+    limit: int,
+) -> None:
+    args = (documents, changes, sort, position, skip, limit)
+    assert _keyset_pages(indexed("keyset"), *args) == _keyset_pages(plain("keyset"), *args)
+
+
+def test_a_deep_page_and_a_keyset_page_are_read_from_the_sorted_index_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coll = indexed("many")
+    coll.create_index([("meta.created", 1), ("_id", 1)])
+    created = {f"u{n:05d}": datetime(2026, 1, 1 + n % 28, tzinfo=UTC) for n in range(3000)}
+    coll.insert_many([{"_id": i, "meta": {"created": c}} for i, c in created.items()])
+    sort = [("meta.created", 1), ("_id", 1)]
+    assert len(list(coll.find({}).sort(sort).limit(1))) == 1  # builds the sorted index
+    # Writes after it was built keep it in order.
+    created["late"] = datetime(2026, 1, 3, tzinfo=UTC)
+    coll.insert_one({"_id": "late", "meta": {"created": created["late"]}})
+    coll.delete_one({"_id": "u00002"})
+    del created["u00002"]
+    coll.update_one({"_id": "u00005"}, {"$set": {"meta.created": datetime(2027, 1, 1)}})
+    created["u00005"] = datetime(2027, 1, 1, tzinfo=UTC)
+    expected = sorted(created, key=lambda i: (created[i], i))
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("scanned or sorted the collection")
+
+    monkeypatch.setattr(embedded, "_ordered", refuse)
+    monkeypatch.setattr(embedded, "_scan", refuse)
+    monkeypatch.setattr(embedded, "_matches", refuse)
+    assert [d["_id"] for d in coll.find({}).sort(sort).skip(2000).limit(3)] == expected[2000:2003]
+    descending = [("meta.created", -1), ("_id", -1)]
+    assert [d["_id"] for d in coll.find({}).sort(descending).skip(10).limit(2)] == expected[::-1][10:12]
+    last = expected[2002]
+    after = keyset_range(sort, (created[last], last))
+    assert [d["_id"] for d in coll.find(after).sort(sort).limit(2)] == expected[2003:2005]
+    before = keyset_range(descending, (created[last], last))
+    assert [d["_id"] for d in coll.find(before).sort(descending).limit(2)] == expected[2001:1999:-1]
+    assert coll.count_documents({}) == 3000
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_a_sort_by_a_unique_field_pages_from_the_sorted_index_as_mongomock_does(direction: int) -> None:
+    def build(coll: Any) -> Any:
+        coll.create_index("_lc.userName", unique=True)
+        names = [f"{'mbxa'[n % 4]}{n * 7 % 23}" for n in range(23)]
+        coll.insert_many([{"_id": f"u{n:02d}", "_lc": {"userName": name}} for n, name in enumerate(names)])
+        return coll
+
+    fast, slow = build(indexed("unique")), build(plain("unique"))
+    sort = [("_lc.userName", direction)]
+    values = [d["_lc"]["userName"] for d in slow.find({}).sort(sort)]
+    for value in [*values, "", "m", "zz"]:
+        query = keyset_range(sort, (value,))
+        for skip in (0, 2):
+            assert list(fast.find(query).sort(sort).skip(skip).limit(4)) == list(
+                slow.find(query).sort(sort).skip(skip).limit(4)
+            )
+    served = embedded._sorted_index(fast, sort)
+    assert served is not None and served[0].usable() and served[2]
