@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,8 @@ from scim_server.storage.documents import Assignment, DocumentUpdate
 # Two organizations' bearer tokens, known to every app the fixtures build.
 TOKEN_A = "token-org-a-0123456789"
 TOKEN_B = "token-org-b-0123456789"
+# An organization in no organizations file: today's behaviour.
+TOKEN_C = "token-org-c-0123456789"
 SCIM = "application/scim+json"
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -216,3 +219,32 @@ async def read_line(process: asyncio.subprocess.Process, pattern: str) -> str:
         line = raw.decode("utf-8", "replace")
         if re.search(pattern, line):
             return line
+
+
+def write_organizations(directory: Path, text: str) -> Path:
+    """An organizations file (docs/organizations.md) holding ``text``, in ``directory``."""
+    path = directory / "organizations.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def client_with_organizations(
+    aiohttp_client: ClientFactory, app_factory: Callable[..., Any], organizations_file: Path
+) -> TestClient[Any, Any]:
+    """An app configured by ``organizations_file``, with tokens for orga, orgb and orgc."""
+    tokens = f"orga:{TOKEN_A},orgb:{TOKEN_B},orgc:{TOKEN_C}"
+    return await aiohttp_client(
+        app_factory(organizations_file=str(organizations_file), bootstrap_tokens=tokens)
+    )
+
+
+async def post_created(
+    client: TestClient[Any, Any], path: str, body: dict[str, Any], token: str = TOKEN_A
+) -> dict[str, Any]:
+    """POST ``body`` under /scim/v2, requiring 201 with Location and ETag matching its meta."""
+    response = await client.post(f"/scim/v2{path}", json=body, headers=auth(token))
+    assert response.status == 201, await response.text()
+    result: dict[str, Any] = await response.json()
+    assert response.headers["Location"] == result["meta"]["location"]
+    assert response.headers["ETag"] == result["meta"]["version"]
+    return result

@@ -15,9 +15,19 @@ from aiohttp.test_utils import TestClient
 
 from scim_server.api.keys import ORGANIZATIONS
 from scim_server.schema.catalog import BULK_REQUEST_SCHEMA
-from tests.helpers import TOKEN_A, TOKEN_B, ClientFactory, auth
+from tests.helpers import (
+    TOKEN_A,
+    TOKEN_B,
+    TOKEN_C,
+    ClientFactory,
+    auth,
+    client_with_organizations,
+    write_organizations,
+)
+from tests.helpers import (
+    post_created as post,
+)
 
-TOKEN_C = "token-org-c-0123456789"
 BASE = "https://scim.test/scim/v2"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 # orga adopts existing resources; orgb deletes softly and does not adopt; orgc is not in the file.
@@ -34,27 +44,14 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 def organizations_file(tmp_path: Path) -> Path:
-    path = tmp_path / "organizations.toml"
-    path.write_text(FILE_TEXT, encoding="utf-8")
-    return path
+    return write_organizations(tmp_path, FILE_TEXT)
 
 
 @pytest.fixture
 async def adopting(
     aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application], organizations_file: Path
 ) -> Client:
-    tokens = f"orga:{TOKEN_A},orgb:{TOKEN_B},orgc:{TOKEN_C}"
-    app = app_factory(organizations_file=str(organizations_file), bootstrap_tokens=tokens)
-    return await aiohttp_client(app)
-
-
-async def post(client: Client, path: str, body: dict[str, Any], token: str = TOKEN_A) -> dict[str, Any]:
-    response = await client.post(f"/scim/v2{path}", json=body, headers=auth(token))
-    assert response.status == 201, await response.text()
-    result: dict[str, Any] = await response.json()
-    assert response.headers["Location"] == result["meta"]["location"]
-    assert response.headers["ETag"] == result["meta"]["version"]
-    return result
+    return await client_with_organizations(aiohttp_client, app_factory, organizations_file)
 
 
 async def get(client: Client, path: str, token: str = TOKEN_A) -> Any:

@@ -23,9 +23,18 @@ from scim_server.services.retention import DeletedPurge
 from scim_server.settings import Settings
 from scim_server.storage.documents import DELETED
 from scim_server.storage.repository import Store
-from tests.helpers import TOKEN_A, TOKEN_B, ClientFactory, auth
+from tests.helpers import (
+    TOKEN_A,
+    TOKEN_C,
+    ClientFactory,
+    auth,
+    client_with_organizations,
+    write_organizations,
+)
+from tests.helpers import (
+    post_created as post,
+)
 
-TOKEN_C = "token-org-c-0123456789"
 BASE = "https://scim.test/scim/v2"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -45,26 +54,14 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 def organizations_file(tmp_path: Path) -> Path:
-    path = tmp_path / "organizations.toml"
-    path.write_text(ORGANIZATIONS, encoding="utf-8")
-    return path
+    return write_organizations(tmp_path, ORGANIZATIONS)
 
 
 @pytest.fixture
 async def soft(
     aiohttp_client: ClientFactory, app_factory: Callable[..., web.Application], organizations_file: Path
 ) -> Client:
-    tokens = f"orga:{TOKEN_A},orgb:{TOKEN_B},orgc:{TOKEN_C}"
-    app = app_factory(organizations_file=str(organizations_file), bootstrap_tokens=tokens)
-    return await aiohttp_client(app)
-
-
-async def post(client: Client, path: str, body: dict[str, Any], token: str = TOKEN_A) -> dict[str, Any]:
-    response = await client.post(f"/scim/v2{path}", json=body, headers=auth(token))
-    assert response.status == 201, await response.text()
-    result: dict[str, Any] = await response.json()
-    assert response.headers["Location"] == result["meta"]["location"]
-    return result
+    return await client_with_organizations(aiohttp_client, app_factory, organizations_file)
 
 
 async def get(client: Client, path: str, status: int = 200, token: str = TOKEN_A) -> Any:
