@@ -2,17 +2,18 @@
 # (this module subclasses mongomock's untyped classes and calls their methods)
 """The embedded store: mongomock, answering the server's queries without scanning a whole collection.
 
-:func:`mongo_client` makes a mongomock client whose collections look a query naming one string
-``_id`` up by key; answer a query requiring a string or integer equality (also ``$in`` of them, and
-inside a top-level ``$and``) from per-path equality indexes that every write keeps up to date; answer
-a sorted page whose sort is a declared index's keys and ``_id``, and whose filter is empty or a keyset
-range (``storage/keyset.py``), from a sorted index of positions that every write keeps in order;
-count an empty filter by the store's length; copy only the page a limited cursor returns; and sort
-keys of one plain type with Python's ``<``. What an equality lookup finds is still checked by
-mongomock's own matcher, and a sorted index answers only while it orders every document as mongomock
-would, so every answer, order and error is the one plain mongomock gives. Why: mongomock scans every
-document for every query (its indexes only enforce uniqueness), so a request's cost would grow with
-the organization's size.
+:func:`mongo_client` makes a mongomock client whose collections look a query naming one string ``_id``
+up by key; answer a query requiring a string or integer equality (also ``$in`` of them, and inside a
+top-level ``$and``) from per-path equality indexes that every write keeps up to date; answer a sorted
+page whose sort is a declared index's keys and ``_id``, and whose filter is empty or a keyset range
+(``storage/keyset.py``), alone or with the repository's condition for live (not soft-deleted)
+documents, from a sorted index of positions that every write keeps in order; count an empty filter by
+the store's length, and the live condition by the documents known not to be live; copy only the page a
+limited cursor returns; and sort keys of one plain type with Python's ``<``. What an equality lookup
+finds is still checked by mongomock's own matcher, and a sorted index answers only while it orders
+every document as mongomock would, so every answer, order and error is the one plain mongomock gives.
+Why: mongomock scans every document for every query (its indexes only enforce uniqueness), so a
+request's cost would grow with the organization's size.
 
 The lookups are subclasses overriding private mongomock methods, used by this client only (no class
 of mongomock is changed), and only on the mongomock release they were written against
@@ -102,6 +103,33 @@ _MISSING = object()
 
 def _is_key(value: Any) -> bool:
     return type(value) in _KEY_TYPES
+
+
+# The repository's condition for a live resource (``storage/repository.py``): no deletion mark.
+_LIVE = {DELETED: None}
+
+
+def _is_live(document: Any) -> bool:
+    """Whether ``document`` matches :data:`_LIVE`, as mongomock's matcher finds: a deletion mark, a
+    datetime, never equals null, and a missing or null one always does; anything else there is left
+    to the matcher."""
+    mark = document.get(DELETED)
+    return mark is None or (type(mark) is not datetime and bool(_matches(_LIVE, document)))
+
+
+def _live_part(spec: Mapping[str, Any]) -> tuple[bool, Mapping[str, Any]]:
+    """Whether ``spec`` is :data:`_LIVE` and something else, and that something else (``spec`` when
+    it is not): the condition beside the other keys (``{_deleted: None, ...}``), or as a member of a
+    top-level ``$and`` of two (``{$and: [{_deleted: None}, ...]}``), the two ways the repository
+    adds it to a query."""
+    if DELETED in spec and spec[DELETED] is None:
+        return True, {key: value for key, value in spec.items() if key != DELETED}
+    members = spec.get("$and") if len(spec) == 1 else None
+    if isinstance(members, list) and len(members) == 2 and _LIVE in members:
+        other = members[1] if members[0] == _LIVE else members[0]
+        if isinstance(other, Mapping):
+            return True, other
+    return False, spec
 
 
 def _wanted(filter: Mapping[str, Any], into: list[_Wanted]) -> None:
@@ -209,18 +237,21 @@ def _kind(value: Any) -> int | None:
 class _SortedIndex:
     """For the keys of one declared index of one collection, ``(f1, ..., fk, _id)`` all ascending:
     every document's position ``(kind(v1), v1, ..., kind(vk), vk, _id)``, kept in order, so that a
-    sorted page is a slice and a keyset range a bisection (``storage/keyset.py``).
+    sorted page is a slice and a keyset range a bisection (``storage/keyset.py``); and, apart, the
+    positions of the live documents alone (:func:`_is_live`), so that a page of live resources is a
+    slice too, however many soft-deleted documents lie among them.
 
     Documents whose values it cannot order as mongomock does (:func:`_kind`; an ``_id`` that is not a
     string) are only counted in ``odd``; while any is, or while one key holds values of two kinds,
     the index answers nothing (:meth:`usable`) and mongomock sorts, as it would without it."""
 
-    __slots__ = ("entries", "fields", "held", "kinds", "odd")
+    __slots__ = ("dead", "entries", "fields", "held", "kinds", "live", "odd")
 
     def __init__(self, fields: tuple[tuple[str, ...], ...], documents: Mapping[Any, Any]) -> None:
         self.fields = fields
         self.held: dict[Any, tuple[Any, ...]] = {}
         self.odd: set[Any] = set()
+        self.dead: set[Any] = set()
         self.kinds: list[dict[int, int]] = [{} for _ in fields]
         entries = []
         for key, document in documents.items():
@@ -228,10 +259,12 @@ class _SortedIndex:
             if entry is None:
                 self.odd.add(key)
             else:
-                self._hold(key, entry)
+                self._hold(key, entry, document)
                 entries.append(entry)
         entries.sort()
         self.entries: list[tuple[Any, ...]] = entries
+        dead = self.dead
+        self.live: list[tuple[Any, ...]] = [e for e in entries if e[-1] not in dead] if dead else entries[:]
 
     def _entry(self, key: Any, document: Any) -> tuple[Any, ...] | None:
         if type(key) is not str:
@@ -248,10 +281,15 @@ class _SortedIndex:
         parts.append(key)
         return tuple(parts)
 
-    def _hold(self, key: Any, entry: tuple[Any, ...]) -> None:
+    def _hold(self, key: Any, entry: tuple[Any, ...], document: Any) -> bool:
+        """Hold ``entry`` for ``key``; whether the document is live."""
         self.held[key] = entry
         for kinds, kind in zip(self.kinds, entry[0:-1:2], strict=True):
             kinds[kind] = kinds.get(kind, 0) + 1
+        if _is_live(document):
+            return True
+        self.dead.add(key)
+        return False
 
     def put(self, key: Any, document: Any) -> None:
         self.drop(key)
@@ -259,7 +297,8 @@ class _SortedIndex:
         if entry is None:
             self.odd.add(key)
             return
-        self._hold(key, entry)
+        if self._hold(key, entry, document):
+            bisect.insort(self.live, entry)
         bisect.insort(self.entries, entry)
 
     def drop(self, key: Any) -> None:
@@ -270,6 +309,10 @@ class _SortedIndex:
         if entry is None:
             return
         del self.entries[bisect.bisect_left(self.entries, entry)]
+        if key in self.dead:
+            self.dead.discard(key)
+        else:
+            del self.live[bisect.bisect_left(self.live, entry)]
         for kinds, kind in zip(self.kinds, entry[0:-1:2], strict=True):
             kinds[kind] -= 1
             if not kinds[kind]:
@@ -295,27 +338,42 @@ class _SortedIndex:
 
 
 class _Indexes:
-    """A collection store's path and sorted indexes, valid for one documents dict (``drop``
-    replaces it)."""
+    """A collection store's path and sorted indexes, and the keys of its documents that are not live
+    (:func:`_is_live`; kept once a count of live documents has asked for them), valid for one
+    documents dict (``drop`` replaces it)."""
 
-    __slots__ = ("documents", "paths", "sorted")
+    __slots__ = ("dead", "documents", "paths", "sorted")
 
     def __init__(self, documents: Any) -> None:
         self.documents = documents
         self.paths: dict[tuple[str, ...], _PathIndex] = {}
         self.sorted: dict[tuple[tuple[str, ...], ...], _SortedIndex] = {}
+        self.dead: set[Any] | None = None
 
     def put(self, key: Any, document: Any) -> None:
         for index in self.paths.values():
             index.put(key, document)
         for ordered in self.sorted.values():
             ordered.put(key, document)
+        if self.dead is not None:
+            if _is_live(document):
+                self.dead.discard(key)
+            else:
+                self.dead.add(key)
 
     def drop(self, key: Any) -> None:
         for index in self.paths.values():
             index.drop(key)
         for ordered in self.sorted.values():
             ordered.drop(key)
+        if self.dead is not None:
+            self.dead.discard(key)
+
+    def live_count(self) -> int:
+        """How many documents are live, without a walk once the dead ones are known."""
+        if self.dead is None:
+            self.dead = {key for key, document in self.documents.items() if not _is_live(document)}
+        return len(self.documents) - len(self.dead)
 
 
 def _indexes_of(store: _CollectionStore, *, create: bool) -> _Indexes | None:
@@ -370,15 +428,8 @@ def _iter_documents(self: Collection, filter: Any) -> Iterator[dict[str, Any]]:
         return iter(list(self._store.documents))
     if len(filter) == 1 and filter.get(DELETED, _MISSING) is None:
         # Every live document (a list of live resources, its count: the repository's exclusion of
-        # soft-deleted ones, and nothing else). A deletion mark, a datetime, never equals null;
-        # anything else there is left to mongomock's matcher.
-        return iter(
-            [
-                d
-                for d in self._store.documents
-                if (mark := d.get(DELETED)) is None or (type(mark) is not datetime and _matches(filter, d))
-            ]
-        )
+        # soft-deleted ones, and nothing else).
+        return iter([d for d in self._store.documents if _is_live(d)])
     key = filter.get("_id")
     if type(key) is str:
         try:
@@ -568,8 +619,9 @@ def _keyset_position(spec: Any, sort: Any) -> tuple[Any, ...] | None:
 
 def _indexed_page(self: Collection, spec: Any, sort: Any, skip: int, limit: int) -> list[Any] | None:
     """The stored documents (uncopied) of the page ``skip``/``limit`` of a find whose sort a sorted
-    index serves (:func:`_sorted_index`) and whose filter is empty or a keyset range of that sort:
-    a bisection and a slice, whatever the collection's size. None for any other find, and while
+    index serves (:func:`_sorted_index`) and whose filter is empty or a keyset range of that sort,
+    either of them alone or with the live condition (:func:`_live_part`): a bisection and a slice,
+    whatever the collection's size. None for any other find, and while
     the index cannot order every document (:meth:`_SortedIndex.usable`)."""
     if not isinstance(spec, Mapping) or limit <= 0:
         return None
@@ -579,7 +631,8 @@ def _indexed_page(self: Collection, spec: Any, sort: Any, skip: int, limit: int)
     index, direction, unique = served
     if not index.usable():
         return None
-    entries = index.entries
+    live, spec = _live_part(spec)
+    entries = index.live if live else index.entries
     if not spec:
         start, end = 0, len(entries)
     else:
@@ -692,10 +745,17 @@ class _Collection(Collection):
 
     def count_documents(self, filter: Any, **kwargs: Any) -> int:
         """The count of an empty filter (a list's ``totalResults``) without a walk over the
-        documents: every document matches it, as mongomock's own count finds."""
+        documents: every document matches it, as mongomock's own count finds; and of the live
+        condition alone (a list of live resources) from the documents known not to be live."""
         store = self._store
-        if isinstance(filter, Mapping) and not filter and not kwargs and not store._ttl_indexes:
-            return len(store._documents)
+        if isinstance(filter, Mapping) and not kwargs and not store._ttl_indexes:
+            if not filter:
+                return len(store._documents)
+            if filter == _LIVE:
+                indexes = _indexes_of(store, create=True)
+                assert indexes is not None
+                with store._rwlock.reader():
+                    return indexes.live_count()
         return super().count_documents(filter, **kwargs)  # type: ignore[no-any-return]
 
     def find(self, *args: Any, **kwargs: Any) -> _Cursor:

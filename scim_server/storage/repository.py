@@ -507,10 +507,9 @@ class ResourceRepository:
         Raises ValueError when a resource holds an array at a sort field: no position orders it.
         """
         order = reversed_sort(sort) if backwards else list(sort)
-        conditions = [dict(query)] if query else []
+        selector = _live(query)
         if after is not None:
-            conditions.append(keyset_range(order, after))
-        selector = conditions[0] if len(conditions) == 1 else {"$and": conditions} if conditions else {}
+            selector = {"$and": [selector, keyset_range(order, after)]}
         # The positions are read off the documents: a sort field inside the response projection's
         # exclusions (a lower-cased shadow) needs the whole document.
         excluded = self._response_projection

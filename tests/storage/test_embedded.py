@@ -690,9 +690,26 @@ _CHANGES = st.lists(
         st.tuples(st.just("insert"), st.integers(14, 20), _SCALARS),
         st.tuples(st.just("replace"), st.integers(0, 13), _SCALARS),
         st.tuples(st.just("set_q"), st.integers(0, 13), st.sampled_from(["a5", "k1", "zz", 7])),
+        st.tuples(st.just("mark"), st.integers(0, 13), st.sampled_from([0, 1, 2, 3])),
+        st.tuples(st.just("unmark"), st.integers(0, 13)),
     ),
     max_size=6,
 )
+# Deletion marks: the date soft delete writes, and marks it never writes, which the live condition
+# must still answer as mongomock does (null is live; a list holding null matches null too).
+_MARKS = [datetime(2026, 1, 5, tzinfo=UTC), None, [None], "x"]
+_LIVE = {DELETED: None}
+# How a query adds the live condition, as the repository does: none, beside the range's keys, or in
+# a top-level $and before or after it.
+_LIVE_SHAPES = st.sampled_from(["all", "beside", "and", "and after"])
+
+
+def _with_live(query: dict[str, Any], shape: str) -> dict[str, Any]:
+    if shape == "all":
+        return query
+    if shape == "beside":
+        return {**query, **_LIVE}
+    return {"$and": [_LIVE, query] if shape == "and" else [query, _LIVE]}
 
 
 def _keyset_pages(
@@ -703,19 +720,33 @@ def _keyset_pages(
     position: tuple[Any, str] | None,
     skip: int,
     limit: int,
+    live: str = "all",
 ) -> list[Any]:
     coll.create_index([("s", 1), ("_id", 1)])
     coll.create_index([("m.c", 1), ("_id", 1)])
     coll.create_index("q", unique=True)
     if documents:
         coll.insert_many(
-            [{"_id": f"d{n:02d}", "q": f"{'zkaqe'[n % 5]}{n}", **d} for n, d in enumerate(documents)]
+            [
+                {
+                    "_id": f"d{n:02d}",
+                    "q": f"{'zkaqe'[n % 5]}{n}",
+                    **d,
+                    **({DELETED: _MARKS[0]} if n % 3 else {}),
+                }
+                for n, d in enumerate(documents)
+            ]
         )
-    seen: list[Any] = [list(coll.find({}).sort(sort).limit(3))]  # builds the sorted index first
+    # Builds the sorted index (and the count of live documents) before the changes.
+    seen: list[Any] = [list(coll.find({}).sort(sort).limit(3)), coll.count_documents(_LIVE)]
     for change in changes:
         kind, n, *value = change
         key = f"d{n:02d}"
-        if kind == "set":
+        if kind == "mark":
+            coll.update_one({"_id": key}, {"$set": {DELETED: _MARKS[value[0]]}})
+        elif kind == "unmark":
+            coll.update_one({"_id": key}, {"$unset": {DELETED: ""}})
+        elif kind == "set":
             coll.update_one({"_id": key}, {"$set": {"s": value[0], "m.c": value[0]}})
         elif kind == "unset":
             coll.update_one({"_id": key}, {"$unset": {"s": ""}})
@@ -740,8 +771,9 @@ def _keyset_pages(
             query = keyset_range(sort, (*([value] * (len(sort) - 1)), identifier))
         else:
             query = keyset_range(sort, (value,))
+    query = _with_live(query, live)
     cursor = coll.find(query, {"t": 0}).sort(sort).skip(skip).limit(limit)
-    seen += [list(cursor), coll.count_documents({}), coll.count_documents(query)]
+    seen += [list(cursor), coll.count_documents({}), coll.count_documents(query), coll.count_documents(_LIVE)]
     cursor.rewind()
     seen.append(list(cursor))
     return seen
@@ -761,6 +793,7 @@ def _keyset_pages(
     ),
     skip=st.integers(0, 4),
     limit=st.integers(1, 6),
+    live=_LIVE_SHAPES,
 )
 def test_sorted_index_pages_and_keyset_ranges_are_what_mongomock_gives(
     documents: list[dict[str, Any]],
@@ -769,8 +802,9 @@ def test_sorted_index_pages_and_keyset_ranges_are_what_mongomock_gives(
     position: tuple[Any, str] | None,
     skip: int,
     limit: int,
+    live: str,
 ) -> None:
-    args = (documents, changes, sort, position, skip, limit)
+    args = (documents, changes, sort, position, skip, limit, live)
     assert _keyset_pages(indexed("keyset"), *args) == _keyset_pages(plain("keyset"), *args)
 
 
@@ -807,6 +841,55 @@ def test_a_deep_page_and_a_keyset_page_are_read_from_the_sorted_index_alone(
     before = keyset_range(descending, (created[last], last))
     assert [d["_id"] for d in coll.find(before).sort(descending).limit(2)] == expected[2001:1999:-1]
     assert coll.count_documents({}) == 3000
+
+
+def test_pages_and_the_count_of_live_documents_are_read_from_the_indexes_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coll = indexed("soft_many")
+    coll.create_index([("meta.created", 1), ("_id", 1)])
+    created = {f"u{n:05d}": datetime(2026, 1, 1 + n % 28, tzinfo=UTC) for n in range(3000)}
+    deleted_at = datetime(2026, 2, 1, tzinfo=UTC)
+    coll.insert_many(
+        [
+            {"_id": i, "meta": {"created": c}, **({DELETED: deleted_at} if n % 3 == 0 else {})}
+            for n, (i, c) in enumerate(created.items())
+        ]
+    )
+    sort = [("meta.created", 1), ("_id", 1)]
+    assert len(list(coll.find(_LIVE).sort(sort).limit(1))) == 1  # builds the sorted index
+    assert coll.count_documents(_LIVE) == 2000  # learns which documents are not live
+    # Writes after both were built keep them up to date: soft deletes, a restore, a live insert, a
+    # hard delete of a live document and of a soft-deleted one.
+    coll.update_many({"_id": {"$in": ["u00001", "u00004"]}}, {"$set": {DELETED: deleted_at}})
+    coll.update_one({"_id": "u00003"}, {"$unset": {DELETED: ""}})
+    coll.insert_one({"_id": "late", "meta": {"created": datetime(2026, 1, 3, tzinfo=UTC)}})
+    coll.delete_one({"_id": "u00002"})
+    coll.delete_one({"_id": "u00006"})
+    gone = {f"u{n:05d}" for n in range(0, 3000, 3)} - {"u00003"} | {"u00001", "u00002", "u00004", "u00006"}
+    created["late"] = datetime(2026, 1, 3, tzinfo=UTC)
+    live = sorted((i for i in created if i not in gone), key=lambda i: (created[i], i))
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("scanned or sorted the collection")
+
+    monkeypatch.setattr(embedded, "_ordered", refuse)
+    monkeypatch.setattr(embedded, "_scan", refuse)
+    monkeypatch.setattr(embedded, "_matches", refuse)
+    assert coll.count_documents(_LIVE) == len(live) == 1999
+    assert [d["_id"] for d in coll.find(_LIVE).sort(sort).limit(3)] == live[:3]
+    assert [d["_id"] for d in coll.find(_LIVE).sort(sort).skip(1500).limit(3)] == live[1500:1503]
+    descending = [("meta.created", -1), ("_id", -1)]
+    assert [d["_id"] for d in coll.find(_LIVE).sort(descending).skip(10).limit(2)] == live[::-1][10:12]
+    last = live[1502]
+    after = keyset_range(sort, (created[last], last))
+    for query in ({"$and": [_LIVE, after]}, {**after, **_LIVE}):
+        assert [d["_id"] for d in coll.find(query).sort(sort).limit(2)] == live[1503:1505]
+    before = {"$and": [_LIVE, keyset_range(descending, (created[last], last))]}
+    assert [d["_id"] for d in coll.find(before).sort(descending).limit(2)] == live[1501:1499:-1]
+    # Without the live condition, the soft-deleted documents are there.
+    everything = sorted((i for i in created if i not in {"u00002", "u00006"}), key=lambda i: (created[i], i))
+    assert [d["_id"] for d in coll.find({}).sort(sort).skip(1500).limit(3)] == everything[1500:1503]
 
 
 @pytest.mark.parametrize("direction", [1, -1])

@@ -349,6 +349,12 @@ class RepositoryContract:
 
         assert await repo.get("u-1") is None
         assert [r.id for r in await repo.find({}, [("meta.created", 1)], 0, 10)] == ["u-2"]
+        by_key = [("meta.created", 1), ("_id", 1)]
+        assert [r.id for r, _ in await repo.find_after({}, by_key, None, 10)] == ["u-2"]
+        assert [r.id for r, _ in await repo.find_after({}, by_key, (when(0), ""), 10)] == ["u-2"]
+        assert [r.id for r, _ in await repo.find_after({}, by_key, (when(9), ""), 10, backwards=True)] == [
+            "u-2"
+        ]
         assert await repo.find({"_lc.userName": "alice"}, [("_id", 1)], 0, 10) == []
         assert await repo.count({}) == 1
         assert await repo.update(current, {"userName": "alice"}, ["title"], last_modified=when(6)) is None
