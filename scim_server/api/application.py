@@ -50,6 +50,10 @@ logger = logging.getLogger("scim_server")
 # How often each process removes events, and soft-deleted resources, past their retention (a bounded
 # batch per organization).
 PURGE_INTERVAL_SECONDS = 3600.0
+# How long after its start a process makes its first purge pass: a pass touches every organization's
+# collections, which should not compete with the first requests of a process just started (or of
+# every worker at once), and a server stopped sooner has nothing of it to interrupt.
+PURGE_DELAY_SECONDS = 60.0
 
 SERVER_HEADER = "scim-server"
 
@@ -132,7 +136,9 @@ def build_application(
 
 
 async def _purge(purge: Callable[[], Awaitable[int]], what: str) -> None:
-    """Remove ``what`` past its retention now and then every ``PURGE_INTERVAL_SECONDS``."""
+    """Remove ``what`` past its retention ``PURGE_DELAY_SECONDS`` after the start, then every
+    ``PURGE_INTERVAL_SECONDS``."""
+    await asyncio.sleep(PURGE_DELAY_SECONDS)
     while True:
         try:
             removed = await purge()

@@ -187,8 +187,19 @@ class WebhookDispatcher:
                 if not moved:  # the lease was lost to another process, which continues from here
                     return delivered
         finally:
-            await self._state.update(key, self.owner, {"leaseUntil": 0.0, "owner": None})
+            await self._release(key)
         return delivered
+
+    async def _release(self, key: str) -> None:
+        """Give the webhook's lease up, even when the pass is cancelled (a shutdown) meanwhile: a
+        lease left held would keep every other process from delivering until it expires."""
+        released = {"leaseUntil": 0.0, "owner": None}
+        release = asyncio.ensure_future(self._state.update(key, self.owner, released))
+        try:
+            await asyncio.shield(release)
+        except asyncio.CancelledError:
+            await release
+            raise
 
     async def _post(self, webhook: Webhook, event: Mapping[str, Any]) -> str | None:
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

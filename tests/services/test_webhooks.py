@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Mapping
@@ -183,3 +184,39 @@ async def test_only_the_lease_holder_delivers_until_its_lease_expires(db: Any, t
     assert (len(first.calls), len(second.calls)) == (0, 1)
     state = await db["webhook_deliveries"].find_one({"_id": key})
     assert (state["after"], state["owner"], state["leaseUntil"]) == (1, None, 0.0)
+
+
+class StallingRelease(DeliveryStateStore):
+    """Holds the release of a lease until ``go`` is set; ``releasing`` tells that it began."""
+
+    def __init__(self, db: Any) -> None:
+        super().__init__(db)
+        self.releasing = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def update(self, key: str, owner: str, fields: Mapping[str, Any]) -> bool:
+        if "owner" in fields and fields["owner"] is None:
+            self.releasing.set()
+            await self.go.wait()
+        return await super().update(key, owner, fields)
+
+
+async def test_a_pass_cancelled_while_it_releases_the_lease_still_releases_it(
+    db: Any, tmp_path: Path
+) -> None:
+    world = World(db, tmp_path)
+    await world.dispatcher(Sender()).deliver_pending()  # registers the webhook
+    await world.write("a")
+    stalling = world.state = StallingRelease(db)
+    stopping = asyncio.create_task(world.dispatcher(Sender("HTTP 503")).deliver_pending())
+    await stalling.releasing.wait()
+    stopping.cancel()  # the server stops while the pass gives the lease up
+    stalling.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+
+    world.state = DeliveryStateStore(db)
+    world.clock.now += 5  # the failed attempt's backoff
+    sender = Sender()
+    assert await world.dispatcher(sender).deliver_pending() == 1  # another process, at once
+    assert [json.loads(body)["resource"]["id"] for _, _, body in sender.calls] == ["a"]

@@ -1,10 +1,11 @@
 """A pytest plugin for the run over the wire: every storage operation must have run there at least once.
 
-A storage operation is a function of ``scim_server/storage`` that holds a ``with driver_errors():``
-block (one driver call each; ``driver_errors`` names the operation after that function). The plugin
-records each block entered with a driver collection or database of pymongo's (not the embedded
-store, which some tests build for themselves) and, at the end of the session, fails it if an
-operation never ran over the wire, naming the missing ones. ``scripts/test-wire`` loads it
+A storage operation is a ``with driver_errors():`` block of ``scim_server/storage`` (one driver call
+each), named by its function and line, since a function may make several (the purge's ``find`` and
+``delete_many``, the declared indexes' listing, drop and creation). The plugin records each block
+entered with a driver collection or database of pymongo's (not the embedded store, which some tests
+build for themselves) and, at the end of the session, fails it if an operation never ran over the
+wire, naming the missing ones. ``scripts/test-wire`` loads it
 (``-p tests.wire.coverage``), so a subset of the suite cannot silently leave a storage call untried.
 """
 
@@ -26,14 +27,19 @@ STORAGE = Path(repository.__file__).resolve().parent
 _DRIVER = (AsyncCollection, AsyncDatabase)
 
 
+def operation(function: str, path: str, line: int) -> str:
+    """An operation's name: the qualified name of its function, its file and the line of its block."""
+    return f"{function} ({Path(path).name}:{line})"
+
+
 def storage_operations() -> set[str]:
-    """The qualified names of the storage functions holding a ``with driver_errors():`` block."""
+    """Every ``with driver_errors():`` block of the storage package, named by :func:`operation`."""
     found: set[str] = set()
 
-    def visit(node: ast.AST, prefix: str) -> None:
+    def visit(node: ast.AST, prefix: str, path: Path) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.ClassDef):
-                visit(child, f"{prefix}{child.name}.")
+                visit(child, f"{prefix}{child.name}.", path)
             elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 for inner in ast.walk(child):
                     if isinstance(inner, ast.With | ast.AsyncWith) and any(
@@ -42,11 +48,10 @@ def storage_operations() -> set[str]:
                         and item.context_expr.func.id == "driver_errors"
                         for item in inner.items
                     ):
-                        found.add(f"{prefix}{child.name}")
-                        break
+                        found.add(operation(f"{prefix}{child.name}", str(path), inner.lineno))
 
     for path in sorted(STORAGE.glob("*.py")):
-        visit(ast.parse(path.read_text(encoding="utf-8")), "")
+        visit(ast.parse(path.read_text(encoding="utf-8")), "", path)
     return found
 
 
@@ -80,7 +85,7 @@ class StorageCoverage:
         def recording_enter(errors: repository.driver_errors) -> None:
             frame = sys._getframe(1)
             if _over_the_wire(frame):
-                seen.add(frame.f_code.co_qualname)
+                seen.add(operation(frame.f_code.co_qualname, frame.f_code.co_filename, frame.f_lineno))
             original(errors)
 
         repository.driver_errors.__enter__ = recording_enter  # type: ignore[method-assign]
