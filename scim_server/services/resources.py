@@ -320,17 +320,25 @@ class ResourceService:
         )
 
     async def _record_created(
-        self, org_id: str, actor: Actor | None, stored: StoredResource, members: MemberChange | None = None
+        self,
+        org_id: str,
+        actor: Actor | None,
+        stored: StoredResource,
+        members: MemberChange | None = None,
+        *,
+        operation: str = "create",
     ) -> None:
+        """Record a write that set the whole resource (a create, or a restore): every path it holds
+        changed, at the resource's last modification."""
         await self._record(
             org_id,
             actor,
-            "create",
+            operation,
             stored.id,
             changed=created_paths(stored.resource, self.resource_type),
             members=members,
             version=stored.version,
-            when=stored.created,
+            when=stored.last_modified,
         )
 
     # -- create / read -------------------------------------------------------------------------
@@ -408,16 +416,7 @@ class ResourceService:
             members = None if after is None else await after()
             if members is not None and (members.added or members.removed):
                 restored = await repo.bump(restored, last_modified=self._clock())
-            await self._record(
-                org_id,
-                actor,
-                "restore",
-                restored.id,
-                changed=created_paths(restored.resource, self.resource_type),
-                members=members,
-                version=restored.version,
-                when=restored.last_modified,
-            )
+            await self._record_created(org_id, actor, restored, members, operation="restore")
             return restored
         finally:
             self._writers.leave(key)
